@@ -1,0 +1,180 @@
+// Command gen writes the sample OCI image layout under examples/layout that
+// the README's quick start verifies: a subject image tagged "demo" with an
+// SPDX SBOM and a SARIF vulnerability report attached as OCI 1.1 referrers,
+// and an image index tagged "multiarch" over two platform images.
+//
+// The content is fixed, so the layout is the same byte for byte on every
+// run; a test checks that the committed copy is current.
+//
+// Usage: go run ./examples/gen [DIR]   (default examples/layout)
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "crypto/sha256" // digests in this program are sha256
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/oci"
+)
+
+func main() {
+	dir := "examples/layout"
+	if len(os.Args) > 1 {
+		dir = os.Args[1]
+	}
+	if err := generate(context.Background(), dir); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+// generate writes the sample layout into dir, replacing what is there.
+func generate(ctx context.Context, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	store, err := oci.New(dir)
+	if err != nil {
+		return err
+	}
+	store.AutoSaveIndex = false
+	w := &writer{ctx: ctx, store: store}
+
+	demo := w.image("hello from vouch\n", &ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	w.tag(demo, "demo")
+	w.attach(demo, "application/spdx+json", sbom)
+	w.attach(demo, "application/sarif+json", sarif)
+
+	amd := w.image("multiarch amd64\n", &ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	arm := w.image("multiarch arm64\n", &ocispec.Platform{OS: "linux", Architecture: "arm64"})
+	amd.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
+	index := w.manifest(ocispec.MediaTypeImageIndex, ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{amd, arm},
+	})
+	w.tag(index, "multiarch")
+	w.attach(arm, "application/spdx+json", sbom)
+	if w.err != nil {
+		return w.err
+	}
+	if err := store.SaveIndex(); err != nil {
+		return err
+	}
+	return sortIndex(filepath.Join(dir, ocispec.ImageIndexFile))
+}
+
+// sortIndex orders index.json (oras-go writes it in map order): tagged
+// manifests by tag, then the rest by digest.
+func sortIndex(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(data, &index); err != nil {
+		return err
+	}
+	key := func(d ocispec.Descriptor) string {
+		if tag := d.Annotations[ocispec.AnnotationRefName]; tag != "" {
+			return "0" + tag
+		}
+		return "1" + d.Digest.String()
+	}
+	sort.Slice(index.Manifests, func(i, j int) bool { return key(index.Manifests[i]) < key(index.Manifests[j]) })
+	data, err = json.MarshalIndent(index, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// writer pushes into the layout, keeping the first error.
+type writer struct {
+	ctx   context.Context
+	store *oci.Store
+	err   error
+}
+
+func (w *writer) push(mediaType string, data []byte) ocispec.Descriptor {
+	desc := content.NewDescriptorFromBytes(mediaType, data)
+	if w.err == nil {
+		if ok, _ := w.store.Exists(w.ctx, desc); !ok {
+			w.err = w.store.Push(w.ctx, desc, bytes.NewReader(data))
+		}
+	}
+	return desc
+}
+
+func (w *writer) manifest(mediaType string, v any) ocispec.Descriptor {
+	data, err := json.Marshal(v)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return w.push(mediaType, data)
+}
+
+func (w *writer) tag(desc ocispec.Descriptor, tag string) {
+	if w.err == nil {
+		w.err = w.store.Tag(w.ctx, desc, tag)
+	}
+}
+
+func (w *writer) image(layer string, p *ocispec.Platform) ocispec.Descriptor {
+	config, _ := json.Marshal(ocispec.Image{Platform: *p, RootFS: ocispec.RootFS{Type: "layers"}})
+	return w.manifest(ocispec.MediaTypeImageManifest, ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    w.push(ocispec.MediaTypeImageConfig, config),
+		Layers:    []ocispec.Descriptor{w.push(ocispec.MediaTypeImageLayer, []byte(layer))},
+	})
+}
+
+// attach pushes an artifact of artifactType whose subject is subject.
+func (w *writer) attach(subject ocispec.Descriptor, artifactType, body string) ocispec.Descriptor {
+	empty := w.push(ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
+	empty.Data = ocispec.DescriptorEmptyJSON.Data
+	return w.manifest(ocispec.MediaTypeImageManifest, ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: artifactType,
+		Config:       empty,
+		Layers:       []ocispec.Descriptor{w.push(artifactType, []byte(body))},
+		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
+		Annotations:  map[string]string{ocispec.AnnotationCreated: "2026-11-25T00:00:00Z"},
+	})
+}
+
+const sbom = `{
+  "spdxVersion": "SPDX-2.3",
+  "dataLicense": "CC0-1.0",
+  "SPDXID": "SPDXRef-DOCUMENT",
+  "name": "vouch-demo",
+  "documentNamespace": "https://example.com/vouch-demo",
+  "creationInfo": {"created": "2026-11-25T00:00:00Z", "creators": ["Tool: vouch-examples-gen"]},
+  "packages": [
+    {"SPDXID": "SPDXRef-Package-busybox", "name": "busybox", "versionInfo": "1.36.1", "downloadLocation": "NOASSERTION", "licenseConcluded": "GPL-2.0-only"},
+    {"SPDXID": "SPDXRef-Package-zlib", "name": "zlib", "versionInfo": "1.3.1", "downloadLocation": "NOASSERTION", "licenseConcluded": "Zlib"}
+  ]
+}
+`
+
+const sarif = `{
+  "version": "2.1.0",
+  "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+  "runs": [{
+    "tool": {"driver": {"name": "Trivy", "version": "0.74.0", "rules": []}},
+    "results": [],
+    "properties": {"imageName": "vouch-demo"}
+  }]
+}
+`

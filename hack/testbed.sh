@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the real programs vouch's tests run against (an OCI registry, the
+# oras and notation CLIs) into a cache outside the repository, from the Go
+# module proxy only. A second run finds them cached and returns at once.
+#
+# Usage: hack/testbed.sh            install everything the tests use
+#        hack/testbed.sh --print    also print the bin folder (for PATH)
+set -euo pipefail
+
+cache=${VOUCH_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vouch-testbed}
+bin=$cache/bin
+mkdir -p "$bin"
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+
+# go_tool NAME PACKAGE VERSION: go install PACKAGE@VERSION as $bin/NAME.
+go_tool() {
+  local name=$1 pkg=$2 version=$3 dir=$cache/tools/$1-$3
+  if [ ! -x "$dir/$name" ]; then
+    log "building $name $version (first run only)"
+    mkdir -p "$dir"
+    GOBIN=$dir GOFLAGS=-buildvcs=false go install "$pkg@$version"
+    [ -x "$dir/$name" ] || mv "$dir/$(basename "$pkg")" "$dir/$name"
+  fi
+  ln -sfn "$dir/$name" "$bin/$name"
+}
+
+# scratch_tool NAME PACKAGE VERSION: for modules whose version list the proxy
+# refuses, so that "go install pkg@version" fails; go get -tool in a scratch
+# module works.
+scratch_tool() {
+  local name=$1 pkg=$2 version=$3 dir=$cache/tools/$1-$3
+  if [ ! -x "$dir/$name" ]; then
+    log "building $name $version (first run only)"
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && go mod init example.com/tool >/dev/null 2>&1 &&
+      go get -tool "$pkg@$version" >/dev/null &&
+      mkdir -p "$dir" && GOFLAGS=-buildvcs=false go build -o "$dir/$name" "$pkg")
+    rm -rf "$work"
+  fi
+  ln -sfn "$dir/$name" "$bin/$name"
+}
+
+go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
+go_tool oras oras.land/oras/cmd/oras v1.3.6
+scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
+
+if [ "${1:-}" = --print ]; then
+  echo "$bin"
+fi

@@ -1,0 +1,31 @@
+package vouch
+
+import "context"
+
+// Policy turns a subject's report tree into a verdict. Implementations live
+// in policy/; they read the tree and never do I/O of their own.
+type Policy interface {
+	// Decide returns the verdict on the subject ref, whose graph is root.
+	// An error means the policy could not be evaluated.
+	Decide(ctx context.Context, ref Reference, root *Node) (Decision, error)
+}
+
+// Decision is a policy's answer for one subject.
+type Decision struct {
+	// Verdict is allowed or denied (a policy that cannot decide returns an
+	// error instead).
+	Verdict Verdict
+	// Reason names the requirement that failed, or what was satisfied.
+	Reason string
+	// Mode is the policy mode that applied: enforce, warn or audit. Under
+	// warn and audit a would-be denial is allowed and Reason says so.
+	Mode string
+}
+
+// PolicyFunc adapts a function to a Policy.
+type PolicyFunc func(ctx context.Context, ref Reference, root *Node) (Decision, error)
+
+// Decide calls f.
+func (f PolicyFunc) Decide(ctx context.Context, ref Reference, root *Node) (Decision, error) {
+	return f(ctx, ref, root)
+}

@@ -1,0 +1,214 @@
+package vouch
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Outcome is what happened to one check or one node.
+type Outcome string
+
+// Outcomes of a check. A node's outcome sums up its checks.
+const (
+	// Passed: the check ran and the artifact satisfies it.
+	Passed Outcome = "passed"
+	// Failed: the check ran and the artifact does not satisfy it.
+	Failed Outcome = "failed"
+	// Skipped: nothing checked the node (no verifier handles its type), or
+	// the policy chose not to.
+	Skipped Outcome = "skipped"
+	// Errored: vouch could not check (fetch failed, bad content, limits).
+	Errored Outcome = "error"
+)
+
+// Result is one verifier's finding on one node.
+type Result struct {
+	// Verifier names the verifier that produced the result.
+	Verifier string `json:"verifier"`
+	// Outcome is passed, failed, skipped or error.
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Reason says why, in words a person can act on.
+	Reason string `json:"reason"`
+	// Details carries verifier-specific facts (signer, packages, …) for
+	// reports and Rego policies. Optional.
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// Relation says how a node is linked to its parent.
+type Relation string
+
+// Relations between a node and its parent.
+const (
+	// RelSubject marks the root of a report: what the user asked about.
+	RelSubject Relation = "subject"
+	// RelReferrer marks an artifact whose subject is the parent.
+	RelReferrer Relation = "referrer"
+	// RelManifest marks a platform manifest of a parent image index.
+	RelManifest Relation = "manifest"
+)
+
+// Source says how a referrer was found.
+type Source string
+
+// Ways a referrer is discovered.
+const (
+	// SourceReferrersAPI: the OCI 1.1 referrers API, or oras-go's fallback
+	// to the "sha256-<hex>" referrers tag when the registry lacks the API.
+	SourceReferrersAPI Source = "referrers"
+	// SourceTagSchema: the "sha256-<hex>" referrers tag, read in addition to
+	// the API.
+	SourceTagSchema Source = "tag-schema"
+	// SourceCosignTag: cosign's "sha256-<hex>.sig" / ".att" / ".sbom" tags.
+	SourceCosignTag Source = "cosign-tag"
+)
+
+// Node is one artifact in a report tree.
+type Node struct {
+	// Relation links the node to its parent.
+	Relation Relation `json:"relation"`
+	// Source says how a referrer was found; empty for subjects and manifests.
+	Source Source `json:"source,omitempty"`
+	// MediaType is the manifest's media type.
+	MediaType string `json:"mediaType"`
+	// ArtifactType is taken from the fetched manifest (artifactType, else its
+	// config media type), never from a registry's index alone.
+	ArtifactType string `json:"artifactType,omitempty"`
+	// Digest and Size identify the manifest.
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+	// Annotations are the manifest's annotations, when it has any.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Outcome sums up Results: failed if any failed, else error if any erred,
+	// else passed if any passed, else skipped.
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Reason explains Outcome.
+	Reason string `json:"reason,omitempty"`
+	// Results holds each verifier's finding on this node.
+	Results []Result `json:"results,omitempty"`
+	// Referrers are the artifacts whose subject is this node.
+	Referrers []*Node `json:"referrers,omitempty"`
+	// Manifests are the platform manifests of an image index, each walked as
+	// a subject in its own right.
+	Manifests []*Node `json:"manifests,omitempty"`
+
+	// dropped marks a referrer filtered out by Discovery.ArtifactType.
+	dropped bool
+}
+
+// Walk calls fn for n and every node below it, parents first, with the
+// depth of each (0 for n).
+func (n *Node) Walk(fn func(node *Node, depth int)) {
+	n.walk(fn, 0)
+}
+
+func (n *Node) walk(fn func(*Node, int), depth int) {
+	fn(n, depth)
+	for _, c := range n.Manifests {
+		c.walk(fn, depth+1)
+	}
+	for _, c := range n.Referrers {
+		c.walk(fn, depth+1)
+	}
+}
+
+// Count returns the number of nodes in the tree below and including n.
+func (n *Node) Count() int {
+	count := 0
+	n.Walk(func(*Node, int) { count++ })
+	return count
+}
+
+// Verdict is the answer for one subject.
+type Verdict string
+
+// Verdicts.
+const (
+	// Allowed: the policy is satisfied.
+	Allowed Verdict = "allowed"
+	// Denied: the policy is not satisfied; Reason says which requirement.
+	Denied Verdict = "denied"
+	// Undecided: vouch could not decide (registry unreachable, limits,
+	// broken trust material). Fail closed: an admission gate denies it.
+	Undecided Verdict = "undecided"
+)
+
+// Report is the verdict on one subject and the graph behind it.
+type Report struct {
+	// Subject is the reference as the user gave it.
+	Subject string `json:"subject"`
+	// Reference is the normalised reference, pinned to the resolved digest
+	// when resolution succeeded.
+	Reference string `json:"reference"`
+	// Verdict is allowed, denied or undecided.
+	Verdict Verdict `json:"verdict"`
+	// Reason explains the verdict in one or a few sentences.
+	Reason string `json:"reason"`
+	// Mode is the policy mode that applied (enforce, warn, audit). Optional.
+	Mode string `json:"mode,omitempty"`
+	// Root is the subject's node; nil when it could not be resolved.
+	Root *Node `json:"graph,omitempty"`
+}
+
+// ReportVersion is the version of the JSON report format; it changes only
+// when a field changes meaning or goes away.
+const ReportVersion = "vouch.report/v1"
+
+// Reports is the JSON document `vouch verify -o json` prints.
+type Reports struct {
+	// Version is ReportVersion.
+	Version string `json:"version"`
+	// Verdict is allowed only when every subject is allowed; undecided when
+	// any is undecided and none denied.
+	Verdict Verdict `json:"verdict"`
+	// Subjects holds one report per subject, in the order given.
+	Subjects []*Report `json:"subjects"`
+}
+
+// Summarize combines per-subject reports into one document.
+func Summarize(reports []*Report) *Reports {
+	out := &Reports{Version: ReportVersion, Verdict: Allowed, Subjects: reports}
+	for _, r := range reports {
+		switch r.Verdict {
+		case Denied:
+			out.Verdict = Denied
+		case Undecided:
+			if out.Verdict != Denied {
+				out.Verdict = Undecided
+			}
+		}
+	}
+	if len(reports) == 0 {
+		out.Verdict = Undecided
+	}
+	return out
+}
+
+// summarizeResults sets n.Outcome and n.Reason from n.Results.
+func (n *Node) summarizeResults() {
+	counts := map[Outcome]int{}
+	var first = map[Outcome]string{}
+	for _, r := range n.Results {
+		counts[r.Outcome]++
+		if _, ok := first[r.Outcome]; !ok {
+			first[r.Outcome] = fmt.Sprintf("%s: %s", r.Verifier, r.Reason)
+		}
+	}
+	for _, o := range []Outcome{Failed, Errored, Passed} {
+		if counts[o] > 0 {
+			n.Outcome, n.Reason = o, first[o]
+			return
+		}
+	}
+	n.Outcome = Skipped
+	if n.Reason == "" {
+		n.Reason = "no verifier handles artifact type " + displayType(n.ArtifactType)
+	}
+}
+
+func displayType(t string) string {
+	if t == "" {
+		return "(none)"
+	}
+	return t
+}
