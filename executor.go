@@ -195,9 +195,7 @@ func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descripto
 			return err
 		}
 		c := &Node{Relation: RelManifest, MediaType: child.MediaType, Digest: child.Digest, Size: child.Size, ArtifactType: child.ArtifactType}
-		if child.Platform != nil {
-			c.Annotations = map[string]string{"platform": platformString(child.Platform)}
-		}
+		c.Platform = child.Platform
 		node.Manifests[i] = c
 		g.Go(func() error {
 			// A nested index is walked the same way; a platform manifest's
@@ -517,12 +515,4 @@ func subjectDigest(d *ocispec.Descriptor) string {
 		return "none"
 	}
 	return d.Digest.String()
-}
-
-func platformString(p *ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }

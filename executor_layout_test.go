@@ -70,7 +70,7 @@ func TestExecutorLayout(t *testing.T) {
 			t.Fatalf("manifests = %d, want 2", len(root.Manifests))
 		}
 		arm := root.Manifests[1]
-		if arm.Annotations["platform"] != "linux/arm64" || len(arm.Referrers) != 1 || arm.Referrers[0].ArtifactType != "application/spdx+json" {
+		if arm.Platform == nil || arm.Platform.Architecture != "arm64" || len(arm.Referrers) != 1 || arm.Referrers[0].ArtifactType != "application/spdx+json" {
 			t.Fatalf("arm64 manifest node = %+v", arm)
 		}
 	})

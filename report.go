@@ -2,8 +2,10 @@ package vouch
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Outcome is what happened to one check or one node.
@@ -77,6 +79,8 @@ type Node struct {
 	// Digest and Size identify the manifest.
 	Digest digest.Digest `json:"digest"`
 	Size   int64         `json:"size"`
+	// Platform is the platform an index lists a manifest for.
+	Platform *ocispec.Platform `json:"platform,omitempty"`
 	// Annotations are the manifest's annotations, when it has any.
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// Outcome sums up Results: failed if any failed, else error if any erred,
@@ -94,6 +98,20 @@ type Node struct {
 
 	// dropped marks a referrer filtered out by Discovery.ArtifactType.
 	dropped bool
+}
+
+// ShortDigest is d's algorithm and the first 12 hex digits of its value,
+// for display ("sha256:0123456789ab").
+func ShortDigest(d digest.Digest) string {
+	s := d.String()
+	if s == "" {
+		return "(no digest)"
+	}
+	algo, hex, ok := strings.Cut(s, ":")
+	if !ok || len(hex) <= 12 {
+		return s
+	}
+	return algo + ":" + hex[:12]
 }
 
 // Walk calls fn for n and every node below it, parents first, with the
