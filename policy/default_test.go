@@ -62,9 +62,9 @@ func TestDefault(t *testing.T) {
 		reason    []string // substrings of the reason, in order
 	}{
 		{
-			name: "no verifier denies even a signed subject",
-			root: subject("app", signed()),
-			want: vouch.Denied,
+			name:   "no verifier denies even a signed subject",
+			root:   subject("app", signed()),
+			want:   vouch.Denied,
 			reason: []string{"no verifier is configured: vouch allows nothing it has not verified"},
 		},
 		{
