@@ -37,9 +37,9 @@ type Discovery struct {
 	// lists referrers by the API, merging what older clients pushed there.
 	// Costs one request per node. Optional; default false.
 	TagSchema bool
-	// ArtifactType, when set, keeps only referrers of that type (and, below
-	// them, everything). It is passed to the registry as a filter and checked
-	// again on the fetched manifest.
+	// ArtifactType, when set, keeps only direct referrers of that type (and,
+	// below them, everything). The type is read from each fetched manifest;
+	// registries' own filters are not trusted.
 	ArtifactType string
 }
 
@@ -275,11 +275,11 @@ func (w *walker) discover(ctx context.Context, desc ocispec.Descriptor, depth in
 		}
 		defer w.release()
 		pages := 0
-		filter := ""
-		if depth == 0 {
-			filter = w.e.Discovery.ArtifactType
-		}
-		err := w.repo.Referrers(gctx, desc, filter, func(page []ocispec.Descriptor) error {
+		// No artifactType filter goes to the store: registries report the
+		// type wrongly (go-containerregistry's gives the config media type)
+		// and oras-go filters on what they report. The type filter is
+		// applied to each fetched manifest instead.
+		err := w.repo.Referrers(gctx, desc, "", func(page []ocispec.Descriptor) error {
 			pages++
 			if pages > w.limits.MaxReferrerPages {
 				return &LimitError{Limit: "max-referrer-pages", What: "referrers listing of " + desc.Digest.String(), Value: -1, Max: int64(w.limits.MaxReferrerPages)}

@@ -41,6 +41,9 @@ func DOT(w io.Writer, root *vouch.Node, title string) error {
 	b.WriteString("\tedge [fontname=\"Helvetica\", fontsize=10];\n")
 	for _, n := range g.nodes {
 		label := strings.ReplaceAll(displayType(n.node), "\n", " ") + "\n" + vouch.ShortDigest(n.node.Digest)
+		if n.node.Platform != nil {
+			label = manifestLabel(n.node) + "\n" + label
+		}
 		attrs := []string{"label=" + dotQuote(label)}
 		if fill := fillColor(n.node.Outcome); fill != "" {
 			attrs = append(attrs, "style=filled", "fillcolor="+fill)

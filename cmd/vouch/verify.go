@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/render"
+)
+
+func newVerifyCommand(stdin io.Reader) *cobra.Command {
+	var (
+		gf     graphFlags
+		vf     verifierFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify [flags] SUBJECT...",
+		Short: "Verify subjects and what is attached to them; exit 0 only if every one is allowed",
+		Long: `Verify resolves each SUBJECT (an image or any OCI artifact, by tag or digest),
+walks its referrers (signatures, SBOMs, vulnerability reports, attestations and
+what is attached to them in turn), checks each with the configured verifiers,
+and prints the policy's verdict with the report tree.
+
+A SUBJECT is a registry reference with Docker's normalisation ("alpine" is
+docker.io/library/alpine:latest, "host:5000/app@sha256:…" pins a digest) or an
+OCI image layout on disk: "oci-layout:PATH:TAG" or "oci-layout:PATH@DIGEST".
+
+vouch fails closed: with no verifier configured, every subject is denied.
+
+Exit codes:
+  0   every subject is allowed
+  1   a subject is denied
+  2   vouch could not decide (registry unreachable, limit exceeded, bad config)
+  64  usage error (bad flag, malformed reference)`,
+		Example: `  # The sample layout shipped in examples/ (no registry needed)
+  vouch verify oci-layout:examples/layout:demo
+
+  # Trust a certificate for Notary Project signatures (no config file)
+  vouch verify --notation-cert ca.pem --plain-http 127.0.0.1:5000/app:v1
+
+  # The same trust policy and stores that notation verify uses
+  vouch verify --notation-trust-policy ~/.config/notation/trustpolicy.json registry.example/app:v1
+
+  # A config file (registries, verifiers, scoped policy), JSON report
+  vouch verify --config vouch.yaml -o json registry.example/app:v1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("verify needs at least one SUBJECT")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageErrorf("-o must be text or json, not %q", output)
+			}
+			refs, err := parseSubjects(args)
+			if err != nil {
+				return err
+			}
+			cfg, err := vf.load()
+			if err != nil {
+				return err
+			}
+			if cfg != nil {
+				gf.applyConfig(cmd.Flags(), cfg)
+			}
+			if err := gf.validate(); err != nil {
+				return err
+			}
+			verifiers, pol, err := vf.build(cfg)
+			if err != nil {
+				return err
+			}
+			st, err := gf.store(stdin, refs)
+			if err != nil {
+				return err
+			}
+			exec := &vouch.Executor{
+				Store:       st,
+				Verifiers:   verifiers,
+				Policy:      pol,
+				Limits:      gf.limits,
+				Concurrency: gf.concurrency,
+				Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
+			defer cancel()
+			reports := verifyAll(ctx, exec, refs)
+			summary := vouch.Summarize(reports)
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				err = render.JSON(out, summary)
+			} else {
+				err = render.Text(out, summary, render.TextOptions{Color: colorOK(out)})
+			}
+			if err != nil {
+				return err
+			}
+			switch summary.Verdict {
+			case vouch.Allowed:
+				return nil
+			case vouch.Denied:
+				return &exitError{code: exitDenied, err: errSilent}
+			default:
+				return &exitError{code: exitUndecided, err: errSilent}
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	vf.register(cmd.Flags())
+	gf.register(cmd.Flags())
+	return cmd
+}
+
+// verifyAll verifies refs concurrently and returns their reports in order.
+// Errors are already in each report (verdict undecided, reason).
+func verifyAll(ctx context.Context, exec *vouch.Executor, refs []vouch.Reference) []*vouch.Report {
+	reports := make([]*vouch.Report, len(refs))
+	done := make(chan struct{})
+	sem := make(chan struct{}, 4)
+	for i, ref := range refs {
+		go func() {
+			sem <- struct{}{}
+			reports[i], _ = exec.Verify(ctx, ref)
+			<-sem
+			done <- struct{}{}
+		}()
+	}
+	for range refs {
+		<-done
+	}
+	return reports
+}
+
+func handlesAny(verifiers []vouch.Verifier, types ...string) bool {
+	for _, v := range verifiers {
+		for _, t := range types {
+			if v.Handles(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// colorOK reports whether w is a terminal that wants colour.
+func colorOK(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

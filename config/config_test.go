@@ -1,0 +1,114 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vouch-project/vouch/config"
+)
+
+func TestExampleConfigsLoadAndBuild(t *testing.T) {
+	paths, _ := filepath.Glob("../examples/config/*.yaml")
+	if len(paths) == 0 {
+		t.Fatal("no example configs")
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			cfg, err := config.Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verifiers, pol, err := cfg.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(verifiers) == 0 || pol == nil {
+				t.Fatalf("built %d verifiers, policy %v", len(verifiers), pol)
+			}
+		})
+	}
+}
+
+func TestYAMLAndJSONAgree(t *testing.T) {
+	y := "version: v1\nlimits: {maxDepth: 3}\nregistries: {insecure: [\"h:1\"]}\n"
+	j := `{"version":"v1","limits":{"maxDepth":3},"registries":{"insecure":["h:1"]}}`
+	a, err := config.Parse([]byte(y), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Parse([]byte(j), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Limits != b.Limits || a.Limits.MaxDepth != 3 || b.Registries.Insecure[0] != "h:1" {
+		t.Fatalf("yaml %+v, json %+v", a, b)
+	}
+}
+
+func TestStrictErrors(t *testing.T) {
+	tests := []struct{ doc, want string }{
+		{"", "empty"},
+		{"limits: {}", "version: required"},
+		{"version: v2", `"v2" is not supported`},
+		{"version: v1\nlimitz: {}", "limitz: unknown field (known fields: limits, policy, registries, trustStores, verifiers, version)"},
+		{"version: v1\nregistries: {plainHttp: true}", "registries.plainHttp: unknown field"},
+		{"version: v1\nlimits: {maxDepth: deep}", "limits.maxDepth: expected an integer"},
+		{"version: v1\nlimits: [1]", "limits: expected an object, got a list"},
+		{"version: v1\nlimits: {maxNodes: -1}", "cannot be negative"},
+		{"version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: p, revocation: {timout: 1s}}}]", "verifiers[0].notation.revocation.timout: unknown field"},
+		{"version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: p, revocation: {timeout: soon}}}]", "invalid duration"},
+		{"version: v1\nverifiers: [{name: n, type: cosine}]", `verifiers[0].type: "cosine" is not a verifier type`},
+		{"version: v1\nverifiers: [{name: n, type: notation}]", "verifiers[0].notation.trustPolicy: required"},
+		{"version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: p}}, {name: n, type: notation, notation: {trustPolicy: p}}]", `verifiers[1].name: "n" is used twice`},
+		{"version: v1\ntrustStores: [{name: acme, pem: x}]", `trustStores[0].name: "acme" is not TYPE:NAME`},
+		{"version: v1\ntrustStores: [{name: 'ca:acme'}]", "trustStores[0]: needs files or pem"},
+		{"version: v1\npolicy: {scopes: [{name: a, repositories: ['*'], require: [{artifactType: x, mach: all}]}]}", "policy.scopes[0].require[0].mach: unknown field"},
+		{"version: v1\npolicy: {scopes: [{name: a, repositories: ['*'], require: []}]}", "policy.scopes[0].require: at least one"},
+		{"version: v1\n---\nversion: v1", "more than one YAML document"},
+		{"version: [v1", "parse:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.doc), ".")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildErrorsNameTheProblem(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("tp.json", `{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:missing"],"trustedIdentities":["*"]}]}`)
+	cfg := write("vouch.yaml", "version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: tp.json}}]\n")
+	f, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Build(); err == nil || !strings.Contains(err.Error(), "ca:missing") {
+		t.Fatalf("err = %v, want it to name the missing store", err)
+	}
+
+	cfg = write("bad.yaml", "version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: nope.json}}]\n")
+	f, err = config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Build(); err == nil || !strings.Contains(err.Error(), "verifiers[0].notation.trustPolicy") || !strings.Contains(err.Error(), "nope.json") {
+		t.Fatalf("err = %v", err)
+	}
+
+	big := write("big.yaml", "version: v1\n#"+strings.Repeat("x", config.MaxFileBytes))
+	if _, err := config.Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized config: %v", err)
+	}
+}

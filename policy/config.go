@@ -1,0 +1,384 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/vouch-project/vouch"
+)
+
+// Modes of a scope. Under warn and audit a subject that the requirements
+// deny is allowed, and the reason says what would have denied it; the
+// server turns warn into admission warnings and audit into log lines.
+const (
+	ModeWarn  = "warn"
+	ModeAudit = "audit"
+)
+
+// Match values of a Requirement.
+const (
+	// MatchAny: at least one referrer of the type satisfies the requirement.
+	MatchAny = "any"
+	// MatchAll: every referrer of the type satisfies it, and there is one.
+	MatchAll = "all"
+)
+
+// Platform coverage values of a Scope, for image index subjects.
+const (
+	// PlatformsIndex: the index's own referrers must satisfy the
+	// requirements; a signature on the index covers its platform manifests.
+	PlatformsIndex = "index"
+	// PlatformsEach: every platform manifest must satisfy the requirements
+	// with its own referrers.
+	PlatformsEach = "each"
+)
+
+// Config is the typed policy of vouch's config file: scopes of repositories,
+// each with a mode and requirements on the referrers of a subject.
+type Config struct {
+	// Scopes are tried most specific first (see Scope.Repositories).
+	// Required: a subject that no scope covers is denied.
+	Scopes []Scope `json:"scopes"`
+}
+
+// Scope applies requirements to the subjects of some repositories.
+type Scope struct {
+	// Name labels the scope in reasons. Required, unique.
+	Name string `json:"name"`
+	// Repositories lists the repositories the scope covers: an exact
+	// "registry/repository", a prefix ending in "/*" ("registry.io/team/*"),
+	// "oci-layout:*" for every OCI layout, or "*" for everything. The most
+	// specific pattern that matches a subject wins, as Notation's registry
+	// scopes do: exact, then the longest prefix, then "*". Required.
+	Repositories []string `json:"repositories"`
+	// Mode is enforce, warn or audit. Optional; default enforce.
+	Mode string `json:"mode,omitempty"`
+	// Platforms says how an image index subject is covered: "index"
+	// (default) or "each". Optional.
+	Platforms string `json:"platforms,omitempty"`
+	// Require lists what must be attached to the subject. Required: an
+	// empty list would allow everything, so it is refused; use a scope
+	// whose mode is audit to observe without denying.
+	Require []Requirement `json:"require"`
+}
+
+// Requirement asks for referrers of one artifact type that verify.
+type Requirement struct {
+	// ArtifactType is the referrers' artifact type, read from their
+	// manifests. Required.
+	ArtifactType string `json:"artifactType"`
+	// Match is "any" (default) or "all".
+	Match string `json:"match,omitempty"`
+	// Verifiers, when set, counts only results of these verifiers: a
+	// referrer satisfies the requirement when one of them passed it and
+	// none failed it. Optional; default: the node's outcome (every verifier
+	// that handles the type must not fail, and one must pass).
+	Verifiers []string `json:"verifiers,omitempty"`
+	// Optional makes absence acceptable; referrers of the type that are
+	// present must still satisfy Match.
+	Optional bool `json:"optional,omitempty"`
+	// Require lists nested requirements on each referrer that satisfies
+	// this one: "the SBOM must itself be signed". A referrer that no
+	// verifier checks (skipped) satisfies a requirement with nested
+	// requirements when they are met; without them it never does.
+	Require []Requirement `json:"require,omitempty"`
+}
+
+// Validate checks c, naming the first bad field by its path.
+func (c *Config) Validate() error {
+	if len(c.Scopes) == 0 {
+		return fmt.Errorf("policy.scopes: at least one scope is required")
+	}
+	names := map[string]bool{}
+	for i, s := range c.Scopes {
+		path := fmt.Sprintf("policy.scopes[%d]", i)
+		if s.Name == "" {
+			return fmt.Errorf("%s.name: required", path)
+		}
+		if names[s.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", path, s.Name)
+		}
+		names[s.Name] = true
+		if len(s.Repositories) == 0 {
+			return fmt.Errorf("%s.repositories: at least one pattern is required", path)
+		}
+		for j, p := range s.Repositories {
+			if err := validPattern(p); err != nil {
+				return fmt.Errorf("%s.repositories[%d]: %v", path, j, err)
+			}
+		}
+		switch s.Mode {
+		case "", ModeEnforce, ModeWarn, ModeAudit:
+		default:
+			return fmt.Errorf("%s.mode: %q is not enforce, warn or audit", path, s.Mode)
+		}
+		switch s.Platforms {
+		case "", PlatformsIndex, PlatformsEach:
+		default:
+			return fmt.Errorf("%s.platforms: %q is not index or each", path, s.Platforms)
+		}
+		if len(s.Require) == 0 {
+			return fmt.Errorf("%s.require: at least one requirement is required (vouch fails closed; use mode audit to observe)", path)
+		}
+		if err := validRequirements(s.Require, path+".require"); err != nil {
+			return err
+		}
+	}
+	// Two scopes claiming the same pattern would make the winner arbitrary.
+	seen := map[string]string{}
+	for _, s := range c.Scopes {
+		for _, p := range s.Repositories {
+			if other, ok := seen[p]; ok {
+				return fmt.Errorf("policy.scopes: pattern %q is in both %q and %q", p, other, s.Name)
+			}
+			seen[p] = s.Name
+		}
+	}
+	return nil
+}
+
+func validRequirements(reqs []Requirement, path string) error {
+	for i, r := range reqs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if r.ArtifactType == "" {
+			return fmt.Errorf("%s.artifactType: required", p)
+		}
+		switch r.Match {
+		case "", MatchAny, MatchAll:
+		default:
+			return fmt.Errorf("%s.match: %q is not any or all", p, r.Match)
+		}
+		if err := validRequirements(r.Require, p+".require"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validPattern(p string) error {
+	switch {
+	case p == "*" || p == vouch.LayoutPrefix+"*":
+		return nil
+	case p == "" || strings.ContainsAny(p, " \t@"):
+		return fmt.Errorf("pattern %q is not a repository, a prefix ending in /*, or *", p)
+	case strings.Contains(strings.TrimSuffix(p, "/*"), "*"):
+		return fmt.Errorf("pattern %q: * is allowed only as the whole pattern or after a final /", p)
+	}
+	return nil
+}
+
+// NewConfig returns the policy c describes, after validating it; verifiers
+// lists the configured verifiers' names, so that requirements naming an
+// unknown verifier are refused.
+func NewConfig(c Config, verifiers []string) (vouch.Policy, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, v := range verifiers {
+		known[v] = true
+	}
+	var check func([]Requirement, string) error
+	check = func(reqs []Requirement, path string) error {
+		for i, r := range reqs {
+			for _, v := range r.Verifiers {
+				if !known[v] {
+					return fmt.Errorf("%s[%d].verifiers: no verifier is named %q", path, i, v)
+				}
+			}
+			if err := check(r.Require, fmt.Sprintf("%s[%d].require", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, s := range c.Scopes {
+		if err := check(s.Require, fmt.Sprintf("policy.scopes[%d].require", i)); err != nil {
+			return nil, err
+		}
+	}
+	return &configPolicy{c: c}, nil
+}
+
+type configPolicy struct {
+	c Config
+}
+
+// Scope returns the scope that covers ref, or nil.
+func (c *Config) Scope(ref vouch.Reference) *Scope {
+	name := ref.Name()
+	best, bestRank := -1, -1
+	for i, s := range c.Scopes {
+		for _, p := range s.Repositories {
+			if r := patternRank(p, name, ref.IsLayout()); r > bestRank {
+				best, bestRank = i, r
+			}
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return &c.Scopes[best]
+}
+
+// patternRank is -1 when p does not match name, else higher for more
+// specific patterns.
+func patternRank(p, name string, layout bool) int {
+	switch {
+	case p == "*":
+		return 0
+	case p == vouch.LayoutPrefix+"*":
+		if layout {
+			return 1
+		}
+		return -1
+	case strings.HasSuffix(p, "/*"):
+		prefix := strings.TrimSuffix(p, "*")
+		if strings.HasPrefix(name, prefix) {
+			return 2 + len(prefix)
+		}
+		return -1
+	case p == name:
+		return 1 << 20
+	}
+	return -1
+}
+
+// Decide implements vouch.Policy.
+func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
+	if root == nil {
+		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
+	}
+	scope := p.c.Scope(ref)
+	if scope == nil {
+		return vouch.Decision{Verdict: vouch.Denied, Mode: ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}, nil
+	}
+	mode := scope.Mode
+	if mode == "" {
+		mode = ModeEnforce
+	}
+	var problems []string
+	if scope.Platforms == PlatformsEach && len(root.Manifests) > 0 {
+		for _, m := range root.Manifests {
+			for _, why := range unmet(scope.Require, m) {
+				problems = append(problems, fmt.Sprintf("%s: %s", describe(m), why))
+			}
+		}
+	} else {
+		problems = unmet(scope.Require, root)
+	}
+	if len(problems) == 0 {
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, describeRequirements(scope.Require))}, nil
+	}
+	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
+	if mode != ModeEnforce {
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
+	}
+	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil
+}
+
+// unmet returns why each requirement is not met at node, or nil.
+func unmet(reqs []Requirement, node *vouch.Node) []string {
+	var out []string
+	for _, r := range reqs {
+		if why := r.unmet(node); why != "" {
+			out = append(out, why)
+		}
+	}
+	return out
+}
+
+// unmet says why r is not met by node's referrers, or "".
+func (r Requirement) unmet(node *vouch.Node) string {
+	var candidates []*vouch.Node
+	for _, c := range node.Referrers {
+		if c.ArtifactType == r.ArtifactType {
+			candidates = append(candidates, c)
+		}
+	}
+	if len(candidates) == 0 {
+		if r.Optional {
+			return ""
+		}
+		return "no " + r.ArtifactType + " found"
+	}
+	var good, bad []string
+	for _, c := range candidates {
+		if why := r.satisfiedBy(c); why != "" {
+			bad = append(bad, fmt.Sprintf("%s %s", vouch.ShortDigest(c.Digest), why))
+		} else {
+			good = append(good, vouch.ShortDigest(c.Digest))
+		}
+	}
+	if r.Match == MatchAll {
+		if len(bad) > 0 {
+			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", r.ArtifactType, len(bad), len(candidates), list(bad, "; "))
+		}
+		return ""
+	}
+	if len(good) == 0 {
+		return fmt.Sprintf("no %s verified: %s", r.ArtifactType, list(bad, "; "))
+	}
+	return ""
+}
+
+// satisfiedBy says why node does not satisfy r, or "".
+func (r Requirement) satisfiedBy(node *vouch.Node) string {
+	if len(r.Verifiers) == 0 {
+		// A node that no verifier handles can still be vouched for by its
+		// nested requirements (an SBOM by its signature); a leaf
+		// requirement needs a check that passed.
+		vouchedByNested := node.Outcome == vouch.Skipped && len(r.Require) > 0
+		if node.Outcome != vouch.Passed && !vouchedByNested {
+			return outcomeWhy(node.Outcome, node.Reason)
+		}
+	} else {
+		passed := false
+		for _, res := range node.Results {
+			if !slices.Contains(r.Verifiers, res.Verifier) {
+				continue
+			}
+			if res.Outcome == vouch.Failed || res.Outcome == vouch.Errored {
+				return outcomeWhy(res.Outcome, res.Verifier+": "+res.Reason)
+			}
+			passed = passed || res.Outcome == vouch.Passed
+		}
+		if !passed {
+			return fmt.Sprintf("not verified by %s", strings.Join(r.Verifiers, " or "))
+		}
+	}
+	if nested := unmet(r.Require, node); len(nested) > 0 {
+		return "(" + strings.Join(nested, "; ") + ")"
+	}
+	return ""
+}
+
+func outcomeWhy(o vouch.Outcome, reason string) string {
+	switch o {
+	case vouch.Failed:
+		return "failed: " + reason
+	case vouch.Errored:
+		return "could not be checked: " + reason
+	case vouch.Skipped, "":
+		return "not checked: " + reason
+	}
+	return string(o) + ": " + reason
+}
+
+// describeRequirements summarises satisfied requirements for an allow reason.
+func describeRequirements(reqs []Requirement) string {
+	parts := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		s := r.ArtifactType + " verified"
+		if r.Match == MatchAll {
+			s = "every " + s
+		}
+		if len(r.Require) > 0 {
+			s += " with " + describeRequirements(r.Require)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}

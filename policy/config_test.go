@@ -1,0 +1,167 @@
+package policy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/policy"
+)
+
+func withResults(n *vouch.Node, results ...vouch.Result) *vouch.Node {
+	n.Results = results
+	return n
+}
+
+func TestConfigPolicy(t *testing.T) {
+	sig := func(seed string, o vouch.Outcome, nested ...*vouch.Node) *vouch.Node {
+		return referrer(seed, notationType, o, "notation: "+string(o), nested...)
+	}
+	sbom := func(o vouch.Outcome, nested ...*vouch.Node) *vouch.Node {
+		return referrer("sbom", spdxType, o, "sbom: "+string(o), nested...)
+	}
+	signature := policy.Requirement{ArtifactType: notationType}
+	allSignatures := policy.Requirement{ArtifactType: notationType, Match: policy.MatchAll}
+	signedSBOM := policy.Requirement{ArtifactType: spdxType, Require: []policy.Requirement{signature}}
+	scope := func(mode string, reqs ...policy.Requirement) policy.Config {
+		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Mode: mode, Require: reqs}}}
+	}
+
+	tests := []struct {
+		name   string
+		config policy.Config
+		root   *vouch.Node
+		want   vouch.Verdict
+		reason string
+	}{
+		{"signed", scope("", signature), subject("a", sig("s1", vouch.Passed)), vouch.Allowed, notationType + " verified"},
+		{"unsigned", scope("", signature), subject("a"), vouch.Denied, "no " + notationType + " found"},
+		{"any of two, one trusted", scope("", signature), subject("a", sig("s1", vouch.Failed), sig("s2", vouch.Passed)), vouch.Allowed, ""},
+		{"all of two, one trusted", scope("", allSignatures), subject("a", sig("s1", vouch.Failed), sig("s2", vouch.Passed)), vouch.Denied, "1 of 2 do not"},
+		{"only untrusted", scope("", signature), subject("a", sig("s1", vouch.Failed)), vouch.Denied, "failed: notation: failed"},
+		{"errored signature is no pass", scope("", signature), subject("a", sig("s1", vouch.Errored)), vouch.Denied, "could not be checked"},
+		{"signed SBOM", scope("", signature, signedSBOM), subject("a", sig("s1", vouch.Passed), sbom(vouch.Passed, sig("s2", vouch.Passed))), vouch.Allowed, "with " + notationType},
+		{"unsigned SBOM", scope("", signature, signedSBOM), subject("a", sig("s1", vouch.Passed), sbom(vouch.Passed)), vouch.Denied, "(no " + notationType + " found)"},
+		{"SBOM that fails its check", scope("", signedSBOM), subject("a", sbom(vouch.Failed, sig("s2", vouch.Passed))), vouch.Denied, "sbom: failed"},
+		{"unchecked SBOM vouched for by its signature", scope("", signedSBOM), subject("a", sbom(vouch.Skipped, sig("s2", vouch.Passed))), vouch.Allowed, ""},
+		{"unchecked SBOM without signature", scope("", signedSBOM), subject("a", sbom(vouch.Skipped)), vouch.Denied, "no " + notationType + " found"},
+		{"unchecked leaf never passes", scope("", policy.Requirement{ArtifactType: spdxType}), subject("a", sbom(vouch.Skipped)), vouch.Denied, "not checked"},
+		{"optional absent", scope("", signature, policy.Requirement{ArtifactType: sarifType, Optional: true}), subject("a", sig("s1", vouch.Passed)), vouch.Allowed, ""},
+		{"warn allows but says why", scope(policy.ModeWarn, signature), subject("a"), vouch.Allowed, "allowed in warn mode, would deny"},
+		{"audit allows", scope(policy.ModeAudit, signature), subject("a"), vouch.Allowed, "audit"},
+		{"named verifier", scope("", policy.Requirement{ArtifactType: notationType, Verifiers: []string{"release"}}),
+			subject("a", withResults(sig("s1", vouch.Passed), vouch.Result{Verifier: "dev", Outcome: vouch.Passed})), vouch.Denied, "not verified by release"},
+		{"named verifier passes", scope("", policy.Requirement{ArtifactType: notationType, Verifiers: []string{"release"}}),
+			subject("a", withResults(sig("s1", vouch.Failed), vouch.Result{Verifier: "release", Outcome: vouch.Passed}, vouch.Result{Verifier: "dev", Outcome: vouch.Failed})), vouch.Allowed, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := policy.NewConfig(tt.config, []string{"release", "dev"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := p.Decide(context.Background(), vouch.Reference{Registry: "r.io", Repository: "app", Tag: "v1"}, tt.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Verdict != tt.want || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("got %s %q, want %s containing %q", d.Verdict, d.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestConfigScopes(t *testing.T) {
+	req := []policy.Requirement{{ArtifactType: notationType}}
+	c := policy.Config{Scopes: []policy.Scope{
+		{Name: "default", Repositories: []string{"*"}, Require: req},
+		{Name: "team", Repositories: []string{"r.io/team/*"}, Require: req},
+		{Name: "team-app", Repositories: []string{"r.io/team/app"}, Require: req},
+		{Name: "sub", Repositories: []string{"r.io/team/sub/*"}, Require: req},
+		{Name: "layouts", Repositories: []string{"oci-layout:*"}, Require: req},
+	}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{
+		"r.io/team/app:v1":         "team-app",
+		"r.io/team/other:v1":       "team",
+		"r.io/team/sub/x:v1":       "sub",
+		"r.io/elsewhere:v1":        "default",
+		"r.io/team:v1":             "default",
+		"oci-layout:/tmp/l:v1":     "layouts",
+		"docker.io/library/alpine": "default",
+	} {
+		got := c.Scope(mustParse(t, ref))
+		if got == nil || got.Name != want {
+			t.Errorf("%s: scope %v, want %s", ref, got, want)
+		}
+	}
+
+	narrow := policy.Config{Scopes: []policy.Scope{{Name: "only", Repositories: []string{"r.io/app"}, Require: req}}}
+	p, err := policy.NewConfig(narrow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := p.Decide(context.Background(), mustParse(t, "r.io/other:v1"), subject("x"))
+	if d.Verdict != vouch.Denied || !strings.Contains(d.Reason, "no policy scope covers r.io/other") {
+		t.Fatalf("uncovered subject: %+v", d)
+	}
+}
+
+func TestConfigPlatformsEach(t *testing.T) {
+	req := []policy.Requirement{{ArtifactType: notationType}}
+	c := policy.Config{Scopes: []policy.Scope{{Name: "each", Repositories: []string{"*"}, Platforms: policy.PlatformsEach, Require: req}}}
+	p, err := policy.NewConfig(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := func(seed string, refs ...*vouch.Node) *vouch.Node {
+		return &vouch.Node{Relation: vouch.RelManifest, MediaType: imageType, Digest: digest.FromString(seed), Referrers: refs}
+	}
+	root := subject("index", referrer("isig", notationType, vouch.Passed, ""))
+	root.Manifests = []*vouch.Node{m("amd", referrer("asig", notationType, vouch.Passed, "")), m("arm")}
+	d, _ := p.Decide(context.Background(), mustParse(t, "r.io/app:v1"), root)
+	if d.Verdict != vouch.Denied || !strings.Contains(d.Reason, short("arm")) {
+		t.Fatalf("unsigned platform manifest not named: %+v", d)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	req := []policy.Requirement{{ArtifactType: notationType}}
+	tests := []struct {
+		c    policy.Config
+		want string
+	}{
+		{policy.Config{}, "policy.scopes: at least one"},
+		{policy.Config{Scopes: []policy.Scope{{Repositories: []string{"*"}, Require: req}}}, "policy.scopes[0].name: required"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Require: req}}}, "policy.scopes[0].repositories"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"r.io/*/x"}, Require: req}}}, "policy.scopes[0].repositories[0]"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Mode: "loud", Require: req}}}, "policy.scopes[0].mode"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}}}}, "policy.scopes[0].require: at least one"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Require: []policy.Requirement{{Match: "some"}}}}}}}, "policy.scopes[0].require[0].require[0].artifactType"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: req}, {Name: "b", Repositories: []string{"*"}, Require: req}}}, `pattern "*" is in both`},
+	}
+	for _, tt := range tests {
+		err := tt.c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate() = %v, want %q", err, tt.want)
+		}
+	}
+	_, err := policy.NewConfig(policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Verifiers: []string{"ghost"}}}}}}, []string{"notation"})
+	if err == nil || !strings.Contains(err.Error(), `no verifier is named "ghost"`) {
+		t.Fatalf("unknown verifier: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, s string) vouch.Reference {
+	t.Helper()
+	r, err := vouch.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

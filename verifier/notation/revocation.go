@@ -1,0 +1,222 @@
+package notation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/notaryproject/notation-core-go/revocation"
+	corecrl "github.com/notaryproject/notation-core-go/revocation/crl"
+	"github.com/notaryproject/notation-core-go/revocation/purpose"
+	"github.com/notaryproject/notation-core-go/revocation/result"
+	"github.com/notaryproject/notation-go/verifier/crl"
+)
+
+// DefaultRevocationTimeout bounds each OCSP request and CRL download when
+// Revocation.Timeout is zero: notation's own OCSP timeout, and short enough
+// for an admission webhook's budget.
+const DefaultRevocationTimeout = 2 * time.Second
+
+// maxMemoryCRLs bounds the in-memory CRL cache.
+const maxMemoryCRLs = 256
+
+// Revocation configures revocation checking of signing and timestamping
+// certificates by OCSP, falling back to CRL, as notation-go does it. Whether
+// a failed or impossible check fails the signature is the trust policy's
+// choice: level strict enforces revocation, permissive and audit log it,
+// and an override can skip it.
+type Revocation struct {
+	// Timeout bounds each OCSP request and CRL download; the caller's
+	// context deadline applies as well. Optional; default 2s.
+	Timeout time.Duration
+	// CRLCacheDir keeps downloaded CRLs on disk until their NextUpdate, in
+	// notation's file cache format (notation uses
+	// $XDG_CACHE_HOME/notation/crl), shared across processes. Optional;
+	// default: CRLs are cached in memory by the Verifier.
+	CRLCacheDir string
+	// DisableUnsafe turns revocation checking off for every statement, as if
+	// each had the override "revocation": "skip": a revoked certificate is
+	// then trusted. Optional; default false.
+	DisableUnsafe bool
+}
+
+// validatorPair holds the revocation validators notation-go takes.
+type validatorPair struct {
+	codeSigning, timestamping revocation.Validator
+}
+
+func (r Revocation) validators() (validatorPair, error) {
+	timeout := r.Timeout
+	if timeout < 0 {
+		return validatorPair{}, fmt.Errorf("Revocation.Timeout is negative: %s", timeout)
+	}
+	if timeout == 0 {
+		timeout = DefaultRevocationTimeout
+	}
+	client := &http.Client{Timeout: timeout}
+	fetcher, err := corecrl.NewHTTPFetcher(client)
+	if err != nil {
+		return validatorPair{}, err
+	}
+	if r.CRLCacheDir != "" {
+		cache, err := crl.NewFileCache(r.CRLCacheDir)
+		if err != nil {
+			return validatorPair{}, fmt.Errorf("Revocation.CRLCacheDir: %w", err)
+		}
+		fetcher.Cache = cache
+		// A broken cache file costs a download, not a verdict.
+		fetcher.DiscardCacheError = true
+	} else {
+		fetcher.Cache = &memoryCRLCache{bundles: map[string]*corecrl.Bundle{}}
+	}
+	var out validatorPair
+	for _, p := range []struct {
+		purpose purpose.Purpose
+		dst     *revocation.Validator
+		kind    string
+	}{{purpose.CodeSigning, &out.codeSigning, kindCodeSigning}, {purpose.Timestamping, &out.timestamping, kindTimestamping}} {
+		v, err := revocation.NewWithOptions(revocation.Options{OCSPHTTPClient: client, CRLFetcher: fetcher, CertChainPurpose: p.purpose})
+		if err != nil {
+			return validatorPair{}, err
+		}
+		*p.dst = recordingValidator{inner: v, kind: p.kind}
+	}
+	return out, nil
+}
+
+const (
+	kindCodeSigning  = "code signing"
+	kindTimestamping = "timestamping"
+)
+
+// recordingValidator passes revocation results on to the recorder in the
+// context, so that a revoked certificate can be told from an unknown status
+// without reading notation-go's error messages.
+type recordingValidator struct {
+	inner revocation.Validator
+	kind  string
+}
+
+// ValidateContext implements revocation.Validator.
+func (v recordingValidator) ValidateContext(ctx context.Context, opts revocation.ValidateContextOptions) ([]*result.CertRevocationResult, error) {
+	res, err := v.inner.ValidateContext(ctx, opts)
+	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		rec.record(v.kind, res, err)
+	}
+	return res, err
+}
+
+type recorderKey struct{}
+
+// recorder keeps the revocation results of one Verify call.
+type recorder struct {
+	mu                        sync.Mutex
+	codeSigning, timestamping revocationRecord
+}
+
+func withRecorder(ctx context.Context, rec *recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, rec)
+}
+
+func (r *recorder) record(kind string, res []*result.CertRevocationResult, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dst := &r.codeSigning
+	if kind == kindTimestamping {
+		dst = &r.timestamping
+	}
+	dst.results, dst.err = append(dst.results, res...), errors.Join(dst.err, err)
+}
+
+// revocationRecord is what one validator reported.
+type revocationRecord struct {
+	results []*result.CertRevocationResult
+	err     error
+}
+
+func (r revocationRecord) revoked() bool {
+	for _, c := range r.results {
+		if c != nil && c.Result == result.ResultRevoked {
+			return true
+		}
+	}
+	return false
+}
+
+func (r revocationRecord) ok() bool {
+	for _, c := range r.results {
+		if c == nil || (c.Result != result.ResultOK && c.Result != result.ResultNonRevokable) {
+			return false
+		}
+	}
+	return true
+}
+
+// problems lists what went wrong asking revocation servers.
+func (r revocationRecord) problems() string {
+	var out []string
+	if r.err != nil {
+		out = append(out, r.err.Error())
+	}
+	for _, c := range r.results {
+		if c == nil {
+			continue
+		}
+		for _, s := range c.ServerResults {
+			if s != nil && s.Error != nil {
+				out = append(out, fmt.Sprintf("%s %s: %v", s.RevocationMethod, s.Server, s.Error))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "no revocation server answered"
+	}
+	return strings.Join(out, "; ")
+}
+
+// memoryCRLCache keeps CRLs in memory until their NextUpdate.
+type memoryCRLCache struct {
+	mu      sync.Mutex
+	bundles map[string]*corecrl.Bundle
+}
+
+// Get implements corecrl.Cache.
+func (c *memoryCRLCache) Get(_ context.Context, url string) (*corecrl.Bundle, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.bundles[url]
+	if !ok || b.BaseCRL == nil || time.Now().After(b.BaseCRL.NextUpdate) || (b.DeltaCRL != nil && time.Now().After(b.DeltaCRL.NextUpdate)) {
+		delete(c.bundles, url)
+		return nil, corecrl.ErrCacheMiss
+	}
+	return b, nil
+}
+
+// Set implements corecrl.Cache.
+func (c *memoryCRLCache) Set(_ context.Context, url string, b *corecrl.Bundle) error {
+	if b == nil || b.BaseCRL == nil {
+		return errors.New("CRL bundle without a base CRL")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.bundles) >= maxMemoryCRLs {
+		now := time.Now()
+		for k, old := range c.bundles {
+			if old.BaseCRL == nil || now.After(old.BaseCRL.NextUpdate) {
+				delete(c.bundles, k)
+			}
+		}
+		for k := range c.bundles {
+			if len(c.bundles) < maxMemoryCRLs {
+				break
+			}
+			delete(c.bundles, k)
+		}
+	}
+	c.bundles[url] = b
+	return nil
+}
