@@ -212,7 +212,7 @@ func (n *Node) summarizeResults() {
 			first[r.Outcome] = fmt.Sprintf("%s: %s", r.Verifier, r.Reason)
 		}
 	}
-	for _, o := range []Outcome{Failed, Errored, Passed} {
+	for _, o := range []Outcome{Failed, Errored, Passed, Skipped} {
 		if counts[o] > 0 {
 			n.Outcome, n.Reason = o, first[o]
 			return

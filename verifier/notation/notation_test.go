@@ -252,7 +252,7 @@ func (f *pkiFixture) expiringCases() []verifyCase {
 // do: notation.Sign with notation-go's registry repository, which pushes an
 // OCI 1.1 referrer (and, on a registry without the referrers API, oras-go
 // keeps the referrers tag).
-func setUp(t *testing.T, ctx context.Context, reg *testbed.Registry, c verifyCase) vouch.Reference {
+func setUp(ctx context.Context, t *testing.T, reg *testbed.Registry, c verifyCase) vouch.Reference {
 	t.Helper()
 	repoName := c.repo
 	if repoName == "" {
@@ -322,14 +322,14 @@ func TestVerifier(t *testing.T) {
 	subjects := make([][]vouch.Reference, len(regs))
 	for i, reg := range regs {
 		for _, c := range cases {
-			subjects[i] = append(subjects[i], setUp(t, ctx, reg, c))
+			subjects[i] = append(subjects[i], setUp(ctx, t, reg, c))
 		}
 	}
 	f.newShortLived(t)
 	expiring := f.expiringCases()
 	for i, reg := range regs {
 		for _, c := range expiring {
-			subjects[i] = append(subjects[i], setUp(t, ctx, reg, c))
+			subjects[i] = append(subjects[i], setUp(ctx, t, reg, c))
 		}
 	}
 	t.Logf("signed with the short-lived certificate in %s", time.Since(f.shortLivedUntil.Add(-shortLife)))
