@@ -28,7 +28,27 @@ func vouchRun(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestQuickStartLayout(t *testing.T) {
-	code, out, stderr := vouchRun(t, "verify", "oci-layout:../../examples/layout:demo", "oci-layout:../../examples/layout:multiarch")
+	const layout = "oci-layout:../../examples/layout:"
+	// The README's first command.
+	code, out, stderr := vouchRun(t, "verify", "--config", "../../examples/config/quickstart.yaml", layout+"demo", layout+"unsigned")
+	if code != exitDenied {
+		t.Fatalf("exit %d, want %d (one allowed, one denied)\n%s%s", code, exitDenied, out, stderr)
+	}
+	if !strings.Contains(out, "ALLOWED  oci-layout:../../examples/layout:demo@") || !strings.Contains(out, "DENIED  oci-layout:../../examples/layout:unsigned@") ||
+		!strings.Contains(out, "1 allowed, 1 denied") {
+		t.Fatalf("output:\n%s", out)
+	}
+	code, out, _ = vouchRun(t, "verify", "-o", "json", "--config", "../../examples/config/quickstart.yaml", layout+"demo")
+	var doc vouch.Reports
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != exitAllowed {
+		t.Fatalf("exit %d, json: %v\n%s", code, err, out)
+	}
+	if doc.Version != vouch.ReportVersion || doc.Verdict != vouch.Allowed || len(doc.Subjects[0].Root.Referrers) != 3 {
+		t.Fatalf("unexpected report: %+v", doc)
+	}
+
+	// No verifier configured: the graph is shown and nothing is allowed.
+	code, out, stderr = vouchRun(t, "verify", layout+"demo", layout+"multiarch")
 	if code != exitDenied {
 		t.Fatalf("exit %d, want %d (denied: no verifier)\n%s%s", code, exitDenied, out, stderr)
 	}
@@ -36,13 +56,22 @@ func TestQuickStartLayout(t *testing.T) {
 		t.Fatalf("output does not show the graph and the reason:\n%s", out)
 	}
 
-	code, out, _ = vouchRun(t, "verify", "-o", "json", "oci-layout:../../examples/layout:demo")
-	var doc vouch.Reports
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != exitDenied {
-		t.Fatalf("exit %d, json: %v\n%s", code, err, out)
+	code, out, _ = vouchRun(t, "config", "validate", "../../examples/config/quickstart.yaml")
+	if code != 0 || !strings.Contains(out, "valid (1 verifiers, 1 trust stores, 1 policy scopes)") {
+		t.Fatalf("config validate: exit %d: %s", code, out)
 	}
-	if doc.Version != vouch.ReportVersion || doc.Verdict != vouch.Denied || len(doc.Subjects[0].Root.Referrers) != 2 {
-		t.Fatalf("unexpected report: %+v", doc)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: v1\nverifiers: [{name: n, tpye: notation}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = vouchRun(t, "config", "validate", bad)
+	if code != 1 || !strings.Contains(stderr, "verifiers[0].tpye: unknown field") {
+		t.Fatalf("config validate of a bad file: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = vouchRun(t, "verify", "--config", bad, layout+"demo")
+	if code != exitUndecided || !strings.Contains(stderr, "verifiers[0].tpye") {
+		t.Fatalf("verify with a bad config: exit %d: %s", code, stderr)
 	}
 }
 

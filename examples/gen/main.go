@@ -1,12 +1,22 @@
 // Command gen writes the sample OCI image layout under examples/layout that
-// the README's quick start verifies: a subject image tagged "demo" with an
-// SPDX SBOM and a SARIF vulnerability report attached as OCI 1.1 referrers,
-// and an image index tagged "multiarch" over two platform images.
+// the README's quick start verifies:
 //
-// The content is fixed, so the layout is the same byte for byte on every
-// run; a test checks that the committed copy is current.
+//   - "demo": an image with an SPDX SBOM and a SARIF vulnerability report
+//     attached as OCI 1.1 referrers; the image and the SBOM carry Notary
+//     Project signatures (JWS), made with notation-go as `notation sign
+//     --oci-layout` makes them;
+//   - "unsigned": an image with an SBOM and no signature;
+//   - "multiarch": an image index over two platform images, the arm64 one
+//     with an SBOM.
 //
-// Usage: go run ./examples/gen [DIR]   (default examples/layout)
+// Each run makes a new example CA and signing key: the CA certificate goes
+// to examples/config/certs/example-ca.pem, the private keys are thrown away.
+// Everything but the signatures is the same byte for byte on every run; a
+// test checks that the committed copy is current.
+//
+// Usage: go run ./examples/gen [LAYOUT-DIR CA-CERT-FILE]
+//
+//	(default examples/layout examples/config/certs/example-ca.pem)
 package main
 
 import (
@@ -26,18 +36,26 @@ import (
 )
 
 func main() {
-	dir := "examples/layout"
-	if len(os.Args) > 1 {
-		dir = os.Args[1]
+	dir, caFile := "examples/layout", "examples/config/certs/example-ca.pem"
+	if len(os.Args) == 3 {
+		dir, caFile = os.Args[1], os.Args[2]
 	}
-	if err := generate(context.Background(), dir); err != nil {
+	ca, err := newSigner()
+	if err == nil {
+		err = os.WriteFile(caFile, ca.caPEM, 0o644)
+	}
+	if err == nil {
+		err = generate(context.Background(), dir, ca)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-// generate writes the sample layout into dir, replacing what is there.
-func generate(ctx context.Context, dir string) error {
+// generate writes the sample layout into dir, replacing what is there, and
+// signs with s when s is not nil.
+func generate(ctx context.Context, dir string, s *exampleSigner) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -50,8 +68,12 @@ func generate(ctx context.Context, dir string) error {
 
 	demo := w.image("hello from vouch\n", &ocispec.Platform{OS: "linux", Architecture: "amd64"})
 	w.tag(demo, "demo")
-	w.attach(demo, "application/spdx+json", sbom)
+	demoSBOM := w.attach(demo, "application/spdx+json", sbom)
 	w.attach(demo, "application/sarif+json", sarif)
+
+	unsigned := w.image("nobody vouches for me\n", &ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	w.tag(unsigned, "unsigned")
+	w.attach(unsigned, "application/spdx+json", sbom)
 
 	amd := w.image("multiarch amd64\n", &ocispec.Platform{OS: "linux", Architecture: "amd64"})
 	arm := w.image("multiarch arm64\n", &ocispec.Platform{OS: "linux", Architecture: "arm64"})
@@ -66,6 +88,13 @@ func generate(ctx context.Context, dir string) error {
 	w.attach(arm, "application/spdx+json", sbom)
 	if w.err != nil {
 		return w.err
+	}
+	if s != nil {
+		for _, d := range []ocispec.Descriptor{demo, demoSBOM} {
+			if err := s.sign(ctx, store, d); err != nil {
+				return err
+			}
+		}
 	}
 	if err := store.SaveIndex(); err != nil {
 		return err
