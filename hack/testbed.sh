@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras and notation CLIs) into a cache outside the repository, from the Go
+# oras, notation, cosign, crane and syft CLIs) into a cache outside the repository, from the Go
 # module proxy only. A second run finds them cached and returns at once.
 #
 # Usage: hack/testbed.sh            install everything the tests use
@@ -45,6 +45,9 @@ scratch_tool() {
 go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
 go_tool oras oras.land/oras/cmd/oras v1.3.6
 scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
+go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
+go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
+go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 
 if [ "${1:-}" = --print ]; then
   echo "$bin"
