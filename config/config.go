@@ -248,6 +248,16 @@ func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.Trust
 	return ts
 }
 
+// NamespacePolicy returns the policy that applies in a Kubernetes
+// namespace, for verifiers named verifierNames (see policy.Config.ForNamespace);
+// without a policy section it is the default policy.
+func (f *File) NamespacePolicy(ns string, verifierNames []string) (vouch.Policy, error) {
+	if f.Policy == nil {
+		return policy.Default(verifierNames), nil
+	}
+	return policy.NewConfigForNamespace(*f.Policy, verifierNames, ns)
+}
+
 // Build constructs the verifiers and the policy the file describes, reading
 // the trust material it names.
 func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {

@@ -53,6 +53,12 @@ type Scope struct {
 	// specific pattern that matches a subject wins, as Notation's registry
 	// scopes do: exact, then the longest prefix, then "*". Required.
 	Repositories []string `json:"repositories"`
+	// Namespaces limits the scope to these Kubernetes namespaces when vouch
+	// serves admission requests; for the CLI, and for requests that name no
+	// namespace, only scopes without namespaces apply. In a namespace, a
+	// scope naming it wins over one that does not for the same pattern.
+	// Optional; default every namespace.
+	Namespaces []string `json:"namespaces,omitempty"`
 	// Mode is enforce, warn or audit. Optional; default enforce.
 	Mode string `json:"mode,omitempty"`
 	// Platforms says how an image index subject is covered: "index"
@@ -109,6 +115,11 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s.repositories[%d]: %v", path, j, err)
 			}
 		}
+		for j, ns := range s.Namespaces {
+			if ns == "" || strings.ContainsAny(ns, " /*") {
+				return fmt.Errorf("%s.namespaces[%d]: %q is not a namespace name", path, j, ns)
+			}
+		}
 		switch s.Mode {
 		case "", ModeEnforce, ModeWarn, ModeAudit:
 		default:
@@ -126,17 +137,57 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	// Two scopes claiming the same pattern would make the winner arbitrary.
+	// Two scopes claiming the same pattern for the same namespace would make
+	// the winner arbitrary.
 	seen := map[string]string{}
 	for _, s := range c.Scopes {
+		namespaces := s.Namespaces
+		if len(namespaces) == 0 {
+			namespaces = []string{""}
+		}
 		for _, p := range s.Repositories {
-			if other, ok := seen[p]; ok {
-				return fmt.Errorf("policy.scopes: pattern %q is in both %q and %q", p, other, s.Name)
+			for _, ns := range namespaces {
+				key := ns + "\x00" + p
+				if other, ok := seen[key]; ok {
+					where := ""
+					if ns != "" {
+						where = " for namespace " + ns
+					}
+					return fmt.Errorf("policy.scopes: pattern %q is in both %q and %q%s", p, other, s.Name, where)
+				}
+				seen[key] = s.Name
 			}
-			seen[p] = s.Name
 		}
 	}
 	return nil
+}
+
+// ForNamespace returns the policy that applies in a Kubernetes namespace:
+// the scopes without namespaces, and those naming ns, which replace a
+// namespace-free scope's claim on the same pattern. ns "" gives the
+// namespace-free scopes only.
+func (c Config) ForNamespace(ns string) Config {
+	claimed := map[string]bool{}
+	for _, s := range c.Scopes {
+		if ns != "" && slices.Contains(s.Namespaces, ns) {
+			for _, p := range s.Repositories {
+				claimed[p] = true
+			}
+		}
+	}
+	var out Config
+	for _, s := range c.Scopes {
+		switch {
+		case ns != "" && slices.Contains(s.Namespaces, ns):
+			out.Scopes = append(out.Scopes, s)
+		case len(s.Namespaces) == 0:
+			s.Repositories = slices.DeleteFunc(slices.Clone(s.Repositories), func(p string) bool { return claimed[p] })
+			if len(s.Repositories) > 0 {
+				out.Scopes = append(out.Scopes, s)
+			}
+		}
+	}
+	return out
 }
 
 func validRequirements(reqs []Requirement, path string) error {
@@ -199,7 +250,16 @@ func NewConfig(c Config, verifiers []string) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
-	return &configPolicy{c: c}, nil
+	return &configPolicy{c: c.ForNamespace("")}, nil
+}
+
+// NewConfigForNamespace is NewConfig for the policy that applies in the
+// Kubernetes namespace ns (see Config.ForNamespace).
+func NewConfigForNamespace(c Config, verifiers []string, ns string) (vouch.Policy, error) {
+	if _, err := NewConfig(c, verifiers); err != nil {
+		return nil, err
+	}
+	return &configPolicy{c: c.ForNamespace(ns)}, nil
 }
 
 type configPolicy struct {

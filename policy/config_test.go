@@ -165,3 +165,36 @@ func mustParse(t *testing.T, s string) vouch.Reference {
 	}
 	return r
 }
+
+func TestConfigNamespaces(t *testing.T) {
+	sig := []policy.Requirement{{ArtifactType: notationType}}
+	sbomReq := []policy.Requirement{{ArtifactType: spdxType}}
+	c := policy.Config{Scopes: []policy.Scope{
+		{Name: "default", Repositories: []string{"*"}, Require: sig},
+		{Name: "team-a", Repositories: []string{"*"}, Namespaces: []string{"team-a"}, Mode: policy.ModeWarn, Require: sbomReq},
+		{Name: "team-b-prod", Repositories: []string{"r.io/prod/*"}, Namespaces: []string{"team-b"}, Require: sbomReq},
+	}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ref := mustParse(t, "r.io/prod/app:v1")
+	for ns, want := range map[string]string{"": "default", "team-a": "team-a", "team-b": "team-b-prod", "other": "default"} {
+		view := c.ForNamespace(ns)
+		if got := view.Scope(ref); got == nil || got.Name != want {
+			t.Errorf("namespace %q: scope %v, want %s", ns, got, want)
+		}
+	}
+	p, err := policy.NewConfigForNamespace(c, nil, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := p.Decide(context.Background(), ref, subject("x"))
+	if d.Verdict != vouch.Allowed || d.Mode != policy.ModeWarn {
+		t.Fatalf("team-a warns: %+v", d)
+	}
+	dup := c
+	dup.Scopes = append(dup.Scopes, policy.Scope{Name: "team-a-again", Repositories: []string{"*"}, Namespaces: []string{"team-a"}, Require: sig})
+	if err := dup.Validate(); err == nil || !strings.Contains(err.Error(), "for namespace team-a") {
+		t.Fatalf("duplicate namespace scope: %v", err)
+	}
+}

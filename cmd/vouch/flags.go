@@ -150,3 +150,16 @@ func (f *graphFlags) applyConfig(fs *pflag.FlagSet, cfg *config.File) {
 	setInt("max-depth", &f.limits.MaxDepth, l.MaxDepth)
 	setInt("max-nodes", &f.limits.MaxNodes, l.MaxNodes)
 }
+
+// loadConfig reads the config file named by vf (if any), lets it fill the
+// graph flags the command line left unset, and validates the result.
+func loadConfig(fs *pflag.FlagSet, gf *graphFlags, vf *verifierFlags) (*config.File, error) {
+	cfg, err := vf.load()
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		gf.applyConfig(fs, cfg)
+	}
+	return cfg, gf.validate()
+}

@@ -46,14 +46,8 @@ Output formats: "tree" (default), "json", and "dot" for Graphviz.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := vf.load()
+			_, err = loadConfig(cmd.Flags(), &gf, &vf)
 			if err != nil {
-				return err
-			}
-			if cfg != nil {
-				gf.applyConfig(cmd.Flags(), cfg)
-			}
-			if err := gf.validate(); err != nil {
 				return err
 			}
 			st, err := gf.store(stdin, refs)

@@ -61,14 +61,8 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			cfg, err := vf.load()
+			cfg, err := loadConfig(cmd.Flags(), &gf, &vf)
 			if err != nil {
-				return err
-			}
-			if cfg != nil {
-				gf.applyConfig(cmd.Flags(), cfg)
-			}
-			if err := gf.validate(); err != nil {
 				return err
 			}
 			verifiers, pol, err := vf.build(cfg)
