@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +23,14 @@ const (
 	CosignAttestationType = "application/vnd.dev.cosign.artifact.att.v1+json"
 )
 
+// DefaultLeafTypes are the signature types whose referrers are not looked
+// up unless Discovery.LeafTypes says otherwise.
+var DefaultLeafTypes = []string{
+	"application/vnd.cncf.notary.signature",
+	CosignSignatureType,
+	"application/vnd.dev.sigstore.bundle.v0.3+json",
+}
+
 // DefaultConcurrency bounds the graph's I/O and verification steps that run
 // at once for one Executor call.
 const DefaultConcurrency = 8
@@ -37,6 +46,11 @@ type Discovery struct {
 	// lists referrers by the API, merging what older clients pushed there.
 	// Costs one request per node. Optional; default false.
 	TagSchema bool
+	// LeafTypes lists artifact types whose own referrers are not looked up:
+	// signatures, which nothing refers to in practice, so that verifying a
+	// signed image costs no request per signature beyond its manifest and
+	// blob. Optional; nil means DefaultLeafTypes, an empty slice none.
+	LeafTypes []string
 	// ArtifactType, when set, keeps only direct referrers of that type (and,
 	// below them, everything). The type is read from each fetched manifest;
 	// registries' own filters are not trusted.
@@ -410,7 +424,19 @@ func (w *walker) referrer(ctx context.Context, node *Node, parent ocispec.Descri
 			return err
 		}
 	}
+	if w.isLeaf(node.ArtifactType) {
+		return nil
+	}
 	return w.referrers(ctx, node, artifact, depth, false)
+}
+
+// isLeaf reports whether referrers of artifactType are not looked up.
+func (w *walker) isLeaf(artifactType string) bool {
+	leaves := w.e.Discovery.LeafTypes
+	if leaves == nil {
+		leaves = DefaultLeafTypes
+	}
+	return slices.Contains(leaves, artifactType)
 }
 
 // runVerifiers runs every verifier that handles the node's type.

@@ -56,7 +56,7 @@ func TestExecutorLayout(t *testing.T) {
 				t.Errorf("Graph verified %s: %s", r.ArtifactType, r.Outcome)
 			}
 		}
-		if got := strings.Join(types, ","); got != "application/sarif+json,application/spdx+json" {
+		if got := strings.Join(types, ","); got != "application/sarif+json,application/spdx+json,application/vnd.cncf.notary.signature" {
 			t.Fatalf("referrer types = %s", got)
 		}
 	})
@@ -128,9 +128,15 @@ func TestExecutorLayout(t *testing.T) {
 
 	t.Run("depth limit", func(t *testing.T) {
 		e := *exec
-		e.Limits.MaxDepth = 1
+		e.Limits.MaxDepth = 2
 		if _, _, err := e.Graph(ctx, mustRef(t, "oci-layout:examples/layout:demo")); err != nil {
-			t.Fatalf("depth 1 suffices for the demo: %v", err)
+			t.Fatalf("depth 2 suffices for the demo (a signature on its SBOM): %v", err)
+		}
+		e.Limits.MaxDepth = 1
+		_, _, err := e.Graph(ctx, mustRef(t, "oci-layout:examples/layout:demo"))
+		var le *vouch.LimitError
+		if !errors.As(err, &le) || le.Limit != "max-depth" {
+			t.Fatalf("err = %v, want the max-depth limit", err)
 		}
 	})
 
