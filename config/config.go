@@ -17,7 +17,12 @@ import (
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
+	"github.com/vouch-project/vouch/verifier/plugin"
+	"github.com/vouch-project/vouch/verifier/sbom"
+	"github.com/vouch-project/vouch/verifier/schema"
+	"github.com/vouch-project/vouch/verifier/vulnreport"
 )
 
 // Version is the config format this package reads.
@@ -83,15 +88,43 @@ type TrustStore struct {
 	PEM string `json:"pem,omitempty"`
 }
 
-// Verifier configures one verifier.
+// Verifier configures one verifier: its name, its type, and the section
+// named after the type holding its parameters.
 type Verifier struct {
 	// Name identifies the verifier in reports and policies. Required,
 	// unique.
 	Name string `json:"name"`
-	// Type is the kind of verifier: notation. Required.
+	// Type is the kind of verifier: notation, cosign, sbom, vulnreport,
+	// schema or plugin. Required.
 	Type string `json:"type"`
 	// Notation holds the parameters of a notation verifier.
 	Notation *Notation `json:"notation,omitempty"`
+	// Cosign holds the parameters of a cosign verifier
+	// (docs/verifiers/cosign.md).
+	Cosign *cosign.Config `json:"cosign,omitempty"`
+	// SBOM holds the parameters of an sbom verifier (docs/verifiers/sbom.md).
+	SBOM *sbom.Config `json:"sbom,omitempty"`
+	// VulnReport holds the parameters of a vulnreport verifier
+	// (docs/verifiers/vulnreport.md).
+	VulnReport *vulnreport.Config `json:"vulnreport,omitempty"`
+	// Schema holds the parameters of a schema verifier
+	// (docs/verifiers/schema.md).
+	Schema *schema.Config `json:"schema,omitempty"`
+	// Plugin holds the parameters of a plugin verifier (docs/plugins.md).
+	Plugin *plugin.Config `json:"plugin,omitempty"`
+}
+
+// sections lists the verifier's parameter sections by type name, with
+// whether each is set.
+func (v *Verifier) sections() map[string]bool {
+	return map[string]bool{
+		"notation":   v.Notation != nil,
+		"cosign":     v.Cosign != nil,
+		"sbom":       v.SBOM != nil,
+		"vulnreport": v.VulnReport != nil,
+		"schema":     v.Schema != nil,
+		"plugin":     v.Plugin != nil,
+	}
 }
 
 // Notation configures a Notary Project signature verifier.
@@ -191,15 +224,37 @@ func (f *File) Validate() error {
 			return fmt.Errorf("%s.name: %q is used twice", path, v.Name)
 		}
 		names[v.Name] = true
+		sections := v.sections()
+		if v.Type == "" {
+			return fmt.Errorf("%s.type: required", path)
+		}
+		if _, ok := sections[v.Type]; !ok {
+			return fmt.Errorf("%s.type: %q is not a verifier type this vouch knows (notation, cosign, sbom, vulnreport, schema, plugin)", path, v.Type)
+		}
+		for section, set := range sections {
+			if set && section != v.Type {
+				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, section, v.Type)
+			}
+		}
+		var err error
 		switch v.Type {
 		case "notation":
 			if v.Notation == nil || v.Notation.TrustPolicy == "" {
 				return fmt.Errorf("%s.notation.trustPolicy: required for a notation verifier", path)
 			}
-		case "":
-			return fmt.Errorf("%s.type: required", path)
-		default:
-			return fmt.Errorf("%s.type: %q is not a verifier type this vouch knows (notation)", path, v.Type)
+		case "cosign":
+			err = validateSection(v.Cosign, path+".cosign")
+		case "sbom":
+			err = validateSection(v.SBOM, path+".sbom")
+		case "vulnreport":
+			err = validateSection(v.VulnReport, path+".vulnreport")
+		case "schema":
+			err = validateSection(v.Schema, path+".schema")
+		case "plugin":
+			err = validateSection(v.Plugin, path+".plugin")
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if f.Policy != nil {
@@ -208,6 +263,20 @@ func (f *File) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validator is a verifier parameter section.
+type validator interface{ Validate(prefix string) error }
+
+// validateSection validates a required section.
+func validateSection[T any, P interface {
+	*T
+	validator
+}](section P, path string) error {
+	if section == nil {
+		return fmt.Errorf("%s: required for this verifier type", path)
+	}
+	return section.Validate(path)
 }
 
 // path resolves a path from the file against its folder.
@@ -265,6 +334,7 @@ func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 	var names []string
 	for i, vc := range f.Verifiers {
 		var v vouch.Verifier
+		var err error
 		switch vc.Type {
 		case "notation":
 			n := vc.Notation
@@ -281,6 +351,19 @@ func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 				return nil, nil, fmt.Errorf("verifiers[%d] (%s): %w", i, vc.Name, err)
 			}
 			v = nv
+		case "cosign":
+			v, err = cosign.New(vc.Name, *vc.Cosign, f.dir)
+		case "sbom":
+			v, err = sbom.New(vc.Name, *vc.SBOM, f.dir)
+		case "vulnreport":
+			v, err = vulnreport.New(vc.Name, *vc.VulnReport, f.dir)
+		case "schema":
+			v, err = schema.New(vc.Name, *vc.Schema, f.dir)
+		case "plugin":
+			v, err = plugin.New(vc.Name, *vc.Plugin, f.dir)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("verifiers[%d] (%s): %w", i, vc.Name, err)
 		}
 		verifiers = append(verifiers, v)
 		names = append(names, vc.Name)

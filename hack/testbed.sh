@@ -49,6 +49,12 @@ go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
 go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
 go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 
+# Redis (Debian's redis-server) for the shared verification-result cache
+# tests of cache/ and server/; they start their own redis-server on a free
+# port. Installed only when missing (needs root); apt's output goes to
+# stderr so that --print prints only the bin folder.
+command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server) >&2
+
 if [ "${1:-}" = --print ]; then
   echo "$bin"
 fi

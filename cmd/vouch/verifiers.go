@@ -12,6 +12,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/config"
 	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
 )
 
@@ -25,12 +26,14 @@ type verifierFlags struct {
 	notationCerts       []string
 	notationTrustPolicy string
 	notationConfigDir   string
+	cosignKeys          []string
 }
 
 func (f *verifierFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.configPath, "config", "c", "", "vouch config `FILE` (YAML or JSON): registries, limits, trust, verifiers, policy (see docs/configuration.md)")
 	fs.StringArrayVar(&f.notationCerts, "notation-cert", nil, "trust this certificate `FILE` (PEM or DER; a CA or signing certificate) for Notary Project signatures (repeatable)")
 	fs.StringVar(&f.notationTrustPolicy, "notation-trust-policy", "", "Notation trust policy `FILE` (trustpolicy.json), read as notation reads it")
+	fs.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "trust this cosign public key `FILE` (PEM, as `cosign generate-key-pair` writes) for cosign signatures; transparency-log evidence is not required (repeatable)")
 	fs.StringVar(&f.notationConfigDir, "notation-config-dir", "", "Notation configuration `DIR` holding truststore/x509/...; default with --notation-trust-policy: $XDG_CONFIG_HOME/notation or ~/.config/notation")
 }
 
@@ -57,14 +60,25 @@ func (f *verifierFlags) build(cfg *config.File) ([]vouch.Verifier, vouch.Policy,
 			return nil, nil, &exitError{code: exitUndecided, err: err}
 		}
 	}
-	quick, err := f.quickNotation(verifiers)
+	var quick []vouch.Verifier
+	n, err := f.quickNotation(verifiers)
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}
-	if quick != nil {
-		verifiers = append(verifiers, quick)
+	if n != nil {
+		quick = append(quick, n)
+	}
+	c, err := f.quickCosign(verifiers)
+	if err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
+	if c != nil {
+		quick = append(quick, c)
+	}
+	if len(quick) > 0 {
+		verifiers = append(verifiers, quick...)
 		if cfg != nil && cfg.Policy != nil {
-			// The config's policy stands; it may name the quick verifier.
+			// The config's policy stands; it may name the quick verifiers.
 			return verifiers, pol, nil
 		}
 		pol = nil
@@ -79,16 +93,32 @@ func (f *verifierFlags) build(cfg *config.File) ([]vouch.Verifier, vouch.Policy,
 	return verifiers, pol, nil
 }
 
+// quickName is name, or name-cli when a configured verifier has it.
+func quickName(name string, existing []vouch.Verifier) string {
+	if slices.ContainsFunc(existing, func(v vouch.Verifier) bool { return v.Name() == name }) {
+		return name + "-cli"
+	}
+	return name
+}
+
+// quickCosign builds the cosign verifier of --cosign-key, or nil.
+func (f *verifierFlags) quickCosign(existing []vouch.Verifier) (vouch.Verifier, error) {
+	if len(f.cosignKeys) == 0 {
+		return nil, nil
+	}
+	v, err := cosign.New(quickName("cosign", existing), cosign.KeyConfig(f.cosignKeys), "")
+	if err != nil {
+		return nil, fmt.Errorf("--cosign-key: %w", err)
+	}
+	return v, nil
+}
+
 // quickNotation builds the notation verifier of the quick flags, or nil.
 func (f *verifierFlags) quickNotation(existing []vouch.Verifier) (vouch.Verifier, error) {
 	if len(f.notationCerts) == 0 && f.notationTrustPolicy == "" {
 		return nil, nil
 	}
-	name := "notation"
-	if slices.ContainsFunc(existing, func(v vouch.Verifier) bool { return v.Name() == name }) {
-		name = "notation-cli"
-	}
-	opts := notation.Options{Name: name}
+	opts := notation.Options{Name: quickName("notation", existing)}
 	if f.notationTrustPolicy == "" {
 		opts.TrustPolicy = notation.QuickTrustPolicy(quickStore)
 		opts.TrustStores.Files = map[string][]string{

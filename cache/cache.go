@@ -1,0 +1,54 @@
+// Package cache keeps verification results and tag resolutions for a while:
+// in process (Memory: bounded, with TTLs) and shared by the replicas of a
+// server through Redis (Redis: a Memory in front of a Redis server, which
+// keeps working on the Memory alone while Redis is unavailable).
+//
+// A cache is an optimisation, never a source of truth: every method is best
+// effort, and a cache that cannot answer answers "miss".
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/vouch-project/vouch"
+)
+
+// Cache stores byte values under string keys for a time. Implementations
+// are safe for concurrent use.
+type Cache interface {
+	// Get returns the value stored under key and true, or false when there
+	// is none, it expired, or the cache cannot be reached. The caller must
+	// not modify the value.
+	Get(ctx context.Context, key string) ([]byte, bool)
+	// Set stores value under key for ttl; a ttl <= 0 stores nothing. The
+	// cache keeps its own copy of value.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
+}
+
+// Report returns the report stored under key by SetReport. A value that is
+// not a report (corrupt, or written by an incompatible version) is a miss.
+func Report(ctx context.Context, c Cache, key string) (*vouch.Report, bool) {
+	data, ok := c.Get(ctx, key)
+	if !ok {
+		return nil, false
+	}
+	var r vouch.Report
+	if err := json.Unmarshal(data, &r); err != nil || r.Verdict == "" {
+		return nil, false
+	}
+	return &r, true
+}
+
+// SetReport stores r as JSON under key for ttl.
+func SetReport(ctx context.Context, c Cache, key string, r *vouch.Report, ttl time.Duration) {
+	if ttl <= 0 || r == nil {
+		return
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	c.Set(ctx, key, data, ttl)
+}

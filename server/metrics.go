@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/server/engine"
+)
+
+// Metrics are the Prometheus metrics of a server, in a registry of their
+// own (no global state): HTTP requests, verifications and verifiers,
+// answers, caches, registry requests, Redis. Wire them with EngineHooks,
+// Verifier, RegistryResponse and RedisError; Handler serves them.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	requests         *prometheus.HistogramVec
+	requestsInFlight prometheus.Gauge
+	verifications    *prometheus.HistogramVec
+	verifiers        *prometheus.HistogramVec
+	answers          *prometheus.CounterVec
+	cacheLookups     *prometheus.CounterVec
+	registryRequests *prometheus.CounterVec
+	redisErrors      *prometheus.CounterVec
+}
+
+// latencyBuckets span a cached answer (sub-millisecond) to a verification
+// that misses Gatekeeper's 3 s deadline.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 2.5, 3, 5, 10, 30}
+
+// NewMetrics returns the metrics, registered with the Go runtime and
+// process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vouch_http_request_duration_seconds", Help: "Time to answer an HTTP request, by endpoint and status code.", Buckets: latencyBuckets,
+		}, []string{"endpoint", "code"}),
+		requestsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vouch_http_requests_in_flight", Help: "HTTP requests being answered.",
+		}),
+		verifications: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vouch_verification_duration_seconds", Help: "Time of one verification of a subject's graph (cache misses only), by verdict.", Buckets: latencyBuckets,
+		}, []string{"verdict"}),
+		verifiers: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vouch_verifier_duration_seconds", Help: "Time of one verifier's check of one artifact, by verifier and outcome.", Buckets: latencyBuckets,
+		}, []string{"verifier", "outcome"}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_answers_total", Help: "Answers on images, by outcome: allowed, denied, undecided, timeout, invalid.",
+		}, []string{"outcome"}),
+		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_cache_lookups_total", Help: "Cache lookups, by kind (verdict, tag) and result (hit, miss).",
+		}, []string{"kind", "result"}),
+		registryRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_registry_requests_total", Help: "HTTP responses from registries, by host, method and status code.",
+		}, []string{"host", "method", "code"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_redis_errors_total", Help: "Failed Redis operations, by operation (get, set).",
+		}, []string{"op"}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.registryRequests, m.redisErrors,
+	)
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Registry is where the metrics are registered, for more collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// EngineHooks returns the hooks that feed the engine's metrics, and
+// inFlight, when set, as the gauge of verifications in progress.
+func (m *Metrics) EngineHooks(inFlight func() int64) engine.Hooks {
+	if inFlight != nil {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vouch_verifications_in_flight", Help: "Verifications of subjects in progress.",
+		}, func() float64 { return float64(inFlight()) }))
+	}
+	return engine.Hooks{
+		OnCache: func(kind string, hit bool) {
+			result := "miss"
+			if hit {
+				result = "hit"
+			}
+			m.cacheLookups.WithLabelValues(kind, result).Inc()
+		},
+		OnVerification: func(v vouch.Verdict, d time.Duration) {
+			m.verifications.WithLabelValues(string(v)).Observe(d.Seconds())
+		},
+		OnAnswer: func(outcome string) { m.answers.WithLabelValues(outcome).Inc() },
+	}
+}
+
+// RegistryResponse counts one registry response; it is the registry
+// store's Options.OnResponse.
+func (m *Metrics) RegistryResponse(host, method string, status int) {
+	m.registryRequests.WithLabelValues(host, method, strconv.Itoa(status)).Inc()
+}
+
+// RedisError counts one failed Redis operation; it is the Redis cache's
+// Options.OnError.
+func (m *Metrics) RedisError(op string, _ error) {
+	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// RedisAvailable exports available as the gauge vouch_redis_available.
+func (m *Metrics) RedisAvailable(available func() bool) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vouch_redis_available", Help: "1 while the shared Redis cache answers, 0 while vouch uses its local cache alone.",
+	}, func() float64 {
+		if available() {
+			return 1
+		}
+		return 0
+	}))
+}
+
+// Verifier wraps v so that each check is timed in
+// vouch_verifier_duration_seconds.
+func (m *Metrics) Verifier(v vouch.Verifier) vouch.Verifier {
+	return &timedVerifier{Verifier: v, m: m}
+}
+
+type timedVerifier struct {
+	vouch.Verifier
+	m *Metrics
+}
+
+func (t *timedVerifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	start := time.Now()
+	res, err := t.Verifier.Verify(ctx, req)
+	outcome := string(res.Outcome)
+	if err != nil {
+		outcome = string(vouch.Errored)
+	}
+	t.m.verifiers.WithLabelValues(t.Name(), outcome).Observe(time.Since(start).Seconds())
+	return res, err
+}

@@ -1,0 +1,432 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/server/admission"
+	"github.com/vouch-project/vouch/server/gatekeeper"
+	"github.com/vouch-project/vouch/server/internal/servertest"
+)
+
+// gkResponse is a ProviderResponse as a client reads it.
+type gkResponse struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Response   struct {
+		Idempotent  bool     `json:"idempotent"`
+		Items       []gkItem `json:"items"`
+		SystemError string   `json:"systemError"`
+	} `json:"response"`
+}
+
+type gkItem struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+	Error string          `json:"error"`
+}
+
+// verdict is what a verify item's value carries.
+type verdict struct {
+	IsSuccess bool          `json:"isSuccess"`
+	Verdict   vouch.Verdict `json:"verdict"`
+	Reason    string        `json:"reason"`
+	Reference string        `json:"reference"`
+	Graph     *vouch.Node   `json:"graph"`
+}
+
+func providerRequest(keys ...string) gatekeeper.ProviderRequest {
+	return gatekeeper.ProviderRequest{APIVersion: gatekeeper.APIVersion, Kind: gatekeeper.KindRequest, Request: gatekeeper.Request{Keys: keys}}
+}
+
+// verify posts keys to path and decodes the answer.
+func verify(t testing.TB, s *servertest.Stack, path string, keys ...string) (int, gkResponse) {
+	t.Helper()
+	status, body := s.Post(t, path, providerRequest(keys...))
+	var resp gkResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("%s: status %d, body %s: %v", path, status, body, err)
+	}
+	return status, resp
+}
+
+func itemsByKey(t testing.TB, resp gkResponse) map[string]gkItem {
+	t.Helper()
+	out := map[string]gkItem{}
+	for _, it := range resp.Response.Items {
+		if _, dup := out[it.Key]; dup {
+			t.Fatalf("key %q answered twice", it.Key)
+		}
+		out[it.Key] = it
+	}
+	return out
+}
+
+func valueOf(t testing.TB, it gkItem) verdict {
+	t.Helper()
+	if it.Error != "" {
+		t.Fatalf("key %s: error %q, want a value", it.Key, it.Error)
+	}
+	var v verdict
+	if err := json.Unmarshal(it.Value, &v); err != nil {
+		t.Fatalf("key %s: value %s: %v", it.Key, it.Value, err)
+	}
+	return v
+}
+
+// images pushes a signed and an unsigned image into repo of reg.
+func images(t testing.TB, sig *servertest.Signer, reg *testbed.Registry, repo string) (signed, unsigned ocispec.Descriptor) {
+	t.Helper()
+	p := testbed.NewPusher(t, reg.Host, repo)
+	signed = p.Image("signed", "signed "+repo)
+	unsigned = p.Image("unsigned", "unsigned "+repo)
+	sig.Sign(t, reg.Host, repo, signed)
+	return signed, unsigned
+}
+
+// TestGatekeeperProvider drives the verify and mutate endpoints over HTTPS
+// with the real engine, executor, registry store and notation verifier, on
+// both registries (referrers API and tag-schema fallback).
+func TestGatekeeperProvider(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	for _, reg := range testbed.Both(t) {
+		t.Run(reg.Name, func(t *testing.T) {
+			signed, _ := images(t, sig, reg, "gk/app")
+			s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil)})
+			repo := reg.Host + "/gk/app"
+			keys := []string{
+				repo + ":signed",
+				repo + ":unsigned",
+				"[team-a]" + repo + "@" + signed.Digest.String(),
+				repo + ":signed", // duplicate: answered once
+				"Not A Reference!",
+				"oci-layout:/etc:passwd",
+				"[Bad_NS]" + repo + ":signed",
+				repo + ":no-such-tag",
+			}
+			for _, path := range []string{"/gatekeeper/v1/verify", "/ratify/gatekeeper/v1/verify"} {
+				status, resp := verify(t, s, path, keys...)
+				if status != http.StatusOK || resp.APIVersion != gatekeeper.APIVersion || resp.Kind != gatekeeper.KindResponse || !resp.Response.Idempotent || resp.Response.SystemError != "" {
+					t.Fatalf("%s: status %d, response %+v", path, status, resp)
+				}
+				if len(resp.Response.Items) != len(keys)-1 {
+					t.Fatalf("%d items for %d distinct keys", len(resp.Response.Items), len(keys)-1)
+				}
+				items := itemsByKey(t, resp)
+				v := valueOf(t, items[repo+":signed"])
+				if !v.IsSuccess || v.Verdict != vouch.Allowed || v.Reference != repo+":signed@"+signed.Digest.String() || v.Graph == nil || len(v.Graph.Referrers) != 1 {
+					t.Fatalf("signed image: %+v", v)
+				}
+				if v := valueOf(t, items["[team-a]"+repo+"@"+signed.Digest.String()]); !v.IsSuccess {
+					t.Fatalf("signed image by digest in a namespace: %+v", v)
+				}
+				v = valueOf(t, items[repo+":unsigned"])
+				if v.IsSuccess || v.Verdict != vouch.Denied || !strings.Contains(v.Reason, "no verified referrer") {
+					t.Fatalf("unsigned image: %+v", v)
+				}
+				for key, want := range map[string]string{
+					"Not A Reference!":            "invalid image reference",
+					"oci-layout:/etc:passwd":      "OCI layout references are not served",
+					"[Bad_NS]" + repo + ":signed": "is not a namespace name",
+					repo + ":no-such-tag":         "not found",
+				} {
+					if it := items[key]; !strings.Contains(it.Error, want) || it.Value != nil {
+						t.Fatalf("key %q: error %q, value %s; want an error saying %q", key, it.Error, it.Value, want)
+					}
+				}
+			}
+
+			// An older Gatekeeper's v1alpha1 request gets a v1alpha1 answer.
+			req := providerRequest(repo + ":signed")
+			req.APIVersion = gatekeeper.APIVersionAlpha
+			_, body := s.Post(t, "/gatekeeper/v1/verify", req)
+			var alpha gkResponse
+			if err := json.Unmarshal(body, &alpha); err != nil || alpha.APIVersion != gatekeeper.APIVersionAlpha || len(alpha.Response.Items) != 1 {
+				t.Fatalf("v1alpha1: %s", body)
+			}
+
+			// Mutate pins tags; a digest stays as it is.
+			byDigest := repo + "@" + signed.Digest.String()
+			for _, path := range []string{"/gatekeeper/v1/mutate", "/ratify/gatekeeper/v1/mutate"} {
+				status, resp := verify(t, s, path, repo+":signed", "[team-a]"+repo+":unsigned", byDigest, repo+":no-such-tag")
+				items := itemsByKey(t, resp)
+				if status != http.StatusOK || !resp.Response.Idempotent || len(items) != 4 {
+					t.Fatalf("%s: %d %+v", path, status, resp)
+				}
+				var pinned string
+				if err := json.Unmarshal(items[repo+":signed"].Value, &pinned); err != nil || pinned != byDigest {
+					t.Fatalf("mutate signed: %s (%v), want %s", items[repo+":signed"].Value, err, byDigest)
+				}
+				if err := json.Unmarshal(items[byDigest].Value, &pinned); err != nil || pinned != byDigest {
+					t.Fatalf("mutate by digest: %s", items[byDigest].Value)
+				}
+				if err := json.Unmarshal(items["[team-a]"+repo+":unsigned"].Value, &pinned); err != nil || !strings.HasPrefix(pinned, repo+"@sha256:") {
+					t.Fatalf("mutate in a namespace: %s", items["[team-a]"+repo+":unsigned"].Value)
+				}
+				if it := items[repo+":no-such-tag"]; !strings.Contains(it.Error, "not found") {
+					t.Fatalf("mutate of a missing tag: %+v", it)
+				}
+			}
+		})
+	}
+}
+
+// TestManyKeys sends 100 distinct images in one request: half signed.
+func TestManyKeys(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	p := testbed.NewPusher(t, reg.Host, "many/app")
+	var keys []string
+	for i := range 100 {
+		d := p.Image(fmt.Sprintf("v%d", i), fmt.Sprintf("image %d", i))
+		if i%2 == 0 {
+			sig.Sign(t, reg.Host, "many/app", d)
+		}
+		keys = append(keys, fmt.Sprintf("%s/many/app:v%d", reg.Host, i))
+	}
+	s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil), Budget: 20 * time.Second})
+	start := time.Now()
+	status, resp := verify(t, s, "/gatekeeper/v1/verify", keys...)
+	t.Logf("100 keys, uncached: %v", time.Since(start))
+	if status != http.StatusOK || len(resp.Response.Items) != 100 {
+		t.Fatalf("status %d, %d items", status, len(resp.Response.Items))
+	}
+	for i, it := range resp.Response.Items {
+		if it.Key != keys[i] {
+			t.Fatalf("item %d is %q, want %q: items come in the order asked", i, it.Key, keys[i])
+		}
+		if v := valueOf(t, it); v.IsSuccess != (i%2 == 0) {
+			t.Fatalf("%s: isSuccess %v (%s)", it.Key, v.IsSuccess, v.Reason)
+		}
+	}
+	start = time.Now()
+	verify(t, s, "/gatekeeper/v1/verify", keys...)
+	t.Logf("100 keys, cached: %v", time.Since(start))
+}
+
+// TestMalformedRequests: whole-request failures are systemErrors, with the
+// HTTP status saying which.
+func TestMalformedRequests(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil), MaxBodyBytes: 4096})
+	big := providerRequest()
+	for i := range 200 {
+		big.Request.Keys = append(big.Request.Keys, fmt.Sprintf("registry.example/app:v%d", i))
+	}
+	bigBody, _ := json.Marshal(big)
+	tests := []struct {
+		name   string
+		body   []byte
+		status int
+		want   string
+	}{
+		{"malformed JSON", []byte(`{"apiVersion":`), http.StatusBadRequest, "malformed ProviderRequest"},
+		{"not an object", []byte(`[1,2]`), http.StatusBadRequest, "malformed ProviderRequest"},
+		{"trailing data", []byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":[]}} {}`), http.StatusBadRequest, "data after the JSON object"},
+		{"wrong apiVersion", []byte(`{"apiVersion":"v1","kind":"ProviderRequest","request":{"keys":["a"]}}`), http.StatusBadRequest, `apiVersion "v1" is not`},
+		{"wrong kind", []byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderResponse","request":{"keys":["a"]}}`), http.StatusBadRequest, `kind "ProviderResponse"`},
+		{"body over the limit", bigBody, http.StatusRequestEntityTooLarge, "over the limit of 4096 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := s.Post(t, "/gatekeeper/v1/verify", tt.body)
+			var resp gkResponse
+			if err := json.Unmarshal(body, &resp); err != nil {
+				t.Fatalf("status %d, not JSON: %s", status, body)
+			}
+			if status != tt.status || !strings.Contains(resp.Response.SystemError, tt.want) || len(resp.Response.Items) != 0 {
+				t.Fatalf("status %d, %s; want %d and a systemError saying %q", status, body, tt.status, tt.want)
+			}
+		})
+	}
+	resp, err := s.Client.Get(s.URL + "/gatekeeper/v1/verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	// An empty request is answered with no items.
+	status, empty := verify(t, s, "/gatekeeper/v1/verify")
+	if status != http.StatusOK || len(empty.Response.Items) != 0 || empty.Response.SystemError != "" {
+		t.Fatalf("empty request: %d %+v", status, empty)
+	}
+	// The admission endpoints refuse what is not an AdmissionReview.
+	status, body := s.Post(t, "/admission/v1/validate", []byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"1"}}`))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "want an AdmissionReview admission.k8s.io/v1") {
+		t.Fatalf("v1beta1 review: %d %s", status, body)
+	}
+}
+
+// review posts an AdmissionReview for obj and returns the response.
+func review(t testing.TB, s *servertest.Stack, path, namespace string, kind admission.GroupVersionKind, obj any) *admission.Response {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := admission.Review{APIVersion: admission.APIVersion, Kind: "AdmissionReview", Request: &admission.Request{
+		UID: "uid-" + kind.Kind, Kind: kind, Namespace: namespace, Name: "demo", Operation: "CREATE", Object: raw,
+	}}
+	status, body := s.Post(t, path, req)
+	var out admission.Review
+	if err := json.Unmarshal(body, &out); err != nil || status != http.StatusOK || out.Response == nil {
+		t.Fatalf("%s: status %d, body %s, %v", path, status, body, err)
+	}
+	if out.Response.UID != req.Request.UID || out.APIVersion != admission.APIVersion || out.Kind != "AdmissionReview" {
+		t.Fatalf("response does not echo the request: %+v", out)
+	}
+	return out.Response
+}
+
+// podSpec builds a pod spec whose containers use the images given.
+func podSpec(init, main, ephemeral string) map[string]any {
+	c := func(name, image string) []map[string]any {
+		if image == "" {
+			return nil
+		}
+		return []map[string]any{{"name": name, "image": image}}
+	}
+	return map[string]any{"initContainers": c("setup", init), "containers": c("app", main), "ephemeralContainers": c("debug", ephemeral)}
+}
+
+func deployment(spec map[string]any) map[string]any {
+	return map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "demo"},
+		"spec": map[string]any{"template": map[string]any{"spec": spec}}}
+}
+
+var deploymentKind = admission.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+
+// TestAdmission drives the validating and mutating webhooks over HTTPS.
+func TestAdmission(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	signed, unsigned := images(t, sig, reg, "adm/app")
+	s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil)})
+	repo := reg.Host + "/adm/app"
+
+	t.Run("validate", func(t *testing.T) {
+		// Signed init container, signed container, unsigned ephemeral one.
+		resp := review(t, s, "/admission/v1/validate", "default", deploymentKind, deployment(podSpec(repo+":signed", repo+"@"+signed.Digest.String(), repo+":unsigned")))
+		if resp.Allowed || resp.Status == nil || resp.Status.Code != http.StatusForbidden {
+			t.Fatalf("want a denial: %+v", resp)
+		}
+		msg := resp.Status.Message
+		if !strings.Contains(msg, `ephemeral container "debug" image `+repo+":unsigned") || !strings.Contains(msg, "no verified referrer") || strings.Contains(msg, ":signed:") || !strings.Contains(msg, "denied 1 of 3 images") {
+			t.Fatalf("message: %s", msg)
+		}
+		// The unsigned image in an init container of a Pod.
+		pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "spec": podSpec(repo+":unsigned", repo+":signed", "")}
+		resp = review(t, s, "/admission/v1/validate", "default", admission.GroupVersionKind{Version: "v1", Kind: "Pod"}, pod)
+		if resp.Allowed || !strings.Contains(resp.Status.Message, `init container "setup" image `+repo+":unsigned") {
+			t.Fatalf("pod: %+v", resp.Status)
+		}
+		// All signed, in a CronJob.
+		cron := map[string]any{"spec": map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{"spec": podSpec(repo+":signed", repo+":signed", "")}}}}}
+		resp = review(t, s, "/admission/v1/validate", "default", admission.GroupVersionKind{Group: "batch", Version: "v1", Kind: "CronJob"}, cron)
+		if !resp.Allowed || resp.Status != nil {
+			t.Fatalf("cronjob: %+v", resp)
+		}
+		// A kind without a pod spec is allowed: nothing to check.
+		resp = review(t, s, "/admission/v1/validate", "default", admission.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, map[string]any{"data": map[string]string{"a": "b"}})
+		if !resp.Allowed {
+			t.Fatalf("configmap: %+v", resp)
+		}
+	})
+
+	t.Run("mutate", func(t *testing.T) {
+		obj := deployment(podSpec(repo+":signed", repo+"@"+unsigned.Digest.String(), repo+":no-such-tag"))
+		resp := review(t, s, "/admission/v1/mutate", "default", deploymentKind, obj)
+		if !resp.Allowed || resp.PatchType != "JSONPatch" {
+			t.Fatalf("mutate: %+v", resp)
+		}
+		var ops []map[string]string
+		if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+			t.Fatalf("patch %s: %v", resp.Patch, err)
+		}
+		want := []map[string]string{{"op": "replace", "path": "/spec/template/spec/initContainers/0/image", "value": repo + "@" + signed.Digest.String()}}
+		if fmt.Sprint(ops) != fmt.Sprint(want) {
+			t.Fatalf("patch = %v, want %v", ops, want)
+		}
+		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `could not pin ephemeral container "debug" image `+repo+":no-such-tag") {
+			t.Fatalf("warnings: %q", resp.Warnings)
+		}
+	})
+}
+
+// TestHealth checks /healthz, /readyz and that /metrics shows what the
+// server did.
+func TestHealth(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	images(t, sig, reg, "health/app")
+	s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil)})
+	get := func(path string) (int, string) {
+		resp, err := s.Client.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = fmt.Fprint(&b, readAll(t, resp))
+		return resp.StatusCode, b.String()
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz: %d", code)
+	}
+	s.Server.SetReady(false)
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz when not ready: %d", code)
+	}
+	s.Server.SetReady(true)
+	verify(t, s, "/gatekeeper/v1/verify", reg.Host+"/health/app:signed", reg.Host+"/health/app:unsigned")
+	verify(t, s, "/gatekeeper/v1/verify", reg.Host+"/health/app:signed")
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-verify"} 2`,
+		`vouch_answers_total{outcome="allowed"} 2`,
+		`vouch_answers_total{outcome="denied"} 1`,
+		`vouch_cache_lookups_total{kind="verdict",result="hit"} 1`,
+		`vouch_cache_lookups_total{kind="verdict",result="miss"} 2`,
+		`vouch_cache_lookups_total{kind="tag",result="hit"} 1`,
+		`vouch_verification_duration_seconds_count{verdict="allowed"} 1`,
+		`vouch_http_requests_in_flight 0`,
+		`vouch_verifications_in_flight 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(metrics)
+	}
+}
+
+func readAll(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+// ctx is a helper for tests that need one.
+var ctx = context.Background()

@@ -1,0 +1,295 @@
+package cosign
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// MaxTrustFileBytes bounds a key, certificate or trusted-root file.
+const MaxTrustFileBytes = 8 << 20
+
+// trustedKey is one configured public key.
+type trustedKey struct {
+	// name says where the key came from: its file as configured, or
+	// "keys.pem[N]".
+	name string
+	// fingerprint is "SHA256:" and the unpadded base64 of the SHA-256 of the
+	// key's PKIX encoding, as ssh-keygen prints fingerprints.
+	fingerprint string
+	pub         crypto.PublicKey
+	// verifiers are the ways the key may have signed: cosign signs with
+	// SHA-256 whatever the curve, newer clients with the curve's own hash;
+	// Ed25519 signs pure, or pre-hashed in message-signature bundles.
+	verifiers []signature.Verifier
+}
+
+// ValidAtTime implements root.ValidityPeriodChecker: configured keys have no
+// validity period.
+func (k *trustedKey) ValidAtTime(time.Time) bool { return true }
+
+func (k *trustedKey) label() string { return fmt.Sprintf("key %s (%s)", k.name, k.fingerprint) }
+
+// loadKeys reads the configured public keys.
+func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
+	var keys []*trustedKey
+	add := func(data []byte, name, where string) error {
+		blocks, err := pemBlocks(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		for i, b := range blocks {
+			pub, err := parsePublicKey(b)
+			if err != nil {
+				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
+			}
+			k, err := newTrustedKey(pub, name)
+			if err != nil {
+				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	}
+	for i, f := range src.Files {
+		data, err := readBounded(resolve(baseDir, f))
+		if err != nil {
+			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
+		}
+		if err := add(data, f, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
+			return nil, err
+		}
+	}
+	if strings.TrimSpace(src.PEM) != "" {
+		n := len(keys)
+		if err := add([]byte(src.PEM), "", path+".pem"); err != nil {
+			return nil, err
+		}
+		for i, k := range keys[n:] {
+			k.name = fmt.Sprintf("%s.pem[%d]", path, i)
+		}
+	}
+	return keys, nil
+}
+
+func parsePublicKey(b *pem.Block) (crypto.PublicKey, error) {
+	switch b.Type {
+	case "PUBLIC KEY":
+		return x509.ParsePKIXPublicKey(b.Bytes)
+	case "RSA PUBLIC KEY":
+		return x509.ParsePKCS1PublicKey(b.Bytes)
+	default:
+		return nil, fmt.Errorf("a %q block is not a public key (want PUBLIC KEY)", b.Type)
+	}
+}
+
+func newTrustedKey(pub crypto.PublicKey, name string) (*trustedKey, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	k := &trustedKey{name: name, fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), pub: pub}
+	switch p := pub.(type) {
+	case *ecdsa.PublicKey:
+		v, err := signature.LoadECDSAVerifier(p, crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		k.verifiers = append(k.verifiers, v)
+		if p.Curve != elliptic.P256() {
+			v, err := signature.LoadDefaultVerifier(p)
+			if err != nil {
+				return nil, err
+			}
+			k.verifiers = append(k.verifiers, v)
+		}
+	case *rsa.PublicKey:
+		v, err := signature.LoadRSAPKCS1v15Verifier(p, crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		k.verifiers = append(k.verifiers, v)
+	case ed25519.PublicKey:
+		v, err := signature.LoadED25519Verifier(p)
+		if err != nil {
+			return nil, err
+		}
+		ph, err := signature.LoadED25519phVerifier(p)
+		if err != nil {
+			return nil, err
+		}
+		k.verifiers = append(k.verifiers, v, ph)
+	default:
+		return nil, fmt.Errorf("unsupported public key type %T (want ECDSA, RSA or Ed25519)", pub)
+	}
+	return k, nil
+}
+
+// loadCertificates reads the configured certificate roots.
+func loadCertificates(src PEMSource, baseDir, path string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	add := func(data []byte, where string) error {
+		blocks, err := pemBlocks(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		for i, b := range blocks {
+			if b.Type != "CERTIFICATE" {
+				return fmt.Errorf("%s: PEM block %d is a %q, not a CERTIFICATE", where, i, b.Type)
+			}
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
+			}
+			certs = append(certs, c)
+		}
+		return nil
+	}
+	for i, f := range src.Files {
+		data, err := readBounded(resolve(baseDir, f))
+		if err != nil {
+			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
+		}
+		if err := add(data, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
+			return nil, err
+		}
+	}
+	if strings.TrimSpace(src.PEM) != "" {
+		if err := add([]byte(src.PEM), path+".pem"); err != nil {
+			return nil, err
+		}
+	}
+	return certs, nil
+}
+
+// pemBlocks returns every PEM block in data; data with none, or with bytes
+// that are not PEM between them, is an error.
+func pemBlocks(data []byte) ([]*pem.Block, error) {
+	var blocks []*pem.Block
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		blocks = append(blocks, b)
+	}
+	if len(blocks) == 0 {
+		return nil, errors.New("no PEM block found")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("trailing data that is not PEM")
+	}
+	return blocks, nil
+}
+
+// loadTrustedRoot reads a trusted_root.json.
+func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := root.NewTrustedRootFromJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tr, nil
+}
+
+func resolve(baseDir, p string) string {
+	if filepath.IsAbs(p) || baseDir == "" {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxTrustFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxTrustFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxTrustFileBytes)
+	}
+	return data, nil
+}
+
+// material is the trust that one check runs under: sigstore-go's
+// root.TrustedMaterial, assembled from the configuration for the kind of
+// signer found (a key, a certificate under the configured roots, a Fulcio
+// certificate under the trusted root).
+type material struct {
+	cas   []root.CertificateAuthority
+	tsas  []root.TimestampingAuthority
+	rekor map[string]*root.TransparencyLog
+	ct    map[string]*root.TransparencyLog
+	key   *trustedKey
+	// keyVerifier is the one of key's verifiers that verified the signature.
+	keyVerifier signature.Verifier
+}
+
+var _ root.TrustedMaterial = (*material)(nil)
+
+func (m *material) TimestampingAuthorities() []root.TimestampingAuthority { return m.tsas }
+func (m *material) FulcioCertificateAuthorities() []root.CertificateAuthority {
+	return m.cas
+}
+func (m *material) RekorLogs() map[string]*root.TransparencyLog { return nonNil(m.rekor) }
+func (m *material) CTLogs() map[string]*root.TransparencyLog    { return nonNil(m.ct) }
+
+// PublicKeyVerifier returns the matched key whatever the hint: bundles name
+// keys by hints that no configuration knows, and the key was chosen by
+// verifying the signature with it.
+func (m *material) PublicKeyVerifier(string) (root.TimeConstrainedVerifier, error) {
+	if m.key == nil {
+		return nil, errors.New("no public key is trusted for this signature")
+	}
+	return keyVerifier{Verifier: m.keyVerifier, key: m.key}, nil
+}
+
+type keyVerifier struct {
+	signature.Verifier
+	key *trustedKey
+}
+
+func (k keyVerifier) ValidAtTime(t time.Time) bool { return k.key.ValidAtTime(t) }
+
+func nonNil(m map[string]*root.TransparencyLog) map[string]*root.TransparencyLog {
+	if m == nil {
+		return map[string]*root.TransparencyLog{}
+	}
+	return m
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

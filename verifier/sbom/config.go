@@ -1,0 +1,138 @@
+package sbom
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the `sbom:` section of a verifier in vouch's config file.
+type Config struct {
+	// DeniedLicenses lists SPDX licenses that no package may be bound by:
+	// identifiers ("GPL-3.0-only", "AGPL-3.0-or-later", "GPL-2.0+"),
+	// references ("LicenseRef-Proprietary"), a license WITH an exception,
+	// or several joined by OR. A package is denied when every choice
+	// through the ORs of its license expression includes a denied license;
+	// see the package documentation for how versions and exceptions match.
+	// Optional; default none.
+	DeniedLicenses []string `json:"deniedLicenses,omitempty"`
+	// AllowUnparsableLicenses lets a package whose license is not a valid
+	// SPDX expression ("GPL v3", "Apache 2.0") pass the deniedLicenses
+	// check. Optional; default false: such a package fails as "unparsable
+	// license", since vouch cannot show that it avoids the denied licenses.
+	// Has no effect without deniedLicenses.
+	AllowUnparsableLicenses bool `json:"allowUnparsableLicenses,omitempty"`
+	// RequireLicenses fails every package that states no license: none at
+	// all, NOASSERTION or NONE. What the SBOM describes (the scanned image
+	// itself) is exempt. Optional; default false.
+	RequireLicenses bool `json:"requireLicenses,omitempty"`
+	// DeniedPackages lists packages that must not be present: "NAME" (any
+	// version), "NAME@VERSION" (that version), "NAME@<VERSION",
+	// "NAME@<=VERSION", "NAME@>VERSION", "NAME@>=VERSION", or comparisons
+	// joined by commas ("log4j-core@>=2.0.0,<2.17.1"). NAME matches the
+	// package name, ignoring case; a package URL without version
+	// ("pkg:maven/org.apache.logging.log4j/log4j-core@<2.17.1") matches the
+	// package's purl instead. Versions compare as CompareVersions says; a
+	// package with no version matches any version constraint. Optional;
+	// default none.
+	DeniedPackages []string `json:"deniedPackages,omitempty"`
+	// MaxAge is how old the SBOM may be, from its creation time (SPDX
+	// creationInfo.created, CycloneDX metadata.timestamp): a Go duration
+	// ("720h", "36h30m") or whole days ("30d", "7d12h"). An SBOM without a
+	// readable creation time then fails. Optional; default no limit.
+	MaxAge string `json:"maxAge,omitempty"`
+}
+
+// Validate checks c; errors name the field by its path below prefix, such
+// as prefix+".deniedLicenses[1]: ...".
+func (c *Config) Validate(prefix string) error {
+	_, err := c.compile(prefix)
+	return err
+}
+
+// policy is a Config checked and compiled.
+type policy struct {
+	licenses        *licensePolicy
+	packages        []deniedPackage
+	maxAge          time.Duration
+	requireLicenses bool
+	allowUnparsable bool
+}
+
+func (c *Config) compile(prefix string) (*policy, error) {
+	if c == nil {
+		return nil, errors.New(prefix + ": no configuration")
+	}
+	p := &policy{requireLicenses: c.RequireLicenses, allowUnparsable: c.AllowUnparsableLicenses}
+	var err error
+	if p.licenses, err = newLicensePolicy(c.DeniedLicenses, prefix+".deniedLicenses"); err != nil {
+		return nil, err
+	}
+	for i, e := range c.DeniedPackages {
+		d, err := parseDeniedPackage(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s.deniedPackages[%d]: %v", prefix, i, err)
+		}
+		p.packages = append(p.packages, d)
+	}
+	if c.MaxAge != "" {
+		if p.maxAge, err = ParseAge(c.MaxAge); err != nil {
+			return nil, fmt.Errorf("%s.maxAge: %v", prefix, err)
+		}
+	}
+	return p, nil
+}
+
+var daysPrefix = regexp.MustCompile(`^([0-9]+)d(.*)$`)
+
+// ParseAge reads a maximum age: a Go duration ("720h", "1h30m") or whole
+// days, optionally followed by a Go duration ("30d", "7d12h"). It must be
+// positive.
+func ParseAge(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	rest := s
+	if m := daysPrefix.FindStringSubmatch(s); m != nil {
+		days, err := strconv.Atoi(m[1])
+		if err != nil || days > 100*365 {
+			return 0, fmt.Errorf("%q: too many days", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+		rest = m[2]
+	}
+	if rest != "" {
+		v, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (write \"720h\", \"30d\" or \"7d12h\")", s)
+		}
+		d += v
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q: must be positive", s)
+	}
+	return d, nil
+}
+
+// formatAge writes d the way maxAge is usually written: days and hours
+// when over two days, else a Go duration rounded to the second.
+func formatAge(d time.Duration) string {
+	if d >= 48*time.Hour {
+		days := d / (24 * time.Hour)
+		hours := (d % (24 * time.Hour)) / time.Hour
+		if hours == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%dh", days, hours)
+	}
+	s := d.Round(time.Second).String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}

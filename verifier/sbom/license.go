@@ -1,0 +1,523 @@
+package sbom
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Values that SPDX uses in place of a license expression.
+const (
+	// NoAssertion says the SBOM's author makes no claim about the license.
+	NoAssertion = "NOASSERTION"
+	// NoLicense says the package has no license at all.
+	NoLicense = "NONE"
+)
+
+// maxExpressionDepth bounds the nesting of parentheses in one license
+// expression; the parser recurses once per level.
+const maxExpressionDepth = 64
+
+// License is a parsed SPDX license expression, as defined in SPDX 2.3
+// Annex D (https://spdx.github.io/spdx-spec/v2.3/SPDX-license-expressions/):
+// license identifiers, "+" (this version or later), LicenseRef- and
+// DocumentRef-…:LicenseRef- references, "WITH" exceptions, "AND", "OR" and
+// parentheses. WITH binds tighter than AND, and AND tighter than OR.
+type License struct {
+	root licenseNode
+}
+
+// licenseNode is a term (licenseTerm) or a list of operands joined by one
+// operator (licenseOp).
+type licenseNode interface {
+	write(b *strings.Builder, parent opKind)
+}
+
+type opKind int
+
+const (
+	opNone opKind = iota
+	opOr
+	opAnd
+)
+
+func (k opKind) String() string {
+	if k == opAnd {
+		return "AND"
+	}
+	return "OR"
+}
+
+// licenseOp is operands joined by AND or OR.
+type licenseOp struct {
+	op   opKind
+	args []licenseNode
+}
+
+// licenseTerm is one license, with its exception.
+type licenseTerm struct {
+	// id is the identifier as written, without "+".
+	id string
+	// plus is a trailing "+": this version or any later one.
+	plus bool
+	// exception is the identifier after WITH, or "".
+	exception string
+}
+
+// ParseLicense parses an SPDX license expression such as
+// "MIT OR (GPL-2.0-only WITH Classpath-exception-2.0 AND BSD-3-Clause)".
+//
+// Identifiers are not checked against the SPDX license list: any word of
+// letters, digits, "." and "-" is a license, so unknown licenses parse.
+// Operators are recognised in any case ("and", "Or"), as some tools write
+// them. NONE and NOASSERTION are not expressions; callers test for them
+// first. An error says what is malformed.
+func ParseLicense(s string) (*License, error) {
+	toks := lexLicense(s)
+	if len(toks) == 0 {
+		return nil, errors.New("empty license expression")
+	}
+	p := &licenseParser{toks: toks}
+	root, err := p.or(0)
+	if err != nil {
+		return nil, err
+	}
+	if p.pos < len(p.toks) {
+		return nil, fmt.Errorf("unexpected %q after a complete expression", p.toks[p.pos])
+	}
+	return &License{root: root}, nil
+}
+
+// String writes the expression back in canonical form: operators in upper
+// case, single spaces, and parentheses only where precedence needs them.
+func (l *License) String() string {
+	if l == nil || l.root == nil {
+		return ""
+	}
+	var b strings.Builder
+	l.root.write(&b, opNone)
+	return b.String()
+}
+
+// Licenses lists the license terms the expression names, in order, each as
+// written with its "+" and WITH exception.
+func (l *License) Licenses() []string {
+	var out []string
+	var walk func(n licenseNode)
+	walk = func(n licenseNode) {
+		switch n := n.(type) {
+		case *licenseTerm:
+			out = append(out, n.String())
+		case *licenseOp:
+			for _, a := range n.args {
+				walk(a)
+			}
+		}
+	}
+	if l != nil {
+		walk(l.root)
+	}
+	return out
+}
+
+func (t *licenseTerm) String() string {
+	s := t.id
+	if t.plus {
+		s += "+"
+	}
+	if t.exception != "" {
+		s += " WITH " + t.exception
+	}
+	return s
+}
+
+func (t *licenseTerm) write(b *strings.Builder, _ opKind) { b.WriteString(t.String()) }
+
+func (o *licenseOp) write(b *strings.Builder, parent opKind) {
+	// OR under AND needs parentheses; AND under OR does not.
+	paren := parent == opAnd && o.op == opOr
+	if paren {
+		b.WriteByte('(')
+	}
+	for i, a := range o.args {
+		if i > 0 {
+			b.WriteString(" " + o.op.String() + " ")
+		}
+		a.write(b, o.op)
+	}
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// lexLicense splits s into parentheses and words.
+func lexLicense(s string) []string {
+	var toks []string
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '(' || c == ')':
+			toks = append(toks, string(c))
+			i++
+		default:
+			j := i
+			for j < len(s) && !strings.ContainsRune(" \t\n\r()", rune(s[j])) {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		}
+	}
+	return toks
+}
+
+type licenseParser struct {
+	toks []string
+	pos  int
+}
+
+func (p *licenseParser) peek() string {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos]
+	}
+	return ""
+}
+
+func (p *licenseParser) peekOp(op string) bool { return strings.EqualFold(p.peek(), op) }
+
+// or parses operands joined by OR.
+func (p *licenseParser) or(depth int) (licenseNode, error) {
+	return p.joined(depth, opOr, "OR", p.and)
+}
+
+// and parses operands joined by AND.
+func (p *licenseParser) and(depth int) (licenseNode, error) {
+	return p.joined(depth, opAnd, "AND", p.with)
+}
+
+func (p *licenseParser) joined(depth int, op opKind, word string, next func(int) (licenseNode, error)) (licenseNode, error) {
+	first, err := next(depth)
+	if err != nil {
+		return nil, err
+	}
+	args := []licenseNode{first}
+	for p.peekOp(word) {
+		p.pos++
+		n, err := next(depth)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, n)
+	}
+	if len(args) == 1 {
+		return first, nil
+	}
+	// Flatten "(A OR B) OR C" into one list.
+	var flat []licenseNode
+	for _, a := range args {
+		if o, ok := a.(*licenseOp); ok && o.op == op {
+			flat = append(flat, o.args...)
+		} else {
+			flat = append(flat, a)
+		}
+	}
+	return &licenseOp{op: op, args: flat}, nil
+}
+
+// with parses a primary, then an optional "WITH exception".
+func (p *licenseParser) with(depth int) (licenseNode, error) {
+	n, err := p.primary(depth)
+	if err != nil {
+		return nil, err
+	}
+	if !p.peekOp("WITH") {
+		return n, nil
+	}
+	p.pos++
+	t, ok := n.(*licenseTerm)
+	if !ok || t.exception != "" {
+		return nil, errors.New("WITH must follow a single license identifier")
+	}
+	if isLicenseRef(t.id) {
+		return nil, fmt.Errorf("WITH cannot follow the license reference %q", t.id)
+	}
+	exc := p.peek()
+	if exc == "" || exc == "(" || exc == ")" || isOperator(exc) {
+		return nil, errors.New("WITH must be followed by an exception identifier")
+	}
+	if !validException(exc) {
+		return nil, fmt.Errorf("%q is not a valid exception identifier", exc)
+	}
+	p.pos++
+	t.exception = exc
+	return t, nil
+}
+
+// primary parses "( expression )" or one license.
+func (p *licenseParser) primary(depth int) (licenseNode, error) {
+	tok := p.peek()
+	switch {
+	case tok == "":
+		return nil, errors.New("expression ends where a license was expected")
+	case tok == "(":
+		if depth >= maxExpressionDepth {
+			return nil, fmt.Errorf("parentheses nested deeper than %d levels", maxExpressionDepth)
+		}
+		p.pos++
+		n, err := p.or(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if p.peek() != ")" {
+			if p.peek() == "" {
+				return nil, errors.New("missing )")
+			}
+			return nil, fmt.Errorf("unexpected %q where ) was expected", p.peek())
+		}
+		p.pos++
+		return n, nil
+	case tok == ")":
+		return nil, errors.New("unexpected )")
+	case isOperator(tok):
+		return nil, fmt.Errorf("unexpected operator %s where a license was expected", strings.ToUpper(tok))
+	}
+	p.pos++
+	return parseTerm(tok)
+}
+
+func isOperator(tok string) bool {
+	return strings.EqualFold(tok, "AND") || strings.EqualFold(tok, "OR") || strings.EqualFold(tok, "WITH")
+}
+
+var (
+	// idstring from SPDX 2.3 Annex D: letters, digits, "-" and ".".
+	idstring     = regexp.MustCompile(`^[A-Za-z0-9.\-]+$`)
+	licenseRefRe = regexp.MustCompile(`^(?i:DocumentRef-[A-Za-z0-9.\-]+:)?(?i:LicenseRef-)[A-Za-z0-9.\-]+$`)
+	// AdditionRef- is SPDX 3's user-defined exception; accept it after WITH.
+	exceptionRe = regexp.MustCompile(`^(?i:(DocumentRef-[A-Za-z0-9.\-]+:)?AdditionRef-)?[A-Za-z0-9.\-]+$`)
+)
+
+func isLicenseRef(id string) bool { return licenseRefRe.MatchString(id) }
+
+func validException(s string) bool { return exceptionRe.MatchString(s) }
+
+// parseTerm parses one license word: an identifier with an optional "+",
+// or a license reference.
+func parseTerm(tok string) (*licenseTerm, error) {
+	if strings.EqualFold(tok, NoAssertion) || strings.EqualFold(tok, NoLicense) {
+		return nil, fmt.Errorf("%s may only stand alone, not inside an expression", strings.ToUpper(tok))
+	}
+	if isLicenseRef(tok) {
+		return &licenseTerm{id: tok}, nil
+	}
+	if strings.Contains(tok, ":") || strings.HasPrefix(strings.ToLower(tok), "licenseref-") {
+		if strings.HasSuffix(tok, "+") {
+			return nil, fmt.Errorf("%q: a license reference cannot take \"+\"", tok)
+		}
+		return nil, fmt.Errorf("%q is not a valid license reference", tok)
+	}
+	id, plus := strings.CutSuffix(tok, "+")
+	if !idstring.MatchString(id) {
+		return nil, fmt.Errorf("%q is not a license identifier (letters, digits, \".\" and \"-\", optionally ending in \"+\")", tok)
+	}
+	return &licenseTerm{id: id, plus: plus}, nil
+}
+
+// deniedLicense is one license of a deny-list, normalised for matching.
+type deniedLicense struct {
+	text string
+	key  licenseKey
+}
+
+// licenseKey is a license term normalised for comparison.
+type licenseKey struct {
+	// ref is the lower-cased reference for LicenseRef-/DocumentRef- terms;
+	// empty for identifiers.
+	ref string
+	// family is the lower-cased identifier without its version, "-only",
+	// "-or-later" and "+" ("gpl" for GPL-2.0-or-later); the whole
+	// identifier when it ends in no version ("bsd-3-clause").
+	family string
+	// version holds the numbers of the version ("2.0" → [2 0]); nil when
+	// the identifier has none.
+	version []int
+	// orLater is "+" or "-or-later".
+	orLater bool
+	// exception is the lower-cased WITH exception, or "".
+	exception string
+}
+
+var versionedID = regexp.MustCompile(`^(.+?)-([0-9]+(?:\.[0-9]+)*)$`)
+
+func keyOf(t *licenseTerm) licenseKey {
+	k := licenseKey{exception: strings.ToLower(t.exception)}
+	id := strings.ToLower(t.id)
+	if isLicenseRef(t.id) {
+		k.ref = id
+		return k
+	}
+	k.orLater = t.plus
+	if s, ok := strings.CutSuffix(id, "-or-later"); ok {
+		id, k.orLater = s, true
+	} else if s, ok := strings.CutSuffix(id, "-only"); ok {
+		id = s
+	}
+	k.family = id
+	if m := versionedID.FindStringSubmatch(id); m != nil {
+		k.family = m[1]
+		for _, part := range strings.Split(m[2], ".") {
+			n, err := strconv.Atoi(part)
+			if err != nil || len(part) > 6 {
+				// Absurd version numbers: compare the identifier whole.
+				k.family, k.version = id, nil
+				break
+			}
+			k.version = append(k.version, n)
+		}
+	}
+	return k
+}
+
+// compareVersionNumbers compares dotted version numbers, missing parts
+// counting as 0 ("2" equals "2.0").
+func compareVersionNumbers(a, b []int) int {
+	for i := 0; i < max(len(a), len(b)); i++ {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			return cmpInt(x, y)
+		}
+	}
+	return 0
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// denies reports whether the denied license d covers the package's license
+// term k.
+//
+// Identifiers match case-insensitively and references exactly (but for
+// case). A denied version matches the same version of the same license,
+// with or without "-only", "-or-later" or "+" on the package's side:
+// "GPL-2.0-only" denies "GPL-2.0", "GPL-2.0-only" and "GPL-2.0-or-later"
+// (vouch has no list of which later versions exist, so it does not count
+// "or later" as a way out). A denied "-or-later" or "+" also denies every
+// later version: "GPL-2.0-or-later" denies "GPL-3.0-only". A denied
+// license without WITH denies the license with any exception; with WITH,
+// only with that exception.
+func (d deniedLicense) denies(k licenseKey) bool {
+	dk := d.key
+	if dk.exception != "" && dk.exception != k.exception {
+		return false
+	}
+	if dk.ref != "" || k.ref != "" {
+		return dk.ref == k.ref
+	}
+	if dk.family != k.family {
+		return false
+	}
+	if dk.version == nil || k.version == nil {
+		return dk.version == nil && k.version == nil
+	}
+	c := compareVersionNumbers(k.version, dk.version)
+	if dk.orLater {
+		return c >= 0
+	}
+	return c == 0
+}
+
+// licensePolicy decides whether a package's license expression is
+// allowed.
+type licensePolicy struct {
+	denied []deniedLicense
+}
+
+// newLicensePolicy parses a deny-list. Each entry is a license, a license
+// with an exception, or licenses joined by OR (shorthand for listing each);
+// AND has no meaning in a deny-list and is refused.
+func newLicensePolicy(entries []string, field string) (*licensePolicy, error) {
+	p := &licensePolicy{}
+	for i, e := range entries {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		trimmed := strings.TrimSpace(e)
+		if strings.EqualFold(trimmed, NoAssertion) || strings.EqualFold(trimmed, NoLicense) {
+			return nil, fmt.Errorf("%s: %q is not a license; use requireLicenses to refuse packages without one", name, e)
+		}
+		l, err := ParseLicense(trimmed)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not an SPDX license expression: %v", name, e, err)
+		}
+		var terms []*licenseTerm
+		switch n := l.root.(type) {
+		case *licenseTerm:
+			terms = append(terms, n)
+		case *licenseOp:
+			for _, a := range n.args {
+				t, ok := a.(*licenseTerm)
+				if n.op != opOr || !ok {
+					return nil, fmt.Errorf("%s: %q: a denied entry is one license (with an optional WITH exception), or licenses joined by OR; list licenses that are denied together as separate entries", name, e)
+				}
+				terms = append(terms, t)
+			}
+		}
+		for _, t := range terms {
+			p.denied = append(p.denied, deniedLicense{text: t.String(), key: keyOf(t)})
+		}
+	}
+	return p, nil
+}
+
+// check returns the licenses of l that make it denied, or nil when l is
+// allowed: when some choice through its ORs avoids every denied license.
+// An AND is denied when any of its operands is; an OR only when all are.
+func (p *licensePolicy) check(l *License) []string {
+	if p == nil || len(p.denied) == 0 || l == nil {
+		return nil
+	}
+	out := p.deniedBy(l.root)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (p *licensePolicy) deniedBy(n licenseNode) []string {
+	switch n := n.(type) {
+	case *licenseTerm:
+		k := keyOf(n)
+		for _, d := range p.denied {
+			if d.denies(k) {
+				return []string{n.String()}
+			}
+		}
+		return nil
+	case *licenseOp:
+		var all []string
+		for _, a := range n.args {
+			d := p.deniedBy(a)
+			if n.op == opOr && d == nil {
+				return nil
+			}
+			all = append(all, d...)
+		}
+		return all
+	}
+	return nil
+}

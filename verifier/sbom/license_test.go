@@ -1,0 +1,258 @@
+package sbom
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseLicense(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want is the canonical form, or "error: …" (a substring)
+	}{
+		{"MIT", "MIT"},
+		{"  MIT  ", "MIT"},
+		{"MIT OR Apache-2.0", "MIT OR Apache-2.0"},
+		{"mit or apache-2.0", "mit OR apache-2.0"},
+		{"(MIT)", "MIT"},
+		{"((MIT OR Apache-2.0))", "MIT OR Apache-2.0"},
+		{"MIT AND BSD-3-Clause OR GPL-2.0-only", "MIT AND BSD-3-Clause OR GPL-2.0-only"},
+		{"MIT AND (BSD-3-Clause OR GPL-2.0-only)", "MIT AND (BSD-3-Clause OR GPL-2.0-only)"},
+		{"(MIT OR Apache-2.0) OR ISC", "MIT OR Apache-2.0 OR ISC"},
+		{"GPL-2.0-only WITH Classpath-exception-2.0", "GPL-2.0-only WITH Classpath-exception-2.0"},
+		{"GPL-2.0+ WITH Bison-exception-2.2 OR MIT", "GPL-2.0+ WITH Bison-exception-2.2 OR MIT"},
+		{"GPL-2.0-or-later", "GPL-2.0-or-later"},
+		{"LicenseRef-Proprietary", "LicenseRef-Proprietary"},
+		{"DocumentRef-spdx-tool-1.2:LicenseRef-MIT-Style-2", "DocumentRef-spdx-tool-1.2:LicenseRef-MIT-Style-2"},
+		{"(Apache-2.0 AND GPL-2.0-only)", "Apache-2.0 AND GPL-2.0-only"},
+		{"MIT\tAND\nISC", "MIT AND ISC"},
+
+		{"", "error: empty"},
+		{"   ", "error: empty"},
+		{"GPL v3", "error: unexpected \"v3\""},
+		{"Apache 2.0", "error: unexpected \"2.0\""},
+		{"MIT AND", "error: expression ends"},
+		{"AND MIT", "error: unexpected operator AND"},
+		{"MIT OR OR ISC", "error: unexpected operator OR"},
+		{"(MIT", "error: missing )"},
+		{"MIT)", "error: unexpected \")\""},
+		{"()", "error: unexpected )"},
+		{"MIT WITH", "error: WITH must be followed"},
+		{"(MIT OR ISC) WITH Foo-exception", "error: WITH must follow a single license"},
+		{"MIT WITH A WITH B", "error: unexpected \"WITH\""},
+		{"LicenseRef-X WITH Classpath-exception-2.0", "error: WITH cannot follow the license reference"},
+		{"LicenseRef-X+", "error: cannot take \"+\""},
+		{"MIT/Apache", "error: is not a license identifier"},
+		{"GNU GPL", "error: unexpected"},
+		{"MIT OR NOASSERTION", "error: NOASSERTION may only stand alone"},
+		{"NONE", "error: NONE may only stand alone"},
+		{strings.Repeat("(", 65) + "MIT" + strings.Repeat(")", 65), "error: nested deeper than 64"},
+		{strings.Repeat("(", 64) + "MIT" + strings.Repeat(")", 64), "MIT"},
+	} {
+		l, err := ParseLicense(tc.in)
+		if want, isErr := strings.CutPrefix(tc.want, "error: "); isErr {
+			if err == nil {
+				t.Errorf("ParseLicense(%q) = %q, want an error with %q", tc.in, l, want)
+			} else if !strings.Contains(err.Error(), want) {
+				t.Errorf("ParseLicense(%q) error %q, want it to contain %q", tc.in, err, want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseLicense(%q): %v", tc.in, err)
+			continue
+		}
+		if got := l.String(); got != tc.want {
+			t.Errorf("ParseLicense(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		// The canonical form parses to itself.
+		again, err := ParseLicense(l.String())
+		if err != nil || again.String() != l.String() {
+			t.Errorf("canonical form %q does not parse back to itself: %v, %q", l, err, again)
+		}
+	}
+}
+
+// TestLicensePolicy is the decision table for denied licenses: each row is
+// a deny-list, a package's license expression and the licenses that deny it
+// ("" when it is allowed).
+func TestLicensePolicy(t *testing.T) {
+	gpl3 := []string{"GPL-3.0-only"}
+	for _, tc := range []struct {
+		deny    []string
+		license string
+		want    string
+	}{
+		// ORs: some choice must avoid every denied license.
+		{gpl3, "MIT", ""},
+		{gpl3, "GPL-3.0-only", "GPL-3.0-only"},
+		{gpl3, "gpl-3.0-ONLY", "gpl-3.0-ONLY"},
+		{gpl3, "MIT OR GPL-3.0-only", ""},
+		{gpl3, "GPL-3.0-only OR MIT", ""},
+		{gpl3, "MIT AND GPL-3.0-only", "GPL-3.0-only"},
+		{gpl3, "(Apache-2.0 AND GPL-3.0-only)", "GPL-3.0-only"},
+		{gpl3, "(MIT OR GPL-3.0-only) AND Apache-2.0", ""},
+		{gpl3, "(MIT AND GPL-3.0-only) OR Apache-2.0", ""},
+		{gpl3, "(MIT AND GPL-3.0-only) OR (ISC AND GPL-3.0-or-later)", "GPL-3.0-only, GPL-3.0-or-later"},
+		{[]string{"GPL-3.0-only", "MIT"}, "MIT OR GPL-3.0-only", "GPL-3.0-only, MIT"},
+		{[]string{"GPL-3.0-only OR MIT"}, "MIT OR GPL-3.0-only", "GPL-3.0-only, MIT"},
+
+		// Deprecated GNU identifiers and "+" name the same versions.
+		{gpl3, "GPL-3.0", "GPL-3.0"},
+		{gpl3, "GPL-3.0+", "GPL-3.0+"},
+		{gpl3, "GPL-3.0-or-later", "GPL-3.0-or-later"},
+		{[]string{"GPL-3.0"}, "GPL-3.0-only", "GPL-3.0-only"},
+		{[]string{"GPL-2.0+"}, "GPL-2.0-or-later", "GPL-2.0-or-later"},
+
+		// Or later: a denied "-or-later" covers later versions of the same
+		// license; "or later" in a package does not escape a denied version.
+		{[]string{"GPL-2.0-or-later"}, "GPL-3.0-only", "GPL-3.0-only"},
+		{[]string{"GPL-2.0-or-later"}, "GPL-2.0-only", "GPL-2.0-only"},
+		{[]string{"GPL-2.0-or-later"}, "GPL-1.0-only", ""},
+		{[]string{"GPL-2.0-or-later"}, "LGPL-2.1-only", ""},
+		{[]string{"GPL-2.0-or-later"}, "AGPL-3.0-only", ""},
+		{[]string{"GPL-2.0+"}, "GPL-3", "GPL-3"},
+		{[]string{"GPL-2.0-only"}, "GPL-2.0-or-later", "GPL-2.0-or-later"},
+		{[]string{"GPL-2.0-only"}, "GPL-3.0-only", ""},
+		{[]string{"GPL-2"}, "GPL-2.0-only", "GPL-2.0-only"},
+		{[]string{"LGPL-2.1-only"}, "LGPL-2.1+", "LGPL-2.1+"},
+		{[]string{"Apache-1.0"}, "Apache-2.0", ""},
+		{[]string{"Apache-1.0+"}, "Apache-2.0", "Apache-2.0"},
+
+		// Unversioned identifiers match only themselves.
+		{[]string{"MIT"}, "MIT-0", ""},
+		{[]string{"MIT-0"}, "MIT", ""},
+		{[]string{"BSD-3-Clause"}, "BSD-2-Clause", ""},
+		{[]string{"BSD-3-Clause"}, "bsd-3-clause", "bsd-3-clause"},
+		{[]string{"Artistic-1.0"}, "Artistic-1.0-Perl", ""},
+
+		// Exceptions.
+		{[]string{"GPL-2.0-only"}, "GPL-2.0-only WITH Classpath-exception-2.0", "GPL-2.0-only WITH Classpath-exception-2.0"},
+		{[]string{"GPL-2.0-only WITH Classpath-exception-2.0"}, "GPL-2.0-only", ""},
+		{[]string{"GPL-2.0-only WITH Classpath-exception-2.0"}, "GPL-2.0-only WITH classpath-exception-2.0", "GPL-2.0-only WITH classpath-exception-2.0"},
+		{[]string{"GPL-2.0-only WITH Classpath-exception-2.0"}, "GPL-2.0-only WITH GCC-exception-3.1", ""},
+
+		// References.
+		{[]string{"LicenseRef-Proprietary"}, "LicenseRef-proprietary", "LicenseRef-proprietary"},
+		{[]string{"LicenseRef-Proprietary"}, "DocumentRef-x:LicenseRef-Proprietary", ""},
+		{[]string{"LicenseRef-Proprietary"}, "Proprietary", ""},
+		{[]string{"DocumentRef-x:LicenseRef-P"}, "MIT AND DocumentRef-X:LicenseRef-p", "DocumentRef-X:LicenseRef-p"},
+
+		// Nothing denied.
+		{nil, "GPL-3.0-only", ""},
+	} {
+		p, err := newLicensePolicy(tc.deny, "deniedLicenses")
+		if err != nil {
+			t.Fatalf("%v: %v", tc.deny, err)
+		}
+		l, err := ParseLicense(tc.license)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.license, err)
+		}
+		got := strings.Join(p.check(l), ", ")
+		if got != tc.want {
+			t.Errorf("deny %q, license %q: denied by %q, want %q", tc.deny, tc.license, got, tc.want)
+		}
+	}
+}
+
+func TestLicensePolicyRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		entry, want string
+	}{
+		{"MIT AND GPL-3.0-only", "licenses joined by OR"},
+		{"(MIT OR ISC) AND GPL-3.0-only", "licenses joined by OR"},
+		{"GPL v3", "not an SPDX license expression"},
+		{"NOASSERTION", "use requireLicenses"},
+		{"", "empty license expression"},
+	} {
+		_, err := newLicensePolicy([]string{"MIT", tc.entry}, "sbom.deniedLicenses")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sbom.deniedLicenses[1]: ") {
+			t.Errorf("entry %q: error %v, want one naming sbom.deniedLicenses[1] and saying %q", tc.entry, err, tc.want)
+		}
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.2.3", "1.2.3", 0},
+		{"v1.2.3", "1.2.3", 0},
+		{"1.2", "1.2.0", 0},
+		{"1.2", "1.2.1", -1},
+		{"1.2.0.rc1", "1.2", -1},
+		{"1.2.10", "1.2.9", 1},
+		{"2.14.1", "2.15.0", -1},
+		{"2.0.0-beta9", "2.0.0", -1},
+		{"1.0.0-rc.1", "1.0.0-rc.2", -1},
+		{"1.0.0-alpha", "1.0.0-beta", -1},
+		{"1.0.0-alpha", "1.0.0-alpha.1", -1},
+		{"1.36.1-r2", "1.36.1", 1},
+		{"1.36.1-r2", "1.36.1-r10", -1},
+		{"1.36.1-r2", "1.36.2", -1},
+		{"9.6p1", "9.6", 1},
+		{"3.0.13-r0", "3.0.13-rc1", 1},
+		{"0010", "10", 0},
+		{"99999999999999999999999", "99999999999999999999998", 1},
+		{"", "1", -1},
+	} {
+		if got := CompareVersions(tc.a, tc.b); got != tc.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := CompareVersions(tc.b, tc.a); got != -tc.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tc.b, tc.a, got, -tc.want)
+		}
+	}
+}
+
+func TestDeniedPackages(t *testing.T) {
+	log4j := &Package{Name: "log4j-core", Version: "2.14.1", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=jar"}
+	fixed := &Package{Name: "log4j-core", Version: "2.17.1", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.17.1"}
+	noVersion := &Package{Name: "log4j-core"}
+	scoped := &Package{Name: "@angular/core", Version: "17.0.0", PURL: "pkg:npm/%40angular/core@17.0.0"}
+	for _, tc := range []struct {
+		entry string
+		pkg   *Package
+		want  bool
+	}{
+		{"log4j-core", log4j, true},
+		{"LOG4J-Core", log4j, true},
+		{"log4j", log4j, false},
+		{"log4j-core@2.14.1", log4j, true},
+		{"log4j-core@=2.14.1", log4j, true},
+		{"log4j-core@v2.14.1", log4j, true},
+		{"log4j-core@2.14.0", log4j, false},
+		{"log4j-core@<2.15.0", log4j, true},
+		{"log4j-core@<2.15.0", fixed, false},
+		{"log4j-core@<=2.14.1", log4j, true},
+		{"log4j-core@>2.14.1", log4j, false},
+		{"log4j-core@>=2.0.0,<2.17.1", log4j, true},
+		{"log4j-core@>=2.0.0, <2.17.1", fixed, false},
+		{"log4j-core@<2.15.0", noVersion, true},
+		{"pkg:maven/org.apache.logging.log4j/log4j-core", log4j, true},
+		{"pkg:maven/org.apache.logging.log4j/log4j-core@<2.15.0", log4j, true},
+		{"pkg:maven/org.apache.logging.log4j/log4j-core@<2.15.0", fixed, false},
+		{"pkg:maven/other/log4j-core", log4j, false},
+		{"pkg:maven/org.apache.logging.log4j/log4j-core", noVersion, false},
+		{"@angular/core", scoped, true},
+		{"@angular/core@<17.1", scoped, true},
+		{"pkg:npm/%40angular/core@17.0.0", scoped, true},
+		{"pkg:npm/@angular/core", scoped, true},
+	} {
+		d, err := parseDeniedPackage(tc.entry)
+		if err != nil {
+			t.Errorf("%q: %v", tc.entry, err)
+			continue
+		}
+		why, got := d.matches(tc.pkg)
+		if got != tc.want {
+			t.Errorf("%q on %+v: matched %v (%q), want %v", tc.entry, *tc.pkg, got, why, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "name@", "name@<", "name@<1 2", "name@~1.2", "pkg:maven/x/y?type=jar", "pkg:maven", "@"} {
+		if _, err := parseDeniedPackage(bad); err == nil {
+			t.Errorf("parseDeniedPackage(%q) accepted a malformed entry", bad)
+		}
+	}
+}

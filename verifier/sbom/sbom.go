@@ -1,0 +1,371 @@
+// Package sbom checks software bills of materials attached to OCI artifacts
+// as referrers: SPDX 2.x JSON (read with spdx/tools-golang) and CycloneDX
+// JSON (read with CycloneDX/cyclonedx-go). It checks the licenses of the
+// packages against a deny-list of SPDX license expressions, the packages
+// against a deny-list of names and version ranges, that every package
+// states a license, and the SBOM's age.
+//
+// # Which license counts
+//
+// For an SPDX package, its licenseConcluded, or licenseDeclared when the
+// conclusion is absent or NOASSERTION. For a CycloneDX component, every
+// entry of its licenses (an SPDX expression, a license id, or a license
+// name), joined by AND when there are several: each one is taken to apply.
+//
+// # How a license expression is decided
+//
+// A license expression (SPDX 2.3 Annex D) is allowed when some choice
+// through its ORs avoids every denied license:
+//
+//   - a license is denied when a deniedLicenses entry covers it (below);
+//   - "A AND B" is denied when A or B is: all of them apply;
+//   - "A OR B" is denied only when both are: the licensee may pick either.
+//
+// So with GPL-3.0-only denied, "MIT OR GPL-3.0-only" is allowed (choose
+// MIT), "MIT AND GPL-3.0-only" and "(Apache-2.0 AND GPL-3.0-only)" are
+// denied, and "(MIT OR GPL-3.0-only) AND Apache-2.0" is allowed.
+//
+// A denied entry covers a license when:
+//
+//   - the identifiers are the same, ignoring case, or for LicenseRef- and
+//     DocumentRef-…:LicenseRef- references the references are;
+//   - versions: "GPL-2.0", "GPL-2.0-only", "GPL-2.0-or-later" and
+//     "GPL-2.0+" all name version 2.0 of GPL. A denied "GPL-2.0-only" (or
+//     "GPL-2.0") covers version 2.0 however the package qualifies it, so
+//     also "GPL-2.0-or-later": vouch has no list of the later versions
+//     that exist and does not count "or later" as a way out. A denied
+//     "GPL-2.0-or-later" (or "GPL-2.0+") covers version 2.0 and every later
+//     version of GPL ("GPL-3.0-only" too), but not LGPL or AGPL, which are
+//     other licenses. Identifiers without a trailing version number
+//     ("MIT", "BSD-3-Clause") match only themselves;
+//   - exceptions: a denied entry without WITH covers the license with any
+//     exception ("GPL-2.0-only" covers "GPL-2.0-only WITH
+//     Classpath-exception-2.0"); an entry with WITH covers only that
+//     exception.
+//
+// A license that is not a valid expression ("GPL v3", "Apache 2.0", "MIT
+// AND") makes its package fail as "unparsable license" while
+// deniedLicenses is set, unless Config.AllowUnparsableLicenses. A package
+// without a license (none, NOASSERTION, NONE) passes the deniedLicenses
+// check and fails only Config.RequireLicenses.
+package sbom
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vouch-project/vouch"
+)
+
+// Media types and artifact types of the SBOMs this package reads. A
+// CycloneDX type may carry a version parameter
+// ("application/vnd.cyclonedx+json;version=1.6").
+const (
+	MediaTypeSPDX      = "application/spdx+json"
+	MediaTypeCycloneDX = "application/vnd.cyclonedx+json"
+)
+
+// DefaultName is the verifier's name in reports when New gets "".
+const DefaultName = "sbom"
+
+// MaxListed bounds the offending packages that a Result's Details list;
+// Details["moreOffendingPackages"] counts the rest.
+const MaxListed = 20
+
+// reasonListed is how many offending packages the reason names.
+const reasonListed = 3
+
+// clockSkew is how far in the future a creation time may be before it
+// counts as wrong rather than as another machine's clock.
+const clockSkew = 5 * time.Minute
+
+// Verifier checks SPDX and CycloneDX SBOMs. It is safe for concurrent use.
+type Verifier struct {
+	name   string
+	policy *policy
+}
+
+// New builds the verifier named name (DefaultName when empty) from c.
+// baseDir is unused: the configuration names no files.
+func New(name string, c Config, baseDir string) (*Verifier, error) {
+	if name == "" {
+		name = DefaultName
+	}
+	p, err := c.compile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{name: name, policy: p}, nil
+}
+
+// Name returns the verifier's name in reports.
+func (v *Verifier) Name() string { return v.name }
+
+// Handles reports whether artifactType is SPDX JSON or CycloneDX JSON,
+// with or without media type parameters.
+func (v *Verifier) Handles(artifactType string) bool {
+	return formatOf(artifactType) != ""
+}
+
+// formatOf returns the SBOM format that a media type names, or "".
+func formatOf(mediaType string) string {
+	base, _, _ := strings.Cut(mediaType, ";")
+	switch strings.ToLower(strings.TrimSpace(base)) {
+	case MediaTypeSPDX:
+		return FormatSPDX
+	case MediaTypeCycloneDX:
+		return FormatCycloneDX
+	}
+	return ""
+}
+
+// Verify checks the SBOM that req.Artifact holds: the manifest's layer of an
+// SBOM media type, or its only layer when none has one (the artifact type
+// then says the format). The layer is fetched through req.Repository,
+// bounded by the store's max-blob-bytes.
+//
+// Outcomes: Passed when every configured check passes; Failed with the
+// offending packages, the SBOM's age, or what is malformed about it (bad
+// JSON, an unsupported version, nesting over MaxJSONDepth). An error is
+// returned when the SBOM cannot be fetched.
+func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	layer, format, reason := pickLayer(req.Manifest, req.Artifact.ArtifactType)
+	if reason != "" {
+		return failed(reason, nil), nil
+	}
+	data, err := req.Repository.Fetch(ctx, layer)
+	if err != nil {
+		return vouch.Result{}, fmt.Errorf("fetch SBOM %s: %w", layer.Digest, err)
+	}
+	var doc *Document
+	if format == FormatSPDX {
+		doc, err = ParseSPDX(data)
+	} else {
+		doc, err = ParseCycloneDX(data)
+	}
+	if err != nil {
+		return failed(fmt.Sprintf("malformed %s SBOM: %v", format, err), map[string]any{"layer": layer.Digest.String()}), nil
+	}
+	return v.Check(doc, time.Now()), nil
+}
+
+// pickLayer finds the SBOM layer of m and its format, or says why there is
+// none.
+func pickLayer(m ocispec.Manifest, artifactType string) (ocispec.Descriptor, string, string) {
+	var found []ocispec.Descriptor
+	for _, l := range m.Layers {
+		if formatOf(l.MediaType) != "" {
+			found = append(found, l)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], formatOf(found[0].MediaType), ""
+	case len(found) > 1:
+		return ocispec.Descriptor{}, "", fmt.Sprintf("the artifact has %d SBOM layers; vouch checks an artifact that holds one", len(found))
+	case len(m.Layers) == 0:
+		return ocispec.Descriptor{}, "", "the artifact has no layer: there is no SBOM to check"
+	case len(m.Layers) > 1:
+		return ocispec.Descriptor{}, "", fmt.Sprintf("none of the artifact's %d layers has an SBOM media type (%s or %s)", len(m.Layers), MediaTypeSPDX, MediaTypeCycloneDX)
+	}
+	format := formatOf(artifactType)
+	if format == "" {
+		return ocispec.Descriptor{}, "", fmt.Sprintf("neither the layer's media type %q nor the artifact type %q names an SBOM format", m.Layers[0].MediaType, artifactType)
+	}
+	return m.Layers[0], format, ""
+}
+
+// offense is one package that fails the policy.
+type offense struct {
+	pkg      *Package
+	problems []string
+}
+
+// Check applies the verifier's policy to a parsed SBOM, taking now as the
+// current time for its age. It is what Verify does once the SBOM is read,
+// for callers that get SBOMs another way (an attestation's predicate).
+func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
+	p := v.policy
+	var offenses []offense
+	for i := range doc.Packages {
+		pkg := &doc.Packages[i]
+		if problems := p.checkPackage(pkg); len(problems) > 0 {
+			offenses = append(offenses, offense{pkg: pkg, problems: problems})
+		}
+	}
+	ageProblem, ageNote := p.checkAge(doc, now)
+
+	details := map[string]any{
+		"format":   doc.Format + "-" + strings.TrimPrefix(doc.SpecVersion, "SPDX-"),
+		"packages": len(doc.Packages),
+	}
+	if doc.CreatedText != "" {
+		details["created"] = doc.CreatedText
+	}
+	if len(doc.Tools) > 0 {
+		details["tools"] = slices.Clone(doc.Tools)
+	}
+	what := fmt.Sprintf("%s SBOM of %s", details["format"], plural(len(doc.Packages), "package"))
+
+	if len(offenses) == 0 && ageProblem == "" {
+		return vouch.Result{Outcome: vouch.Passed, Reason: what + ": " + p.passNote(ageNote), Details: details}
+	}
+
+	var reasons []string
+	if len(offenses) > 0 {
+		listed := make([]any, 0, min(len(offenses), MaxListed))
+		for _, o := range offenses[:min(len(offenses), MaxListed)] {
+			listed = append(listed, map[string]any{
+				"name":    o.pkg.Name,
+				"version": o.pkg.Version,
+				"license": o.pkg.License,
+				"problem": strings.Join(o.problems, "; "),
+			})
+		}
+		details["offendingPackages"] = listed
+		if rest := len(offenses) - len(listed); rest > 0 {
+			details["moreOffendingPackages"] = rest
+		}
+		var names []string
+		for _, o := range offenses[:min(len(offenses), reasonListed)] {
+			names = append(names, fmt.Sprintf("%s (%s)", describe(o.pkg), strings.Join(o.problems, "; ")))
+		}
+		verb := "fail"
+		if len(offenses) == 1 {
+			verb = "fails"
+		}
+		r := fmt.Sprintf("%d of %s %s the policy: %s", len(offenses), plural(len(doc.Packages), "package"), verb, strings.Join(names, ", "))
+		if rest := len(offenses) - len(names); rest > 0 {
+			r += fmt.Sprintf(", and %d more", rest)
+		}
+		reasons = append(reasons, r)
+	}
+	if ageProblem != "" {
+		details["ageProblem"] = ageProblem
+		reasons = append(reasons, ageProblem)
+	}
+	return vouch.Result{Outcome: vouch.Failed, Reason: what + ": " + strings.Join(reasons, "; "), Details: details}
+}
+
+// checkPackage returns what is wrong with pkg, if anything.
+func (p *policy) checkPackage(pkg *Package) []string {
+	var problems []string
+	lic := strings.TrimSpace(pkg.License)
+	unlicensed := lic == "" || strings.EqualFold(lic, NoAssertion) || strings.EqualFold(lic, NoLicense)
+	switch {
+	case unlicensed:
+		if p.requireLicenses && !pkg.Root {
+			switch {
+			case lic == "":
+				problems = append(problems, "no license")
+			case strings.EqualFold(lic, NoLicense):
+				problems = append(problems, "license NONE")
+			default:
+				problems = append(problems, "license NOASSERTION")
+			}
+		}
+	case len(p.licenses.denied) > 0:
+		l, err := ParseLicense(lic)
+		if err != nil {
+			if !p.allowUnparsable {
+				problems = append(problems, fmt.Sprintf("unparsable license %q: %v", clip(lic, 80), err))
+			}
+			break
+		}
+		if denied := p.licenses.check(l); len(denied) > 0 {
+			problems = append(problems, "denied license "+strings.Join(denied, ", "))
+		}
+	}
+	for _, d := range p.packages {
+		if why, ok := d.matches(pkg); ok {
+			problems = append(problems, why)
+			break
+		}
+	}
+	return problems
+}
+
+// checkAge returns a problem with the document's age, or a note for the
+// passing reason.
+func (p *policy) checkAge(doc *Document, now time.Time) (problem, note string) {
+	if p.maxAge == 0 {
+		return "", ""
+	}
+	limit := formatAge(p.maxAge)
+	switch {
+	case strings.TrimSpace(doc.CreatedText) == "":
+		return fmt.Sprintf("the SBOM states no creation time, so its age cannot be checked against maxAge %s", limit), ""
+	case doc.Created.IsZero():
+		return fmt.Sprintf("the SBOM's creation time %q is not an RFC 3339 time, so its age cannot be checked against maxAge %s", clip(doc.CreatedText, 60), limit), ""
+	case doc.Created.After(now.Add(clockSkew)):
+		return fmt.Sprintf("the SBOM's creation time %s is in the future", doc.Created.UTC().Format(time.RFC3339)), ""
+	}
+	age := now.Sub(doc.Created)
+	if age < 0 {
+		age = 0
+	}
+	if age > p.maxAge {
+		return fmt.Sprintf("the SBOM is %s old, over maxAge %s (created %s); generate a new one", formatAge(age), limit, doc.Created.UTC().Format(time.RFC3339)), ""
+	}
+	return "", fmt.Sprintf("created %s ago, within maxAge %s", formatAge(age), limit)
+}
+
+// passNote says what was checked, for a passing reason.
+func (p *policy) passNote(ageNote string) string {
+	var checked []string
+	if len(p.licenses.denied) > 0 {
+		checked = append(checked, "no denied license")
+	}
+	if p.requireLicenses {
+		checked = append(checked, "every package licensed")
+	}
+	if len(p.packages) > 0 {
+		checked = append(checked, "no denied package")
+	}
+	if ageNote != "" {
+		checked = append(checked, ageNote)
+	}
+	if len(checked) == 0 {
+		return "well-formed (no checks configured)"
+	}
+	return strings.Join(checked, ", ")
+}
+
+func describe(p *Package) string {
+	s := p.Name
+	if s == "" {
+		s = "(unnamed)"
+	}
+	if p.Version != "" {
+		s += " " + p.Version
+	}
+	return clip(s, 120)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// clip shortens s for a reason.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func failed(reason string, details map[string]any) vouch.Result {
+	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
+}

@@ -1,0 +1,440 @@
+// Package vulnreport checks vulnerability reports attached to OCI artifacts
+// as referrers: SARIF 2.1.0 logs (application/sarif+json) as Trivy and
+// Grype write them. It denies findings by severity and by vulnerability
+// id, and reports older than a maximum age.
+//
+// # Severity
+//
+// SARIF has no severity field of its own; scanners put it in several
+// places, and vouch takes the highest that any of them gives:
+//
+//   - the "security-severity" property of the result's rule (or of the
+//     result), a CVSS score that both Trivy and Grype write, mapped as
+//     GitHub code scanning maps it: 9.0 and over critical, 7.0 high, 4.0
+//     medium, over 0 low;
+//   - a severity tag in the rule's properties (Trivy: "CRITICAL");
+//   - "Severity: X" in the result's message or the rule's help text
+//     (Trivy, Grype), and "a X vulnerability" in the message or the rule's
+//     short description (Grype), where X is critical, high, medium, low
+//     or negligible (counted as low).
+//
+// A finding with none of these is "unknown". Taking the highest matters:
+// a scanner may write a vendor severity of critical beside a lower CVSS
+// score, and a deny-list of critical must catch it.
+//
+// # Age
+//
+// A report's time is when its scans ended (runs[].invocations[].endTimeUtc,
+// else startTimeUtc; of several runs the earliest). Trivy and Grype write
+// no invocations, so when no run has a time the artifact manifest's
+// annotation org.opencontainers.image.created (which `oras attach` sets)
+// is used instead; Config.CreatedAnnotation changes or disables that.
+package vulnreport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vouch-project/vouch"
+)
+
+// MediaType is the media type and artifact type of a SARIF log.
+const MediaType = "application/sarif+json"
+
+// DefaultName is the verifier's name in reports when New gets "".
+const DefaultName = "vulnreport"
+
+// DefaultCreatedAnnotation is the manifest annotation whose time stands in
+// for a report that records none.
+const DefaultCreatedAnnotation = ocispec.AnnotationCreated
+
+// NoAnnotation, as Config.CreatedAnnotation, uses only the times inside the
+// report.
+const NoAnnotation = "none"
+
+// MaxListed bounds the denied findings that a Result's Details list;
+// Details["moreDeniedFindings"] counts the rest.
+const MaxListed = 20
+
+// reasonListed is how many denied findings the reason names.
+const reasonListed = 3
+
+// clockSkew is how far in the future a report time may be before it counts
+// as wrong rather than as another machine's clock.
+const clockSkew = 5 * time.Minute
+
+// Config is the `vulnreport:` section of a verifier in vouch's config file.
+type Config struct {
+	// DeniedSeverities lists the severities that no finding may have:
+	// critical, high, medium, low, unknown (a finding for which the report
+	// gives no severity). See the package documentation for how a
+	// finding's severity is read. Optional; default none.
+	DeniedSeverities []string `json:"deniedSeverities,omitempty"`
+	// DeniedCVEs lists vulnerability ids that no finding may have, matched
+	// ignoring case against the CVE and GHSA ids in each result's rule id
+	// ("CVE-2021-44228" matches Trivy's rule "CVE-2021-44228" and Grype's
+	// "CVE-2021-44228-log4j-core"), or against the whole rule id for other
+	// ids ("AVD-DS-0002"). Optional; default none.
+	DeniedCVEs []string `json:"deniedCVEs,omitempty"`
+	// MaxAge is how old the report may be: a Go duration ("168h") or whole
+	// days ("7d", "1d12h"). A report without a time then fails. Optional;
+	// default no limit.
+	MaxAge string `json:"maxAge,omitempty"`
+	// CreatedAnnotation names the artifact manifest annotation whose RFC
+	// 3339 time is the report's time when no run records one; "none" uses
+	// only the times inside the report. Optional; default
+	// "org.opencontainers.image.created".
+	CreatedAnnotation string `json:"createdAnnotation,omitempty"`
+}
+
+// Validate checks c; errors name the field by its path below prefix, such
+// as prefix+".deniedSeverities[0]: ...".
+func (c *Config) Validate(prefix string) error {
+	_, err := c.compile(prefix)
+	return err
+}
+
+type policy struct {
+	severities map[Severity]bool
+	cves       map[string]bool
+	maxAge     time.Duration
+	annotation string
+}
+
+var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
+
+func (c *Config) compile(prefix string) (*policy, error) {
+	if c == nil {
+		return nil, errors.New(prefix + ": no configuration")
+	}
+	p := &policy{severities: map[Severity]bool{}, cves: map[string]bool{}, annotation: c.CreatedAnnotation}
+	for i, s := range c.DeniedSeverities {
+		sev, ok := ParseSeverity(s)
+		if !ok || strings.EqualFold(strings.TrimSpace(s), "negligible") || strings.EqualFold(strings.TrimSpace(s), "moderate") {
+			return nil, fmt.Errorf("%s.deniedSeverities[%d]: %q is not a severity (critical, high, medium, low or unknown)", prefix, i, s)
+		}
+		p.severities[sev] = true
+	}
+	for i, id := range c.DeniedCVEs {
+		id = strings.TrimSpace(id)
+		if !idRe.MatchString(id) {
+			return nil, fmt.Errorf("%s.deniedCVEs[%d]: %q is not a vulnerability id such as CVE-2021-44228", prefix, i, c.DeniedCVEs[i])
+		}
+		p.cves[strings.ToUpper(id)] = true
+	}
+	if c.MaxAge != "" {
+		var err error
+		if p.maxAge, err = ParseAge(c.MaxAge); err != nil {
+			return nil, fmt.Errorf("%s.maxAge: %v", prefix, err)
+		}
+	}
+	switch a := strings.TrimSpace(c.CreatedAnnotation); {
+	case a == "":
+		p.annotation = DefaultCreatedAnnotation
+	case strings.EqualFold(a, NoAnnotation):
+		p.annotation = ""
+	case strings.ContainsAny(a, " \t\n"):
+		return nil, fmt.Errorf("%s.createdAnnotation: %q is not an annotation key", prefix, c.CreatedAnnotation)
+	default:
+		p.annotation = a
+	}
+	return p, nil
+}
+
+// Verifier checks SARIF vulnerability reports. It is safe for concurrent
+// use.
+type Verifier struct {
+	name   string
+	policy *policy
+}
+
+// New builds the verifier named name (DefaultName when empty) from c.
+// baseDir is unused: the configuration names no files.
+func New(name string, c Config, baseDir string) (*Verifier, error) {
+	if name == "" {
+		name = DefaultName
+	}
+	p, err := c.compile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{name: name, policy: p}, nil
+}
+
+// Name returns the verifier's name in reports.
+func (v *Verifier) Name() string { return v.name }
+
+// Handles reports whether artifactType is SARIF's, with or without media
+// type parameters.
+func (v *Verifier) Handles(artifactType string) bool { return isSARIF(artifactType) }
+
+func isSARIF(mediaType string) bool {
+	base, _, _ := strings.Cut(mediaType, ";")
+	return strings.EqualFold(strings.TrimSpace(base), MediaType)
+}
+
+// Verify checks the SARIF log that req.Artifact holds: the manifest's
+// layer of media type application/sarif+json, or its only layer. The layer
+// is fetched through req.Repository, bounded by the store's max-blob-bytes.
+//
+// Outcomes: Passed when no finding is denied and the report is young
+// enough; Failed with the denied findings, the report's age, or what is
+// malformed about it (bad JSON, nesting over MaxJSONDepth, no runs, a
+// failed scan). An error is returned when the log cannot be fetched.
+func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	layer, reason := pickLayer(req.Manifest)
+	if reason != "" {
+		return failed(reason, nil), nil
+	}
+	data, err := req.Repository.Fetch(ctx, layer)
+	if err != nil {
+		return vouch.Result{}, fmt.Errorf("fetch vulnerability report %s: %w", layer.Digest, err)
+	}
+	rep, err := ParseSARIF(data)
+	if err != nil {
+		return failed("malformed SARIF report: "+err.Error(), map[string]any{"layer": layer.Digest.String()}), nil
+	}
+	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
+}
+
+func pickLayer(m ocispec.Manifest) (ocispec.Descriptor, string) {
+	var found []ocispec.Descriptor
+	for _, l := range m.Layers {
+		if isSARIF(l.MediaType) {
+			found = append(found, l)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], ""
+	case len(found) > 1:
+		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d SARIF layers; vouch checks an artifact that holds one", len(found))
+	case len(m.Layers) == 1:
+		return m.Layers[0], ""
+	case len(m.Layers) == 0:
+		return ocispec.Descriptor{}, "the artifact has no layer: there is no report to check"
+	}
+	return ocispec.Descriptor{}, fmt.Sprintf("none of the artifact's %d layers has media type %s", len(m.Layers), MediaType)
+}
+
+// Check applies the verifier's policy to a parsed report, taking now as
+// the current time. annotations are the artifact manifest's, read for the
+// report's time when no run records one.
+func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Time) vouch.Result {
+	p := v.policy
+	scanner := scanners(rep.Runs)
+	details := map[string]any{"scanner": scanner, "findings": len(rep.Findings)}
+	counts := map[string]int{}
+	for _, f := range rep.Findings {
+		counts[f.Severity.String()]++
+	}
+	bySeverity := map[string]any{}
+	for _, s := range severityNames {
+		bySeverity[s] = counts[s]
+	}
+	details["severities"] = bySeverity
+
+	when, source, timeProblem := p.reportTime(rep, annotations)
+	if !when.IsZero() {
+		details["scanned"] = when.UTC().Format(time.RFC3339)
+		details["timeSource"] = source
+	}
+
+	// Denied findings, one per rule and package (a scanner reports a
+	// vulnerability once per location).
+	type denial struct {
+		f   *Finding
+		why string
+	}
+	var denied []denial
+	seen := map[string]bool{}
+	for i := range rep.Findings {
+		f := &rep.Findings[i]
+		why := p.denies(f)
+		if why == "" {
+			continue
+		}
+		key := f.RuleID + "\x00" + f.Package + "\x00" + f.Version
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		denied = append(denied, denial{f, why})
+	}
+
+	what := scanner + " report"
+	if !when.IsZero() {
+		what += " of " + when.UTC().Format(time.RFC3339)
+	}
+	var reasons []string
+	if len(denied) > 0 {
+		listed := make([]any, 0, min(len(denied), MaxListed))
+		for _, d := range denied[:min(len(denied), MaxListed)] {
+			item := map[string]any{"id": d.f.ID(), "rule": d.f.RuleID, "severity": d.f.Severity.String(), "denied": d.why}
+			if d.f.Score > 0 {
+				item["score"] = d.f.Score
+			}
+			if d.f.Package != "" {
+				item["package"] = d.f.Package
+				item["version"] = d.f.Version
+			}
+			listed = append(listed, item)
+		}
+		details["deniedFindings"] = listed
+		if rest := len(denied) - len(listed); rest > 0 {
+			details["moreDeniedFindings"] = rest
+		}
+		var names []string
+		for _, d := range denied[:min(len(denied), reasonListed)] {
+			names = append(names, describe(d.f, d.why))
+		}
+		r := fmt.Sprintf("%s denied: %s", plural(len(denied), "finding"), strings.Join(names, ", "))
+		if rest := len(denied) - len(names); rest > 0 {
+			r += fmt.Sprintf(", and %d more", rest)
+		}
+		reasons = append(reasons, r)
+	}
+
+	var ageNote string
+	if p.maxAge > 0 {
+		limit := formatAge(p.maxAge)
+		switch {
+		case timeProblem != "":
+			reasons = append(reasons, timeProblem)
+		case when.IsZero():
+			where := "no run records when it scanned (runs[].invocations[].endTimeUtc)"
+			if p.annotation != "" {
+				where += " and the artifact has no " + p.annotation + " annotation"
+			}
+			reasons = append(reasons, fmt.Sprintf("the report's age cannot be checked against maxAge %s: %s", limit, where))
+		case when.After(now.Add(clockSkew)):
+			reasons = append(reasons, fmt.Sprintf("the report's time %s (%s) is in the future", when.UTC().Format(time.RFC3339), source))
+		default:
+			age := max(now.Sub(when), 0)
+			if age > p.maxAge {
+				reasons = append(reasons, fmt.Sprintf("the report is %s old, over maxAge %s (scanned %s, from %s); scan the image again", formatAge(age), limit, when.UTC().Format(time.RFC3339), source))
+			} else {
+				ageNote = fmt.Sprintf("scanned %s ago, within maxAge %s", formatAge(age), limit)
+			}
+		}
+	}
+
+	if len(reasons) > 0 {
+		return vouch.Result{Outcome: vouch.Failed, Reason: what + ": " + strings.Join(reasons, "; "), Details: details}
+	}
+	summary := fmt.Sprintf("%s (%d critical, %d high, %d medium, %d low, %d unknown)", plural(len(rep.Findings), "finding"),
+		counts["critical"], counts["high"], counts["medium"], counts["low"], counts["unknown"])
+	if len(rep.Findings) == 0 {
+		summary = "no findings"
+	}
+	var checked []string
+	if len(p.severities) > 0 || len(p.cves) > 0 {
+		checked = append(checked, "none denied")
+	}
+	if ageNote != "" {
+		checked = append(checked, ageNote)
+	}
+	if len(checked) == 0 {
+		checked = append(checked, "no checks configured")
+	}
+	return vouch.Result{Outcome: vouch.Passed, Reason: what + ": " + summary + ", " + strings.Join(checked, ", "), Details: details}
+}
+
+// denies says why f is denied, or "".
+func (p *policy) denies(f *Finding) string {
+	for _, id := range append([]string{f.RuleID}, f.IDs...) {
+		if p.cves[strings.ToUpper(id)] {
+			return "denied id " + strings.ToUpper(id)
+		}
+	}
+	if p.severities[f.Severity] {
+		return "denied severity " + f.Severity.String()
+	}
+	return ""
+}
+
+// reportTime returns the report's time and where it comes from, or a
+// problem with the annotation that should have given it.
+func (p *policy) reportTime(rep *Report, annotations map[string]string) (time.Time, string, string) {
+	var when time.Time
+	for _, r := range rep.Runs {
+		if !r.Time.IsZero() && (when.IsZero() || r.Time.Before(when)) {
+			when = r.Time
+		}
+	}
+	if !when.IsZero() {
+		return when, "the report's invocations", ""
+	}
+	if p.annotation == "" {
+		return time.Time{}, "", ""
+	}
+	text, ok := annotations[p.annotation]
+	if !ok {
+		return time.Time{}, "", ""
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(text))
+	if err != nil {
+		return time.Time{}, "", fmt.Sprintf("the artifact's %s annotation %q is not an RFC 3339 time", p.annotation, clip(text, 40))
+	}
+	return t, "annotation " + p.annotation, ""
+}
+
+// scanners names the tools of the runs: "Trivy 0.74.0".
+func scanners(runs []Run) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		s := clip(strings.TrimSpace(r.Tool+" "+r.Version), 80)
+		if !seen[s] {
+			seen[s] = true
+			names = append(names, s)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func describe(f *Finding, why string) string {
+	s := f.ID()
+	var facts []string
+	if strings.HasPrefix(why, "denied id") {
+		facts = append(facts, "denied id")
+	}
+	sev := f.Severity.String()
+	if f.Score > 0 {
+		sev += fmt.Sprintf(" %.1f", f.Score)
+	}
+	facts = append(facts, sev)
+	if f.Package != "" {
+		facts = append(facts, strings.TrimSpace(f.Package+" "+f.Version))
+	}
+	return clip(s, 80) + " (" + strings.Join(facts, ", ") + ")"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// clip shortens s for a reason.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func failed(reason string, details map[string]any) vouch.Result {
+	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
+}
