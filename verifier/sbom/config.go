@@ -27,7 +27,8 @@ type Config struct {
 	AllowUnparsableLicenses bool `json:"allowUnparsableLicenses,omitempty"`
 	// RequireLicenses fails every package that states no license: none at
 	// all, NOASSERTION or NONE. What the SBOM describes (the scanned image
-	// itself) is exempt. Optional; default false.
+	// itself), files and operating systems are exempt (Package.Licensable).
+	// Optional; default false.
 	RequireLicenses bool `json:"requireLicenses,omitempty"`
 	// DeniedPackages lists packages that must not be present: "NAME" (any
 	// version), "NAME@VERSION" (that version), "NAME@<VERSION",

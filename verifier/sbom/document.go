@@ -58,10 +58,29 @@ type Package struct {
 	License string
 	// PURL is the package URL, when the SBOM gives one.
 	PURL string
+	// Kind is what the package is, as the SBOM says: SPDX
+	// primaryPackagePurpose ("LIBRARY", "CONTAINER", "OPERATING-SYSTEM"),
+	// CycloneDX component type ("library", "file", "operating-system").
+	// Empty when the SBOM does not say.
+	Kind string
 	// Root marks what the document describes (SPDX DESCRIBES, CycloneDX
 	// metadata.component): the subject, such as the scanned image, rather
 	// than one of its packages.
 	Root bool
+}
+
+// Licensable reports whether p is held to Config.RequireLicenses: not what
+// the document describes, nor a file or an operating system (syft lists the
+// package database it read and the distribution as CycloneDX components).
+func (p *Package) Licensable() bool {
+	if p.Root {
+		return false
+	}
+	switch strings.ToLower(p.Kind) {
+	case "file", "operating-system":
+		return false
+	}
+	return true
 }
 
 // ParseSPDX reads an SPDX 2.1, 2.2 or 2.3 JSON document with
@@ -143,6 +162,7 @@ func ParseSPDX(data []byte) (doc *Document, err error) {
 			Name:    p.PackageName,
 			Version: p.PackageVersion,
 			License: spdxLicense(p.PackageLicenseConcluded, p.PackageLicenseDeclared),
+			Kind:    p.PrimaryPackagePurpose,
 			Root:    described[string(p.PackageSPDXIdentifier)],
 		}
 		for _, ref := range p.PackageExternalReferences {
@@ -238,8 +258,7 @@ func addComponents(doc *Document, list *[]cdx.Component) {
 }
 
 func cdxPackage(c *cdx.Component, root bool) Package {
-	name := c.Name
-	p := Package{Name: name, Version: c.Version, PURL: c.PackageURL, Root: root}
+	p := Package{Name: c.Name, Version: c.Version, PURL: c.PackageURL, Kind: string(c.Type), Root: root}
 	if c.Licenses == nil {
 		return p
 	}

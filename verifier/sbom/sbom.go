@@ -53,9 +53,9 @@ package sbom
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -77,6 +77,9 @@ const DefaultName = "sbom"
 // MaxListed bounds the offending packages that a Result's Details list;
 // Details["moreOffendingPackages"] counts the rest.
 const MaxListed = 20
+
+// maxDetail bounds each string that Details quote from the SBOM.
+const maxDetail = 256
 
 // reasonListed is how many offending packages the reason names.
 const reasonListed = 3
@@ -150,7 +153,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 		doc, err = ParseCycloneDX(data)
 	}
 	if err != nil {
-		return failed(fmt.Sprintf("malformed %s SBOM: %v", format, err), map[string]any{"layer": layer.Digest.String()}), nil
+		return failed(fmt.Sprintf("malformed %s SBOM: %s", format, clip(err.Error(), 512)), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(doc, time.Now()), nil
 }
@@ -206,12 +209,20 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		"packages": len(doc.Packages),
 	}
 	if doc.CreatedText != "" {
-		details["created"] = doc.CreatedText
+		details["created"] = clip(doc.CreatedText, 64)
 	}
 	if len(doc.Tools) > 0 {
-		details["tools"] = slices.Clone(doc.Tools)
+		tools := make([]any, 0, min(len(doc.Tools), MaxListed))
+		for _, tool := range doc.Tools[:min(len(doc.Tools), MaxListed)] {
+			tools = append(tools, clip(tool, maxDetail))
+		}
+		details["tools"] = tools
 	}
-	what := fmt.Sprintf("%s SBOM of %s", details["format"], plural(len(doc.Packages), "package"))
+	noun := "package"
+	if doc.Format == FormatCycloneDX {
+		noun = "component"
+	}
+	what := fmt.Sprintf("%s SBOM of %s", details["format"], plural(len(doc.Packages), noun))
 
 	if len(offenses) == 0 && ageProblem == "" {
 		return vouch.Result{Outcome: vouch.Passed, Reason: what + ": " + p.passNote(ageNote), Details: details}
@@ -222,10 +233,10 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		listed := make([]any, 0, min(len(offenses), MaxListed))
 		for _, o := range offenses[:min(len(offenses), MaxListed)] {
 			listed = append(listed, map[string]any{
-				"name":    o.pkg.Name,
-				"version": o.pkg.Version,
-				"license": o.pkg.License,
-				"problem": strings.Join(o.problems, "; "),
+				"name":    clip(o.pkg.Name, maxDetail),
+				"version": clip(o.pkg.Version, maxDetail),
+				"license": clip(o.pkg.License, maxDetail),
+				"problem": clip(strings.Join(o.problems, "; "), maxDetail),
 			})
 		}
 		details["offendingPackages"] = listed
@@ -234,13 +245,13 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		}
 		var names []string
 		for _, o := range offenses[:min(len(offenses), reasonListed)] {
-			names = append(names, fmt.Sprintf("%s (%s)", describe(o.pkg), strings.Join(o.problems, "; ")))
+			names = append(names, fmt.Sprintf("%s (%s)", describe(o.pkg), clip(strings.Join(o.problems, "; "), 300)))
 		}
 		verb := "fail"
 		if len(offenses) == 1 {
 			verb = "fails"
 		}
-		r := fmt.Sprintf("%d of %s %s the policy: %s", len(offenses), plural(len(doc.Packages), "package"), verb, strings.Join(names, ", "))
+		r := fmt.Sprintf("%d of %s %s the policy: %s", len(offenses), plural(len(doc.Packages), noun), verb, strings.Join(names, ", "))
 		if rest := len(offenses) - len(names); rest > 0 {
 			r += fmt.Sprintf(", and %d more", rest)
 		}
@@ -260,7 +271,7 @@ func (p *policy) checkPackage(pkg *Package) []string {
 	unlicensed := lic == "" || strings.EqualFold(lic, NoAssertion) || strings.EqualFold(lic, NoLicense)
 	switch {
 	case unlicensed:
-		if p.requireLicenses && !pkg.Root {
+		if p.requireLicenses && pkg.Licensable() {
 			switch {
 			case lic == "":
 				problems = append(problems, "no license")
@@ -274,7 +285,7 @@ func (p *policy) checkPackage(pkg *Package) []string {
 		l, err := ParseLicense(lic)
 		if err != nil {
 			if !p.allowUnparsable {
-				problems = append(problems, fmt.Sprintf("unparsable license %q: %v", clip(lic, 80), err))
+				problems = append(problems, fmt.Sprintf("unparsable license %q: %s", clip(lic, 80), clip(err.Error(), 120)))
 			}
 			break
 		}
@@ -355,8 +366,15 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// clip shortens s for a reason.
+// clip shortens s to about n bytes and replaces control characters (the
+// text comes from the artifact) with spaces, for reasons and details.
 func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}

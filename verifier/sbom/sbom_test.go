@@ -229,7 +229,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "CycloneDX timestamp with an offset", file: "legacy-1.4.cdx.json", config: sbom.Config{MaxAge: "48h"}, outcome: vouch.Passed,
-			reason: []string{"CycloneDX-1.4 SBOM of 1 package: created 33h ago, within maxAge 2d"},
+			reason: []string{"CycloneDX-1.4 SBOM of 1 component: created 33h ago, within maxAge 2d"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -289,8 +289,27 @@ func bigSPDX(n int) []byte {
 	return []byte(b.String())
 }
 
-// TestLargeSBOM checks an SBOM of 10,000 packages, 1,000 of them under a
-// denied license, and logs how long parsing and checking take.
+// bigCycloneDX makes a CycloneDX 1.6 BOM of n components, every tenth one
+// GPL-3.0.
+func bigCycloneDX(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"metadata":{"timestamp":"2026-11-24T00:00:00Z"},"components":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		license := `{"expression":"MIT OR Apache-2.0"}`
+		if i%10 == 0 {
+			license = `{"license":{"id":"GPL-3.0-only"}},{"license":{"id":"BSD-3-Clause"}}`
+		}
+		fmt.Fprintf(&b, `{"bom-ref":"c%d","type":"library","name":"pkg-%d","version":"1.%d.0","licenses":[%s],"purl":"pkg:npm/pkg-%d@1.%d.0"}`, i, i, i, license, i, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// TestLargeSBOM checks SBOMs of 10,000 packages in each format, 1,000 of
+// them under a denied license, and logs how long parsing and checking take.
 func TestLargeSBOM(t *testing.T) {
 	data := bigSPDX(10000)
 	v := newVerifier(t, sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, DeniedPackages: []string{"pkg-5@<1.5.1", "left-pad"}, RequireLicenses: true})
@@ -318,6 +337,20 @@ func TestLargeSBOM(t *testing.T) {
 	}
 	if parsed > 20*time.Second {
 		t.Errorf("parsing 10,000 packages took %v", parsed)
+	}
+
+	data = bigCycloneDX(10000)
+	start = time.Now()
+	doc, err = sbom.ParseCycloneDX(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed = time.Since(start)
+	res = v.Check(doc, now)
+	checked = time.Since(start) - parsed
+	t.Logf("CycloneDX of 10,000 components (%d KiB): parsed in %v, checked in %v", len(data)>>10, parsed.Round(time.Millisecond), checked.Round(time.Millisecond))
+	if !strings.HasPrefix(res.Reason, "CycloneDX-1.6 SBOM of 10000 components: 1001 of 10000 components fail the policy: pkg-0 1.0.0 (denied license GPL-3.0-only)") {
+		t.Errorf("reason %s", res.Reason)
 	}
 }
 
@@ -494,8 +527,8 @@ func TestRegistryLayers(t *testing.T) {
 			}
 			containsAll(t, got,
 				"passed: SPDX-2.2 SBOM of 1 package: no denied license, created ",
-				"failed: CycloneDX-1.6 SBOM of 9 packages: 3 of 9 packages fail the policy: readline 8.2.10-r0 (denied license GPL-3.0-or-later), two-licenses 1.1 (denied license GPL-3.0-only), named-license 0.9 (unparsable license",
-				"passed: CycloneDX-1.4 SBOM of 1 package: no denied license, created ",
+				"failed: CycloneDX-1.6 SBOM of 9 components: 3 of 9 components fail the policy: readline 8.2.10-r0 (denied license GPL-3.0-or-later), two-licenses 1.1 (denied license GPL-3.0-only), named-license 0.9 (unparsable license",
+				"passed: CycloneDX-1.4 SBOM of 1 component: no denied license, created ",
 				"failed: malformed SPDX SBOM: malformed JSON",
 				"failed: the artifact has 2 SBOM layers; vouch checks an artifact that holds one",
 				"failed: none of the artifact's 2 layers has an SBOM media type",

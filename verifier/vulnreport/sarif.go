@@ -354,7 +354,7 @@ var (
 	// "Severity: CRITICAL" (Trivy's message and help, Grype's help).
 	severityLine = regexp.MustCompile(`(?i)\bseverity:\s*(critical|high|medium|moderate|low|negligible)\b`)
 	// "A critical vulnerability in …" (Grype's message and description).
-	severityWord = regexp.MustCompile(`(?i)\b(critical|high|medium|low|negligible) vulnerability\b`)
+	severityWord = regexp.MustCompile(`(?i)\b(critical|high|medium|moderate|low|negligible) vulnerability\b`)
 	// Trivy: "Package: log4j-core\nInstalled Version: 2.14.1".
 	trivyPackage = regexp.MustCompile(`(?m)^Package: (\S+)\s*$`)
 	trivyVersion = regexp.MustCompile(`(?m)^Installed Version: (\S+)\s*$`)

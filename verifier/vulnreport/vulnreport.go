@@ -38,6 +38,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -62,6 +63,9 @@ const NoAnnotation = "none"
 // MaxListed bounds the denied findings that a Result's Details list;
 // Details["moreDeniedFindings"] counts the rest.
 const MaxListed = 20
+
+// maxDetail bounds each string that Details quote from the report.
+const maxDetail = 256
 
 // reasonListed is how many denied findings the reason names.
 const reasonListed = 3
@@ -199,7 +203,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	}
 	rep, err := ParseSARIF(data)
 	if err != nil {
-		return failed("malformed SARIF report: "+err.Error(), map[string]any{"layer": layer.Digest.String()}), nil
+		return failed("malformed SARIF report: "+clip(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
 }
@@ -277,13 +281,13 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	if len(denied) > 0 {
 		listed := make([]any, 0, min(len(denied), MaxListed))
 		for _, d := range denied[:min(len(denied), MaxListed)] {
-			item := map[string]any{"id": d.f.ID(), "rule": d.f.RuleID, "severity": d.f.Severity.String(), "denied": d.why}
+			item := map[string]any{"id": clip(d.f.ID(), maxDetail), "rule": clip(d.f.RuleID, maxDetail), "severity": d.f.Severity.String(), "denied": clip(d.why, maxDetail)}
 			if d.f.Score > 0 {
 				item["score"] = d.f.Score
 			}
 			if d.f.Package != "" {
-				item["package"] = d.f.Package
-				item["version"] = d.f.Version
+				item["package"] = clip(d.f.Package, maxDetail)
+				item["version"] = clip(d.f.Version, maxDetail)
 			}
 			listed = append(listed, item)
 		}
@@ -351,7 +355,7 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 func (p *policy) denies(f *Finding) string {
 	for _, id := range append([]string{f.RuleID}, f.IDs...) {
 		if p.cves[strings.ToUpper(id)] {
-			return "denied id " + strings.ToUpper(id)
+			return "denied id " + clip(strings.ToUpper(id), 80)
 		}
 	}
 	if p.severities[f.Severity] {
@@ -390,12 +394,20 @@ func (p *policy) reportTime(rep *Report, annotations map[string]string) (time.Ti
 func scanners(runs []Run) string {
 	var names []string
 	seen := map[string]bool{}
+	more := 0
 	for _, r := range runs {
 		s := clip(strings.TrimSpace(r.Tool+" "+r.Version), 80)
-		if !seen[s] {
-			seen[s] = true
+		switch {
+		case seen[s]:
+		case len(names) == reasonListed:
+			more++
+		default:
 			names = append(names, s)
 		}
+		seen[s] = true
+	}
+	if more > 0 {
+		names = append(names, fmt.Sprintf("%d more scanners", more))
 	}
 	return strings.Join(names, ", ")
 }
@@ -412,7 +424,7 @@ func describe(f *Finding, why string) string {
 	}
 	facts = append(facts, sev)
 	if f.Package != "" {
-		facts = append(facts, strings.TrimSpace(f.Package+" "+f.Version))
+		facts = append(facts, clip(strings.TrimSpace(f.Package+" "+f.Version), 120))
 	}
 	return clip(s, 80) + " (" + strings.Join(facts, ", ") + ")"
 }
@@ -424,8 +436,15 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// clip shortens s for a reason.
+// clip shortens s to about n bytes and replaces control characters (the
+// text comes from the artifact) with spaces, for reasons and details.
 func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}
