@@ -430,3 +430,55 @@ func readAll(t testing.TB, resp *http.Response) string {
 
 // ctx is a helper for tests that need one.
 var ctx = context.Background()
+
+// TestLogs: JSON lines with the request id (the caller's, when it is a
+// plain token), and nothing of the request's headers.
+func TestLogs(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	images(t, sig, reg, "logs/app")
+	s := servertest.Start(t, servertest.Options{Executor: sig.Executor(t, nil)})
+	send := func(id string) string {
+		body, _ := json.Marshal(providerRequest(reg.Host+"/logs/app:unsigned", "bad ref!"))
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/gatekeeper/v1/verify", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Request-Id", id)
+		req.Header.Set("Authorization", "Bearer SECRET-TOKEN")
+		req.Header.Set("Cookie", "session=SECRET-COOKIE")
+		resp, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Request-Id")
+	}
+	if got := send("req-42.a_b"); got != "req-42.a_b" {
+		t.Fatalf("X-Request-Id echoed as %q", got)
+	}
+	generated := send("not a token; 1=1")
+	if len(generated) != 16 || strings.Contains(generated, " ") {
+		t.Fatalf("generated request id %q", generated)
+	}
+	logs := s.Logs.String()
+	if strings.Contains(logs, "SECRET") {
+		t.Fatalf("logs carry request headers:\n%s", logs)
+	}
+	var sawRequest, sawDenial bool
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON line: %s", line)
+		}
+		switch rec["msg"] {
+		case "request":
+			sawRequest = sawRequest || rec["request_id"] == "req-42.a_b" && rec["endpoint"] == "gatekeeper-verify"
+		case "denied":
+			sawDenial = sawDenial || rec["request_id"] == generated && strings.Contains(fmt.Sprint(rec["reason"]), "no verified referrer")
+		}
+	}
+	if !sawRequest || !sawDenial {
+		t.Fatalf("request line %v, denial line %v:\n%s", sawRequest, sawDenial, logs)
+	}
+}

@@ -117,6 +117,7 @@ policy:
 					if (r.Verdict == vouch.Allowed) != tt.allowed || (code == exitAllowed) != tt.allowed {
 						t.Fatalf("exit %d, verdict %s: %s", code, r.Verdict, r.Reason)
 					}
+					t.Logf("%s: %s", r.Verdict, r.Reason)
 					if !strings.Contains(r.Reason, tt.culprit) {
 						t.Fatalf("reason does not name %q: %s", tt.culprit, r.Reason)
 					}

@@ -35,17 +35,6 @@ var podSpecPaths = map[string][]string{
 	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
 }
 
-type container struct {
-	Name  string `json:"name"`
-	Image string `json:"image"`
-}
-
-type podSpec struct {
-	Containers          []container `json:"containers"`
-	InitContainers      []container `json:"initContainers"`
-	EphemeralContainers []container `json:"ephemeralContainers"`
-}
-
 // Images returns the images of every container, init container and
 // ephemeral container of a Pod, or of the pod template of a workload
 // (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
@@ -68,29 +57,51 @@ func Images(kind string, object []byte) ([]Image, error) {
 		}
 		raw, pointer = next, pointer+"/"+p
 	}
-	var spec podSpec
+	// Field names match exactly, as the API server's decoder does (Go's
+	// encoding/json would also take "Containers" for "containers").
+	var spec map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, fmt.Errorf("%s pod spec at %q: %v", kind, pointer, err)
 	}
 	var out []Image
-	for _, list := range []struct {
-		field, what string
-		containers  []container
-	}{
-		{"initContainers", "init container", spec.InitContainers},
-		{"containers", "container", spec.Containers},
-		{"ephemeralContainers", "ephemeral container", spec.EphemeralContainers},
+	for _, list := range []struct{ field, what string }{
+		{"initContainers", "init container"},
+		{"containers", "container"},
+		{"ephemeralContainers", "ephemeral container"},
 	} {
-		for i, c := range list.containers {
-			if c.Image == "" {
+		data, ok := spec[list.field]
+		if !ok || string(data) == "null" {
+			continue
+		}
+		var containers []map[string]json.RawMessage
+		if err := json.Unmarshal(data, &containers); err != nil {
+			return nil, fmt.Errorf("%s %s at %q: %v", kind, list.field, pointer, err)
+		}
+		for i, c := range containers {
+			var name, image string
+			if err := unmarshalOptional(c["name"], &name); err != nil {
+				return nil, fmt.Errorf("%s %s[%d].name: %v", kind, list.field, i, err)
+			}
+			if err := unmarshalOptional(c["image"], &image); err != nil {
+				return nil, fmt.Errorf("%s %s[%d].image: %v", kind, list.field, i, err)
+			}
+			if image == "" {
 				continue
 			}
 			out = append(out, Image{
-				Image: c.Image,
+				Image: image,
 				Path:  pointer + "/" + list.field + "/" + strconv.Itoa(i) + "/image",
-				Where: fmt.Sprintf("%s %q", list.what, c.Name),
+				Where: fmt.Sprintf("%s %q", list.what, name),
 			})
 		}
 	}
 	return out, nil
+}
+
+// unmarshalOptional decodes data into v unless it is absent or null.
+func unmarshalOptional(data json.RawMessage, v any) error {
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	return json.Unmarshal(data, v)
 }

@@ -131,7 +131,7 @@ func TestCosignCLI(t *testing.T) {
 		},
 	}, {
 		name:  "unsigned",
-		check: []check{{args: verify, verifier: "key", allowed: false, reason: "no direct referrer"}},
+		check: []check{{args: verify, verifier: "key", allowed: false, reason: "found no referrers"}},
 	}, {
 		name:  "wrong key",
 		sign:  [][]string{{"sign", "--key", other + ".key", "--tlog-upload=false", "--allow-http-registry"}},

@@ -49,8 +49,8 @@ type fixture struct {
 	alice                   *certKey
 	aliceNoLog              *certKey
 	// carol has a certificate from an enterprise CA (no Fulcio extensions).
-	carol      *certKey
-	enterprise *x509.Certificate
+	carol, carolExpired *certKey
+	enterprise          *x509.Certificate
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -81,6 +81,12 @@ func newFixture(t *testing.T) *fixture {
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 	}, rootCert, key.Public(), rootKey)
 	f.carol = &certKey{key: key, leaf: leaf, chain: []*x509.Certificate{rootCert}}
+	expired := createCert(t, &x509.Certificate{
+		SerialNumber: big.NewInt(8), Subject: pkix.Name{CommonName: "carol"}, EmailAddresses: []string{carol},
+		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-2 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}, rootCert, key.Public(), rootKey)
+	f.carolExpired = &certKey{key: key, leaf: expired, chain: []*x509.Certificate{rootCert}}
 	return f
 }
 
@@ -275,6 +281,42 @@ func (f *fixture) cases() []verifyCase {
 			"roots":         {vouch.Failed, "does not chain to the configured certificateRoots", nil},
 		},
 	}, {
+		name: "keyless, with the Rekor entry of another signature",
+		push: sigTag(func(t *testing.T, img ocispec.Descriptor) layer {
+			l := s.keylessSigned(t, f.alice, simpleSigning(t, "registry.test/app", img.Digest, nil))
+			l.annotations[cosign.AnnotationBundle] = s.keylessSigned(t, f.alice, simpleSigning(t, "registry.test/app", other, nil)).annotations[cosign.AnnotationBundle]
+			return l
+		}),
+		node: cosign.SignatureType,
+		want: map[string]want{"keyless": {vouch.Failed, "transparency-log evidence does not verify: transparency log signature does not match", nil}},
+	}, {
+		name: "keyless, signature not made by the certificate's key",
+		push: sigTag(func(t *testing.T, img ocispec.Descriptor) layer {
+			payload := simpleSigning(t, "registry.test/app", img.Digest, nil)
+			l := s.keylessSigned(t, f.alice, payload)
+			l.annotations[cosign.AnnotationSignature] = keySigned(t, f.otherKey, payload).annotations[cosign.AnnotationSignature]
+			return l
+		}),
+		node: cosign.SignatureType,
+		want: map[string]want{"keyless": {vouch.Failed, "bad signature: it does not verify with the key of its own certificate (subject alice@example.com, issuer https://issuer.test)", nil}},
+	}, {
+		name: "junk layers",
+		push: func(t *testing.T, p *testbed.Pusher, img ocispec.Descriptor, _ []byte) {
+			pushTagLayout(t, p, img, ".sig",
+				layer{cosign.MediaTypeSimpleSigning, []byte(`{"critical":{}}`), map[string]string{cosign.AnnotationSignature: "c2ln"}},
+				layer{"application/octet-stream", []byte("junk"), nil},
+				layer{cosign.BundleV03Type, []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), nil},
+				layer{cosign.MediaTypeSimpleSigning, simpleSigning(t, "registry.test/app", img.Digest, nil), map[string]string{cosign.AnnotationSignature: "c2ln", cosign.AnnotationBundle: "{"}},
+			)
+		},
+		node: cosign.SignatureType,
+		want: map[string]want{"keys": {vouch.Failed, "malformed signature: simple-signing payload names no critical.image.docker-manifest-digest (and 3 other signatures failed)", map[string]any{"failures": []string{
+			"malformed signature: simple-signing payload names no critical.image.docker-manifest-digest",
+			`unexpected layer media type "application/octet-stream" (cosign writes application/vnd.dev.cosign.simplesigning.v1+json, application/vnd.dsse.envelope.v1+json or a Sigstore bundle)`,
+			"malformed Sigstore bundle: invalid bundle: validation error: missing bundle content",
+			"malformed dev.sigstore.cosign/bundle annotation: rekor bundle: unexpected end of JSON input",
+		}}}},
+	}, {
 		name: "ECDSA key, OCI 1.1 referrer (cosign --registry-referrers-mode=oci-1-1)",
 		push: func(t *testing.T, p *testbed.Pusher, img ocispec.Descriptor, _ []byte) {
 			pushSignatureReferrer(t, p, img, keySig(f.ecdsaKey, nil)(t, img))
@@ -333,6 +375,18 @@ func (f *fixture) cases() []verifyCase {
 		node: cosign.SignatureType,
 		want: map[string]want{
 			"roots": {vouch.Passed, "signed by carol@example.com (issuer (none)); transparency log not checked", map[string]any{"trust": "certificateRoots"}},
+		},
+	}, {
+		name: "expired certificate, no transparency log",
+		push: sigTag(func(t *testing.T, img ocispec.Descriptor) layer {
+			payload := simpleSigning(t, "registry.test/app", img.Digest, nil)
+			l := keySigned(t, &keyPair{signer: f.carolExpired.key}, payload)
+			l.annotations[cosign.AnnotationCertificate] = string(f.carolExpired.pem())
+			return l
+		}),
+		node: cosign.SignatureType,
+		want: map[string]want{
+			"roots": {vouch.Failed, "certificate (subject carol@example.com, issuer (none)) does not chain to a trusted CA now (no transparency-log entry or timestamp says when it signed): leaf certificate verification failed", nil},
 		},
 	}, {
 		name: "SPDX attestation, tag layout",
@@ -462,6 +516,12 @@ func checkNode(t *testing.T, root *vouch.Node, nodeType string, wants map[string
 		}
 		if r.Outcome != w.outcome || !strings.Contains(r.Reason, w.reason) {
 			t.Errorf("%s: got %s %q, want %s containing %q", name, r.Outcome, r.Reason, w.outcome, w.reason)
+		}
+		if r.Outcome == vouch.Passed && strings.HasPrefix(r.Reason, "attestation ") {
+			st, ok := r.Details["statement"].(map[string]any)
+			if !ok || st["predicateType"] == nil || st["subject"] == nil {
+				t.Errorf("%s: Details[statement] = %v, want the in-toto statement", name, r.Details["statement"])
+			}
 		}
 		for k, v := range w.details {
 			if fmt.Sprint(r.Details[k]) != fmt.Sprint(v) {
