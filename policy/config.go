@@ -70,11 +70,16 @@ type Scope struct {
 	Require []Requirement `json:"require"`
 }
 
-// Requirement asks for referrers of one artifact type that verify.
+// Requirement asks for referrers of one artifact type that verify, or for
+// one of several alternatives (AnyOf).
 type Requirement struct {
 	// ArtifactType is the referrers' artifact type, read from their
-	// manifests. Required.
-	ArtifactType string `json:"artifactType"`
+	// manifests. Required unless AnyOf is set.
+	ArtifactType string `json:"artifactType,omitempty"`
+	// AnyOf lists alternative requirements, of which one must be met: "a
+	// Notary Project signature or a cosign signature". Set either AnyOf or
+	// ArtifactType (with its other fields), not both.
+	AnyOf []Requirement `json:"anyOf,omitempty"`
 	// Match is "any" (default) or "all".
 	Match string `json:"match,omitempty"`
 	// Verifiers, when set, counts only results of these verifiers: a
@@ -193,8 +198,17 @@ func (c Config) ForNamespace(ns string) Config {
 func validRequirements(reqs []Requirement, path string) error {
 	for i, r := range reqs {
 		p := fmt.Sprintf("%s[%d]", path, i)
+		if len(r.AnyOf) > 0 {
+			if r.ArtifactType != "" || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
+				return fmt.Errorf("%s.anyOf: a requirement with anyOf has no other fields", p)
+			}
+			if err := validRequirements(r.AnyOf, p+".anyOf"); err != nil {
+				return err
+			}
+			continue
+		}
 		if r.ArtifactType == "" {
-			return fmt.Errorf("%s.artifactType: required", p)
+			return fmt.Errorf("%s.artifactType: required (or anyOf)", p)
 		}
 		switch r.Match {
 		case "", MatchAny, MatchAll:
@@ -240,6 +254,9 @@ func NewConfig(c Config, verifiers []string) (vouch.Policy, error) {
 				}
 			}
 			if err := check(r.Require, fmt.Sprintf("%s[%d].require", path, i)); err != nil {
+				return err
+			}
+			if err := check(r.AnyOf, fmt.Sprintf("%s[%d].anyOf", path, i)); err != nil {
 				return err
 			}
 		}
@@ -352,6 +369,17 @@ func unmet(reqs []Requirement, node *vouch.Node) []string {
 
 // unmet says why r is not met by node's referrers, or "".
 func (r Requirement) unmet(node *vouch.Node) string {
+	if len(r.AnyOf) > 0 {
+		var whys []string
+		for _, alt := range r.AnyOf {
+			why := alt.unmet(node)
+			if why == "" {
+				return ""
+			}
+			whys = append(whys, why)
+		}
+		return "none of the alternatives is met: " + strings.Join(whys, " / ")
+	}
 	var candidates []*vouch.Node
 	for _, c := range node.Referrers {
 		if c.ArtifactType == r.ArtifactType {
@@ -431,6 +459,10 @@ func outcomeWhy(o vouch.Outcome, reason string) string {
 func describeRequirements(reqs []Requirement) string {
 	parts := make([]string, 0, len(reqs))
 	for _, r := range reqs {
+		if len(r.AnyOf) > 0 {
+			parts = append(parts, "one of ("+strings.Join(strings.Split(describeRequirements(r.AnyOf), ", "), " | ")+")")
+			continue
+		}
 		s := r.ArtifactType + " verified"
 		if r.Match == MatchAll {
 			s = "every " + s

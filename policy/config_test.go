@@ -49,6 +49,10 @@ func TestConfigPolicy(t *testing.T) {
 		{"unchecked SBOM vouched for by its signature", scope("", signedSBOM), subject("a", sbom(vouch.Skipped, sig("s2", vouch.Passed))), vouch.Allowed, ""},
 		{"unchecked SBOM without signature", scope("", signedSBOM), subject("a", sbom(vouch.Skipped)), vouch.Denied, "no " + notationType + " found"},
 		{"unchecked leaf never passes", scope("", policy.Requirement{ArtifactType: spdxType}), subject("a", sbom(vouch.Skipped)), vouch.Denied, "not checked"},
+		{"any of two types, one present", scope("", policy.Requirement{AnyOf: []policy.Requirement{{ArtifactType: "application/vnd.dev.cosign.artifact.sig.v1+json"}, signature}}),
+			subject("a", sig("s1", vouch.Passed)), vouch.Allowed, "one of ("},
+		{"any of two types, none verified", scope("", policy.Requirement{AnyOf: []policy.Requirement{{ArtifactType: "application/vnd.dev.cosign.artifact.sig.v1+json"}, signature}}),
+			subject("a", sig("s1", vouch.Failed)), vouch.Denied, "none of the alternatives is met"},
 		{"optional absent", scope("", signature, policy.Requirement{ArtifactType: sarifType, Optional: true}), subject("a", sig("s1", vouch.Passed)), vouch.Allowed, ""},
 		{"warn allows but says why", scope(policy.ModeWarn, signature), subject("a"), vouch.Allowed, "allowed in warn mode, would deny"},
 		{"audit allows", scope(policy.ModeAudit, signature), subject("a"), vouch.Allowed, "audit"},
@@ -143,6 +147,7 @@ func TestConfigValidate(t *testing.T) {
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Mode: "loud", Require: req}}}, "policy.scopes[0].mode"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}}}}, "policy.scopes[0].require: at least one"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Require: []policy.Requirement{{Match: "some"}}}}}}}, "policy.scopes[0].require[0].require[0].artifactType"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", AnyOf: req}}}}}, "policy.scopes[0].require[0].anyOf: a requirement with anyOf has no other fields"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: req}, {Name: "b", Repositories: []string{"*"}, Require: req}}}, `pattern "*" is in both`},
 	}
 	for _, tt := range tests {
