@@ -48,8 +48,8 @@ func TestLayoutReads(t *testing.T) {
 	if err := repo.Referrers(ctx, desc, "", func(page []ocispec.Descriptor) error { referrers += len(page); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if referrers != 2 {
-		t.Fatalf("%d referrers, want 2", referrers)
+	if referrers != 3 {
+		t.Fatalf("%d referrers, want 3 (SBOM, report, signature)", referrers)
 	}
 	if _, err := repo.Resolve(ctx, "missing"); !errors.Is(err, vouch.ErrNotFound) {
 		t.Fatalf("missing tag: %v", err)
