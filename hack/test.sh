@@ -17,3 +17,25 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 20m ./...
+
+# A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
+# 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG.
+fuzztime=${VOUCH_FUZZTIME:-4s}
+if [ "$fuzztime" != 0 ]; then
+  while read -r pkg target; do
+    echo "fuzz $pkg $target ($fuzztime)"
+    go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+  done <<'TARGETS'
+. FuzzParseReference
+./verifier/sbom FuzzParseSPDX
+./verifier/sbom FuzzParseCycloneDX
+./verifier/sbom FuzzParseLicense
+./verifier/vulnreport FuzzParseSARIF
+./verifier/cosign FuzzParseBundle
+./verifier/cosign FuzzParseSimpleSigning
+./verifier/notation FuzzParseTrustPolicy
+./verifier/plugin FuzzParseResponse
+./verifier/schema FuzzCheckDepth
+TARGETS
+  echo "fuzz: all targets passed"
+fi
