@@ -16,7 +16,6 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-go test -count=1 -timeout 20m ./...
 
 # A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
 # 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG.
@@ -24,7 +23,10 @@ fuzztime=${VOUCH_FUZZTIME:-4s}
 if [ "$fuzztime" != 0 ]; then
   while read -r pkg target; do
     echo "fuzz $pkg $target ($fuzztime)"
-    go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+    if ! out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      echo "$out" >&2
+      exit 1
+    fi
   done <<'TARGETS'
 . FuzzParseReference
 ./verifier/sbom FuzzParseSPDX
@@ -39,3 +41,5 @@ if [ "$fuzztime" != 0 ]; then
 TARGETS
   echo "fuzz: all targets passed"
 fi
+
+go test -count=1 -timeout 20m ./...

@@ -117,7 +117,7 @@ func New(opts Options) (*Server, error) {
 	if s.tls, err = newCertReloader(opts.TLS, log); err != nil {
 		return nil, err
 	}
-	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Engine, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log})
+	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Engine, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log, TraceID: RequestID})
 	if err != nil {
 		return nil, err
 	}

@@ -103,6 +103,6 @@ configured verifiers, and prints a verdict with the report behind it.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newVerifyCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newVersionCommand())
+	root.AddCommand(newVerifyCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newVersionCommand(), newServeCommand(stdin))
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vouch-project/vouch"
 )
@@ -86,11 +87,16 @@ type Item struct {
 }
 
 // Value is the value of a verify item: vouch's report (subject, pinned
-// reference, verdict, reason, mode and the graph) with Ratify's isSuccess,
-// which Ratify's constraint templates read.
+// reference, verdict, reason, mode and the graph) with the fields Ratify's
+// constraint templates read (isSuccess, traceID, timestamp), so that they
+// work unchanged.
 type Value struct {
 	// IsSuccess is true when the verdict is allowed.
 	IsSuccess bool `json:"isSuccess"`
+	// TraceID is the request's id, as in vouch's logs.
+	TraceID string `json:"traceID"`
+	// Timestamp is when the answer was given, RFC 3339 in UTC.
+	Timestamp string `json:"timestamp"`
 	*vouch.Report
 }
 
@@ -116,6 +122,11 @@ type Options struct {
 	// Logger logs denials and keys vouch could not answer. Optional;
 	// default slog.Default().
 	Logger *slog.Logger
+	// TraceID returns the id of the request ctx belongs to, for
+	// Value.TraceID. Optional.
+	TraceID func(ctx context.Context) string
+	// Now is the clock for Value.Timestamp. Optional; default time.Now.
+	Now func() time.Time
 }
 
 // Provider serves Gatekeeper's external data requests. The caller bounds
@@ -138,6 +149,12 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.TraceID == nil {
+		opts.TraceID = func(context.Context) string { return "" }
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Provider{opts: opts}, nil
 }
@@ -173,7 +190,12 @@ func (p *Provider) verifyKey(ctx context.Context, ns, image string) Item {
 	if report.Verdict != vouch.Allowed {
 		p.opts.Logger.InfoContext(ctx, "denied", "namespace", ns, "image", image, "reason", report.Reason)
 	}
-	return Item{Value: Value{IsSuccess: report.Verdict == vouch.Allowed, Report: report}}
+	return Item{Value: Value{
+		IsSuccess: report.Verdict == vouch.Allowed,
+		TraceID:   p.opts.TraceID(ctx),
+		Timestamp: p.opts.Now().UTC().Format(time.RFC3339),
+		Report:    report,
+	}}
 }
 
 func (p *Provider) mutateKey(ctx context.Context, ns, image string) Item {

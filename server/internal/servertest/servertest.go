@@ -8,18 +8,11 @@ package servertest
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,9 +21,6 @@ import (
 	"testing"
 	"time"
 
-	notationgo "github.com/notaryproject/notation-go"
-	notationregistry "github.com/notaryproject/notation-go/registry"
-	"github.com/notaryproject/notation-go/signer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
@@ -44,57 +34,23 @@ import (
 )
 
 // Signer signs images with a code-signing certificate issued by a CA made
-// in the test.
+// in the test (testbed.NotationSigner), the way `notation sign` does.
 type Signer struct {
-	ca    *x509.Certificate
-	key   crypto.PrivateKey
-	chain []*x509.Certificate
+	*testbed.NotationSigner
 }
 
 // NewSigner makes a CA and a signing certificate.
 func NewSigner(t testing.TB) *Signer {
 	t.Helper()
-	subject := func(cn string) pkix.Name {
-		return pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"Vouch Test"}, CommonName: cn}
-	}
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber: serial(t), Subject: subject("Vouch Server Test Root"),
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	ca := mustCert(t, caTmpl, caTmpl, caKey.Public(), caKey)
-	key := newKey(t)
-	leaf := mustCert(t, &x509.Certificate{
-		SerialNumber: serial(t), Subject: subject("signer"),
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-	}, ca, key.Public(), caKey)
-	return &Signer{ca: ca, key: key, chain: []*x509.Certificate{leaf, ca}}
+	return &Signer{testbed.NewNotationSigner(t)}
 }
 
-// CAPEM is the CA certificate in PEM.
-func (s *Signer) CAPEM() string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ca.Raw}))
-}
-
-// Sign signs subject, in repo of the plain-HTTP registry host, the way
-// `notation sign` does (a JWS envelope pushed as an OCI 1.1 referrer, or
-// with the referrers tag where the registry lacks the API).
+// Sign signs subject in repo of the plain-HTTP registry host: a JWS
+// envelope pushed as an OCI 1.1 referrer, or with the referrers tag where
+// the registry lacks the API.
 func (s *Signer) Sign(t testing.TB, host, repo string, subject ocispec.Descriptor) {
 	t.Helper()
-	p := testbed.NewPusher(t, host, repo)
-	sgn, err := signer.NewGenericSigner(s.key, s.chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := notationgo.SignOptions{
-		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: notation.MediaTypeJWS},
-		ArtifactReference: host + "/" + repo + "@" + subject.Digest.String(),
-	}
-	if _, err := notationgo.Sign(context.Background(), sgn, notationregistry.NewRepository(p.Repo), opts); err != nil {
-		t.Fatalf("notation sign: %v", err)
-	}
+	s.NotationSigner.Sign(testbed.NewPusher(t, host, repo), subject)
 }
 
 // Verifier returns a notation verifier named "notation" that trusts s's CA.
@@ -103,7 +59,7 @@ func (s *Signer) Verifier(t testing.TB) *notation.Verifier {
 	v, err := notation.New(notation.Options{
 		Name:        "notation",
 		TrustPolicy: notation.QuickTrustPolicy("test"),
-		TrustStores: notation.TrustStores{Inline: map[string][]string{"ca:test": {s.CAPEM()}, "signingAuthority:test": {s.CAPEM()}}},
+		TrustStores: notation.TrustStores{Files: map[string][]string{"ca:test": {s.CAFile}, "signingAuthority:test": {s.CAFile}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -312,35 +268,4 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func serial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func mustCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) *x509.Certificate {
-	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
