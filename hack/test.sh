@@ -37,7 +37,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/cosign FuzzParseSimpleSigning
 ./verifier/notation FuzzParseTrustPolicy
 ./verifier/plugin FuzzParseResponse
-./verifier/schema FuzzCheckDepth
+./internal/untrusted FuzzCheckJSONDepth
 TARGETS
   echo "fuzz: all targets passed"
 fi

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vouch-project/vouch/internal/untrusted"
 	"io"
 	"os"
 	"os/exec"
@@ -342,7 +343,7 @@ func (v *Verifier) run(ctx context.Context, input []byte) ([]byte, string, error
 	// The plugin is gone; whatever it left behind in its group goes too.
 	_ = killGroup(cmd.Process)
 	elapsed := time.Since(start).Round(time.Millisecond)
-	errText := sanitize(stderr.String(), MaxStderrBytes)
+	errText := untrusted.Text(stderr.String(), MaxStderrBytes)
 	fail := func(format string, args ...any) ([]byte, string, error) {
 		return nil, errText, &runError{msg: fmt.Sprintf("plugin %s ", name) + fmt.Sprintf(format, args...), stderr: errText}
 	}

@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -120,7 +119,7 @@ func ParseResponse(data []byte) (*Response, error) {
 	if data[0] != '{' {
 		return nil, fmt.Errorf("the output is not a JSON object: it starts %s", quoteHead(data))
 	}
-	if err := checkDepth(data, MaxResponseDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, MaxResponseDepth); err != nil {
 		return nil, err
 	}
 	var raw struct {
@@ -151,7 +150,7 @@ func ParseResponse(data []byte) (*Response, error) {
 		return nil, fmt.Errorf("the response's outcome %s is not passed, failed, skipped or error", quote(r.Outcome))
 	}
 	if raw.Reason != nil {
-		r.Reason = sanitize(*raw.Reason, MaxReasonBytes)
+		r.Reason = untrusted.Text(*raw.Reason, MaxReasonBytes)
 	}
 	if r.Reason == "" && (r.Outcome == "failed" || r.Outcome == "error") {
 		return nil, fmt.Errorf("the response's outcome is %s but it gives no reason", r.Outcome)
@@ -164,63 +163,9 @@ func ParseResponse(data []byte) (*Response, error) {
 	return r, nil
 }
 
-// checkDepth reports whether data nests arrays and objects deeper than max.
-// It scans bytes without parsing, before any decoder allocates; malformed
-// JSON is left for the decoder to reject.
-func checkDepth(data []byte, max int) error {
-	depth := 0
-	inString, escaped := false, false
-	for _, b := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-			continue
-		}
-		switch b {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("the response nests deeper than %d", max)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
-
-// sanitize makes s safe to show: valid UTF-8, control characters replaced
-// by spaces, trimmed, at most max bytes (cut on a rune boundary, with "…").
-func sanitize(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // quote shows an untrusted string in an error, bounded and sanitized.
 func quote(s string) string {
-	return fmt.Sprintf("%q", sanitize(s, 64))
+	return fmt.Sprintf("%q", untrusted.Text(s, 64))
 }
 
 // quoteHead shows the start of untrusted output in an error.

@@ -33,7 +33,7 @@ func TestParseResponse(t *testing.T) {
 		{"unknown outcome", `{"version":"vouch.plugin/v1","outcome":"allowed"}`, "", `outcome "allowed" is not passed, failed, skipped or error`},
 		{"failed without reason", `{"version":"vouch.plugin/v1","outcome":"failed","reason":"  "}`, "", "gives no reason"},
 		{"details not an object", `{"version":"vouch.plugin/v1","outcome":"passed","details":[1]}`, "", "details are not a JSON object"},
-		{"too deep", `{"version":"vouch.plugin/v1","outcome":"passed","details":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`, "", "nests deeper than 32"},
+		{"too deep", `{"version":"vouch.plugin/v1","outcome":"passed","details":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`, "", "nested deeper than 32"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	spdxjson "github.com/spdx/tools-golang/json"
@@ -86,7 +87,7 @@ func (p *Package) Licensable() bool {
 // ParseSPDX reads an SPDX 2.1, 2.2 or 2.3 JSON document with
 // spdx/tools-golang's JSON loader.
 func ParseSPDX(data []byte) (doc *Document, err error) {
-	if err := CheckJSONDepth(data, MaxJSONDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, MaxJSONDepth); err != nil {
 		return nil, err
 	}
 	// tools-golang removes null relationships one at a time (quadratic in
@@ -100,7 +101,7 @@ func ParseSPDX(data []byte) (doc *Document, err error) {
 		Annotations   []nonNull `json:"annotations"`
 	}
 	if err := json.Unmarshal(data, &pre); err != nil {
-		return nil, jsonError(err)
+		return nil, untrusted.JSONError(err)
 	}
 	if pre.SPDXVersion == nil {
 		return nil, errors.New("no spdxVersion: not an SPDX JSON document")
@@ -124,7 +125,7 @@ func ParseSPDX(data []byte) (doc *Document, err error) {
 		return err
 	})
 	if err != nil {
-		return nil, jsonError(err)
+		return nil, untrusted.JSONError(err)
 	}
 	doc = &Document{Format: FormatSPDX, SpecVersion: *pre.SPDXVersion}
 	if ci := sd.CreationInfo; ci != nil {
@@ -193,7 +194,7 @@ func spdxLicense(concluded, declared string) string {
 // ParseCycloneDX reads a CycloneDX JSON BOM (spec versions 1.2 to 1.7)
 // with CycloneDX/cyclonedx-go.
 func ParseCycloneDX(data []byte) (*Document, error) {
-	if err := CheckJSONDepth(data, MaxJSONDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, MaxJSONDepth); err != nil {
 		return nil, err
 	}
 	var pre struct {
@@ -201,7 +202,7 @@ func ParseCycloneDX(data []byte) (*Document, error) {
 		SpecVersion *string `json:"specVersion"`
 	}
 	if err := json.Unmarshal(data, &pre); err != nil {
-		return nil, jsonError(err)
+		return nil, untrusted.JSONError(err)
 	}
 	if pre.BOMFormat == nil || *pre.BOMFormat != "CycloneDX" {
 		return nil, errors.New(`no "bomFormat": "CycloneDX": not a CycloneDX JSON BOM`)
@@ -217,7 +218,7 @@ func ParseCycloneDX(data []byte) (*Document, error) {
 		return cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&bom)
 	})
 	if err != nil {
-		return nil, jsonError(err)
+		return nil, untrusted.JSONError(err)
 	}
 	doc := &Document{Format: FormatCycloneDX, SpecVersion: bom.SpecVersion.String()}
 	if md := bom.Metadata; md != nil {
@@ -318,46 +319,6 @@ func (n *nonNull) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// jsonError rewords encoding/json's errors for a report.
-func jsonError(err error) error {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field == "" {
-			return fmt.Errorf("the document is a JSON %s, not an object", te.Value)
-		}
-		return fmt.Errorf("%s: expected %s, got %s", te.Field, typeWord(te.Type), te.Value)
-	}
-	return err
-}
-
-// typeWord names a Go type as JSON would.
-func typeWord(t reflect.Type) string {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return "a value"
-	}
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
-}
-
 // guard runs a third-party parser and turns a panic into an error: content
 // from outside must never take the process down.
 func guard(what string, fn func() error) (err error) {
@@ -367,36 +328,4 @@ func guard(what string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-// CheckJSONDepth returns an error when data nests arrays and objects more
-// than max levels deep. It reads data once, without allocating, and does
-// not otherwise check that data is valid JSON.
-func CheckJSONDepth(data []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for i, c := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("JSON nested deeper than %d levels (at byte %d)", max, i)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
 }

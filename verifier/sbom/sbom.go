@@ -55,8 +55,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/vouch-project/vouch/internal/maxage"
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -153,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 		doc, err = ParseCycloneDX(data)
 	}
 	if err != nil {
-		return failed(fmt.Sprintf("malformed %s SBOM: %s", format, clip(err.Error(), 512)), map[string]any{"layer": layer.Digest.String()}), nil
+		return failed(fmt.Sprintf("malformed %s SBOM: %s", format, untrusted.Text(err.Error(), 512)), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(doc, time.Now()), nil
 }
@@ -209,12 +210,12 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		"packages": len(doc.Packages),
 	}
 	if doc.CreatedText != "" {
-		details["created"] = clip(doc.CreatedText, 64)
+		details["created"] = untrusted.Text(doc.CreatedText, 64)
 	}
 	if len(doc.Tools) > 0 {
 		tools := make([]any, 0, min(len(doc.Tools), MaxListed))
 		for _, tool := range doc.Tools[:min(len(doc.Tools), MaxListed)] {
-			tools = append(tools, clip(tool, maxDetail))
+			tools = append(tools, untrusted.Text(tool, maxDetail))
 		}
 		details["tools"] = tools
 	}
@@ -233,10 +234,10 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		listed := make([]any, 0, min(len(offenses), MaxListed))
 		for _, o := range offenses[:min(len(offenses), MaxListed)] {
 			listed = append(listed, map[string]any{
-				"name":    clip(o.pkg.Name, maxDetail),
-				"version": clip(o.pkg.Version, maxDetail),
-				"license": clip(o.pkg.License, maxDetail),
-				"problem": clip(strings.Join(o.problems, "; "), maxDetail),
+				"name":    untrusted.Text(o.pkg.Name, maxDetail),
+				"version": untrusted.Text(o.pkg.Version, maxDetail),
+				"license": untrusted.Text(o.pkg.License, maxDetail),
+				"problem": untrusted.Text(strings.Join(o.problems, "; "), maxDetail),
 			})
 		}
 		details["offendingPackages"] = listed
@@ -245,7 +246,7 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		}
 		var names []string
 		for _, o := range offenses[:min(len(offenses), reasonListed)] {
-			names = append(names, fmt.Sprintf("%s (%s)", describe(o.pkg), clip(strings.Join(o.problems, "; "), 300)))
+			names = append(names, fmt.Sprintf("%s (%s)", describe(o.pkg), untrusted.Text(strings.Join(o.problems, "; "), 300)))
 		}
 		verb := "fail"
 		if len(offenses) == 1 {
@@ -285,7 +286,7 @@ func (p *policy) checkPackage(pkg *Package) []string {
 		l, err := ParseLicense(lic)
 		if err != nil {
 			if !p.allowUnparsable {
-				problems = append(problems, fmt.Sprintf("unparsable license %q: %s", clip(lic, 80), clip(err.Error(), 120)))
+				problems = append(problems, fmt.Sprintf("unparsable license %q: %s", untrusted.Text(lic, 80), untrusted.Text(err.Error(), 120)))
 			}
 			break
 		}
@@ -308,12 +309,12 @@ func (p *policy) checkAge(doc *Document, now time.Time) (problem, note string) {
 	if p.maxAge == 0 {
 		return "", ""
 	}
-	limit := formatAge(p.maxAge)
+	limit := maxage.Format(p.maxAge)
 	switch {
 	case strings.TrimSpace(doc.CreatedText) == "":
 		return fmt.Sprintf("the SBOM states no creation time, so its age cannot be checked against maxAge %s", limit), ""
 	case doc.Created.IsZero():
-		return fmt.Sprintf("the SBOM's creation time %q is not an RFC 3339 time, so its age cannot be checked against maxAge %s", clip(doc.CreatedText, 60), limit), ""
+		return fmt.Sprintf("the SBOM's creation time %q is not an RFC 3339 time, so its age cannot be checked against maxAge %s", untrusted.Text(doc.CreatedText, 60), limit), ""
 	case doc.Created.After(now.Add(clockSkew)):
 		return fmt.Sprintf("the SBOM's creation time %s is in the future", doc.Created.UTC().Format(time.RFC3339)), ""
 	}
@@ -322,9 +323,9 @@ func (p *policy) checkAge(doc *Document, now time.Time) (problem, note string) {
 		age = 0
 	}
 	if age > p.maxAge {
-		return fmt.Sprintf("the SBOM is %s old, over maxAge %s (created %s); generate a new one", formatAge(age), limit, doc.Created.UTC().Format(time.RFC3339)), ""
+		return fmt.Sprintf("the SBOM is %s old, over maxAge %s (created %s); generate a new one", maxage.Format(age), limit, doc.Created.UTC().Format(time.RFC3339)), ""
 	}
-	return "", fmt.Sprintf("created %s ago, within maxAge %s", formatAge(age), limit)
+	return "", fmt.Sprintf("created %s ago, within maxAge %s", maxage.Format(age), limit)
 }
 
 // passNote says what was checked, for a passing reason.
@@ -356,7 +357,7 @@ func describe(p *Package) string {
 	if p.Version != "" {
 		s += " " + p.Version
 	}
-	return clip(s, 120)
+	return untrusted.Text(s, 120)
 }
 
 func plural(n int, word string) string {
@@ -364,24 +365,6 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// clip shortens s to about n bytes and replaces control characters (the
-// text comes from the artifact) with spaces, for reasons and details.
-func clip(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func failed(reason string, details map[string]any) vouch.Result {

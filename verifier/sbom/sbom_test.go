@@ -424,21 +424,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestParseAge(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"720h": 720 * time.Hour, "30d": 720 * time.Hour, "7d12h": 180 * time.Hour, "1h30m": 90 * time.Minute, " 2d ": 48 * time.Hour,
-	} {
-		if got, err := sbom.ParseAge(in); err != nil || got != want {
-			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "d", "30", "-1d", "1w", "99999999999d", "1d-48h"} {
-		if got, err := sbom.ParseAge(bad); err == nil {
-			t.Errorf("ParseAge(%q) = %v, want an error", bad, got)
-		}
-	}
-}
-
 func TestHandles(t *testing.T) {
 	v := newVerifier(t, sbom.Config{})
 	for typ, want := range map[string]bool{

@@ -57,43 +57,6 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// FuzzCheckDepth checks the byte scanner against encoding/json: a document
-// the scanner lets through never nests deeper than allowed.
-func FuzzCheckDepth(f *testing.F) {
-	f.Add([]byte(`{"a":[1,{"b":"]]]"}]}`), 3)
-	f.Add([]byte(`"\\\"["`), 0)
-	f.Fuzz(func(t *testing.T, data []byte, limit int) {
-		if limit < 0 || limit > 64 || !json.Valid(data) {
-			return
-		}
-		if checkDepth(data, limit) != nil {
-			return
-		}
-		if d := depthOf(data); d > limit {
-			t.Fatalf("scanner passed depth %d over %d: %q", d, limit, data)
-		}
-	})
-}
-
-// depthOf measures nesting with encoding/json's tokenizer.
-func depthOf(data []byte) int {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	depth, deepest := 0, 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return deepest
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-			deepest = max(deepest, depth)
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-	}
-}
-
 func TestComparePointers(t *testing.T) {
 	sorted := []string{"", "/a", "/a/2", "/a/10", "/a/10/b", "/a/b", "/b"}
 	for i := range sorted {

@@ -25,8 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -285,7 +285,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 // validate checks one fetched document; Verify's outcomes.
 func (v *Verifier) validate(data []byte, layer ocispec.Descriptor) (vouch.Result, error) {
 	details := map[string]any{"schema": v.schemaName, "layer": layer.Digest.String()}
-	if err := checkDepth(data, v.maxDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, v.maxDepth); err != nil {
 		return vouch.Result{}, &vouch.LimitError{Limit: "maxDepth", What: "the JSON nesting of layer " + layer.Digest.String(), Value: -1, Max: int64(v.maxDepth)}
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
@@ -377,7 +377,7 @@ func leaves(verr *jsonschema.ValidationError) []violation {
 			if kw == "" {
 				kw = u.KeywordLocation
 			}
-			out = append(out, violation{instance: clip(u.InstanceLocation), keyword: clip(kw), message: clip(u.Error.String())})
+			out = append(out, violation{instance: untrusted.Text(u.InstanceLocation, MaxMessageBytes), keyword: untrusted.Text(kw, MaxMessageBytes), message: untrusted.Text(u.Error.String(), MaxMessageBytes)})
 		}
 		for i := range u.Errors {
 			walk(&u.Errors[i])
@@ -417,58 +417,6 @@ func comparePointers(a, b string) int {
 // MaxMessageBytes bounds each path and message of a validation error, which
 // quote the document's keys and values.
 const MaxMessageBytes = 256
-
-// clip makes text taken from a document safe to show: control characters
-// become spaces and it is cut to MaxMessageBytes.
-func clip(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	if len(s) <= MaxMessageBytes {
-		return s
-	}
-	cut := MaxMessageBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// checkDepth reports whether data nests arrays and objects deeper than max.
-// It scans bytes without parsing, so it runs before any decoder allocates;
-// malformed JSON is left for the decoder to reject.
-func checkDepth(data []byte, max int) error {
-	depth := 0
-	inString, escaped := false, false
-	for _, b := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-			continue
-		}
-		switch b {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("JSON nests deeper than %d", max)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
 
 // loader reads the schemas that the compiler asks for: local files, and
 // http(s) URLs only when client is set (Config.AllowNetworkFetch).
@@ -532,7 +480,7 @@ func (l *loader) decode(r io.Reader, name string) (any, error) {
 	if len(data) > MaxSchemaBytes {
 		return nil, &vouch.LimitError{Limit: "MaxSchemaBytes", What: "schema " + name, Value: -1, Max: MaxSchemaBytes}
 	}
-	if err := checkDepth(data, l.maxDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, l.maxDepth); err != nil {
 		return nil, fmt.Errorf("schema %s: %w", name, err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))

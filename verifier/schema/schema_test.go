@@ -251,7 +251,7 @@ func TestNewRefuses(t *testing.T) {
 		{"resource without file", schema.Config{ArtifactTypes: types, Schema: "report.json", Resources: []schema.Resource{{URL: "https://a.example/x.json"}}}, "schema.resources[0].file: required"},
 		{"unknown draft", schema.Config{ArtifactTypes: types, Schema: "report.json", DefaultDraft: "8"}, "schema.defaultDraft"},
 		{"negative depth", schema.Config{ArtifactTypes: types, Schema: "report.json", MaxDepth: -1}, "schema.maxDepth"},
-		{"schema nested too deep", schema.Config{ArtifactTypes: types, Schema: "inventory-2020-12.json", MaxDepth: 3}, "nests deeper than 3"},
+		{"schema nested too deep", schema.Config{ArtifactTypes: types, Schema: "inventory-2020-12.json", MaxDepth: 3}, "nested deeper than 3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // MaxJSONDepth bounds the nesting of arrays and objects in a report.
@@ -198,12 +199,12 @@ type sarifInvocation struct {
 // or notApplicable, and results whose baselineState is absent (gone since
 // the baseline), are not findings.
 func ParseSARIF(data []byte) (*Report, error) {
-	if err := CheckJSONDepth(data, MaxJSONDepth); err != nil {
+	if err := untrusted.CheckJSONDepth(data, MaxJSONDepth); err != nil {
 		return nil, err
 	}
 	var log sarifLog
 	if err := json.Unmarshal(data, &log); err != nil {
-		return nil, jsonError(err)
+		return nil, untrusted.JSONError(err)
 	}
 	if log.Version == nil {
 		return nil, errors.New("no version: not a SARIF log")
@@ -238,7 +239,7 @@ func ParseSARIF(data []byte) (*Report, error) {
 				}
 				t, err := time.Parse(time.RFC3339, field.value)
 				if err != nil {
-					return nil, fmt.Errorf("runs[%d].invocations[%d].%s: %q is not an RFC 3339 time", i, j, field.name, clip(field.value, 40))
+					return nil, fmt.Errorf("runs[%d].invocations[%d].%s: %q is not an RFC 3339 time", i, j, field.name, untrusted.Text(field.value, 40))
 				}
 				if r.Time.IsZero() || t.Before(r.Time) {
 					r.Time = t
@@ -399,76 +400,4 @@ func vulnIDs(ruleID string) []string {
 		ids = []string{ruleID}
 	}
 	return ids
-}
-
-// jsonError rewords encoding/json's errors for a report.
-func jsonError(err error) error {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field == "" {
-			return fmt.Errorf("the document is a JSON %s, not an object", te.Value)
-		}
-		return fmt.Errorf("%s: expected %s, got %s", te.Field, typeWord(te.Type), te.Value)
-	}
-	return err
-}
-
-// typeWord names a Go type as JSON would.
-func typeWord(t reflect.Type) string {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return "a value"
-	}
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
-}
-
-// CheckJSONDepth returns an error when data nests arrays and objects more
-// than max levels deep. It reads data once, without allocating, and does
-// not otherwise check that data is valid JSON.
-func CheckJSONDepth(data []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for i, c := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("JSON nested deeper than %d levels (at byte %d)", max, i)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
 }

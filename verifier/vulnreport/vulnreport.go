@@ -38,8 +38,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/vouch-project/vouch/internal/maxage"
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -135,7 +136,7 @@ func (c *Config) compile(prefix string) (*policy, error) {
 	}
 	if c.MaxAge != "" {
 		var err error
-		if p.maxAge, err = ParseAge(c.MaxAge); err != nil {
+		if p.maxAge, err = maxage.Parse(c.MaxAge); err != nil {
 			return nil, fmt.Errorf("%s.maxAge: %v", prefix, err)
 		}
 	}
@@ -203,7 +204,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	}
 	rep, err := ParseSARIF(data)
 	if err != nil {
-		return failed("malformed SARIF report: "+clip(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
+		return failed("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
 }
@@ -281,13 +282,13 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	if len(denied) > 0 {
 		listed := make([]any, 0, min(len(denied), MaxListed))
 		for _, d := range denied[:min(len(denied), MaxListed)] {
-			item := map[string]any{"id": clip(d.f.ID(), maxDetail), "rule": clip(d.f.RuleID, maxDetail), "severity": d.f.Severity.String(), "denied": clip(d.why, maxDetail)}
+			item := map[string]any{"id": untrusted.Text(d.f.ID(), maxDetail), "rule": untrusted.Text(d.f.RuleID, maxDetail), "severity": d.f.Severity.String(), "denied": untrusted.Text(d.why, maxDetail)}
 			if d.f.Score > 0 {
 				item["score"] = d.f.Score
 			}
 			if d.f.Package != "" {
-				item["package"] = clip(d.f.Package, maxDetail)
-				item["version"] = clip(d.f.Version, maxDetail)
+				item["package"] = untrusted.Text(d.f.Package, maxDetail)
+				item["version"] = untrusted.Text(d.f.Version, maxDetail)
 			}
 			listed = append(listed, item)
 		}
@@ -308,7 +309,7 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 
 	var ageNote string
 	if p.maxAge > 0 {
-		limit := formatAge(p.maxAge)
+		limit := maxage.Format(p.maxAge)
 		switch {
 		case timeProblem != "":
 			reasons = append(reasons, timeProblem)
@@ -323,9 +324,9 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 		default:
 			age := max(now.Sub(when), 0)
 			if age > p.maxAge {
-				reasons = append(reasons, fmt.Sprintf("the report is %s old, over maxAge %s (scanned %s, from %s); scan the image again", formatAge(age), limit, when.UTC().Format(time.RFC3339), source))
+				reasons = append(reasons, fmt.Sprintf("the report is %s old, over maxAge %s (scanned %s, from %s); scan the image again", maxage.Format(age), limit, when.UTC().Format(time.RFC3339), source))
 			} else {
-				ageNote = fmt.Sprintf("scanned %s ago, within maxAge %s", formatAge(age), limit)
+				ageNote = fmt.Sprintf("scanned %s ago, within maxAge %s", maxage.Format(age), limit)
 			}
 		}
 	}
@@ -355,7 +356,7 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 func (p *policy) denies(f *Finding) string {
 	for _, id := range append([]string{f.RuleID}, f.IDs...) {
 		if p.cves[strings.ToUpper(id)] {
-			return "denied id " + clip(strings.ToUpper(id), 80)
+			return "denied id " + untrusted.Text(strings.ToUpper(id), 80)
 		}
 	}
 	if p.severities[f.Severity] {
@@ -385,7 +386,7 @@ func (p *policy) reportTime(rep *Report, annotations map[string]string) (time.Ti
 	}
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(text))
 	if err != nil {
-		return time.Time{}, "", fmt.Sprintf("the artifact's %s annotation %q is not an RFC 3339 time", p.annotation, clip(text, 40))
+		return time.Time{}, "", fmt.Sprintf("the artifact's %s annotation %q is not an RFC 3339 time", p.annotation, untrusted.Text(text, 40))
 	}
 	return t, "annotation " + p.annotation, ""
 }
@@ -396,7 +397,7 @@ func scanners(runs []Run) string {
 	seen := map[string]bool{}
 	more := 0
 	for _, r := range runs {
-		s := clip(strings.TrimSpace(r.Tool+" "+r.Version), 80)
+		s := untrusted.Text(strings.TrimSpace(r.Tool+" "+r.Version), 80)
 		switch {
 		case seen[s]:
 		case len(names) == reasonListed:
@@ -424,9 +425,9 @@ func describe(f *Finding, why string) string {
 	}
 	facts = append(facts, sev)
 	if f.Package != "" {
-		facts = append(facts, clip(strings.TrimSpace(f.Package+" "+f.Version), 120))
+		facts = append(facts, untrusted.Text(strings.TrimSpace(f.Package+" "+f.Version), 120))
 	}
-	return clip(s, 80) + " (" + strings.Join(facts, ", ") + ")"
+	return untrusted.Text(s, 80) + " (" + strings.Join(facts, ", ") + ")"
 }
 
 func plural(n int, word string) string {
@@ -434,24 +435,6 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// clip shortens s to about n bytes and replaces control characters (the
-// text comes from the artifact) with spaces, for reasons and details.
-func clip(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func failed(reason string, details map[string]any) vouch.Result {

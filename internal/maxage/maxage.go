@@ -1,34 +1,31 @@
-package vulnreport
+// Package maxage reads and writes the maximum ages of SBOMs and reports in
+// vouch's config: a Go duration ("720h", "1h30m") or whole days, optionally
+// followed by a Go duration ("30d", "7d12h").
+package maxage
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
-var daysPrefix = regexp.MustCompile(`^([0-9]+)d(.*)$`)
-
-// ParseAge reads a maximum age: a Go duration ("168h", "1h30m") or whole
-// days, optionally followed by a Go duration ("7d", "1d12h"). It must be
-// positive.
-func ParseAge(s string) (time.Duration, error) {
+// Parse reads a maximum age; it must be positive.
+func Parse(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	var d time.Duration
 	rest := s
-	if m := daysPrefix.FindStringSubmatch(s); m != nil {
-		days, err := strconv.Atoi(m[1])
+	if i := strings.IndexByte(s, 'd'); i > 0 && isDigits(s[:i]) {
+		days, err := strconv.Atoi(s[:i])
 		if err != nil || days > 100*365 {
 			return 0, fmt.Errorf("%q: too many days", s)
 		}
-		d = time.Duration(days) * 24 * time.Hour
-		rest = m[2]
+		d, rest = time.Duration(days)*24*time.Hour, s[i+1:]
 	}
 	if rest != "" {
 		v, err := time.ParseDuration(rest)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (write \"168h\", \"7d\" or \"1d12h\")", s)
+			return 0, fmt.Errorf("%q is not a duration (write \"720h\", \"30d\" or \"7d12h\")", s)
 		}
 		d += v
 	}
@@ -38,9 +35,9 @@ func ParseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// formatAge writes d the way maxAge is usually written: days and hours
+// Format writes d the way a maximum age is usually written: days and hours
 // when over two days, else a Go duration rounded to the second.
-func formatAge(d time.Duration) string {
+func Format(d time.Duration) string {
 	if d >= 48*time.Hour {
 		days := d / (24 * time.Hour)
 		hours := (d % (24 * time.Hour)) / time.Hour
@@ -57,4 +54,13 @@ func formatAge(d time.Duration) string {
 		s = t + "h"
 	}
 	return s
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -1,0 +1,108 @@
+// Package untrusted handles content from outside (artifacts, registry
+// answers, plugin output) before vouch parses it or shows it: JSON depth is
+// checked before a decoder allocates, decoder errors are reworded for a
+// person, and text is made safe to print.
+package untrusted
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Text makes s safe to show in a reason, a log or a terminal: invalid UTF-8
+// is replaced, control and bidirectional-override characters become spaces,
+// surrounding space is trimmed, and the result is cut to at most max bytes
+// on a rune boundary, marked with "…".
+func Text(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max] + "…"
+}
+
+// CheckJSONDepth returns an error when data nests arrays and objects more
+// than max levels deep. It reads data once, without allocating, and leaves
+// every other judgement of validity to the decoder.
+func CheckJSONDepth(data []byte, max int) error {
+	depth, inString, escaped := 0, false, false
+	for i, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return fmt.Errorf("JSON nested deeper than %d levels (at byte %d)", max, i)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// JSONError rewords encoding/json's syntax and type errors for a report.
+func JSONError(err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("the document is a JSON %s, not an object", te.Value)
+		}
+		return fmt.Errorf("%s: expected %s, got %s", te.Field, typeWord(te.Type), te.Value)
+	}
+	return err
+}
+
+// typeWord names a Go type as JSON would.
+func typeWord(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
