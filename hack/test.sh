@@ -38,6 +38,9 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/notation FuzzParseTrustPolicy
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
+./cache FuzzReport
+./server/gatekeeper FuzzProviderRequest
+./server/admission FuzzImages
 TARGETS
   echo "fuzz: all targets passed"
 fi

@@ -233,6 +233,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	// When one listener fails, the other stops too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make(chan error, 2)
 	n := 1
 	if s.opts.MetricsAddr != "" {
@@ -242,10 +245,18 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			return fmt.Errorf("server: metrics listener: %w", err)
 		}
 		n++
-		go func() { errs <- s.ServeMetrics(ctx, mln) }()
+		go func() {
+			err := s.ServeMetrics(ctx, mln)
+			cancel()
+			errs <- err
+		}()
 	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "metricsAddr", s.opts.MetricsAddr, "mutualTLS", s.opts.TLS.ClientCAFile != "", "budget", s.opts.Budget.String())
-	go func() { errs <- s.Serve(ctx, ln) }()
+	go func() {
+		err := s.Serve(ctx, ln)
+		cancel()
+		errs <- err
+	}()
 	var first error
 	for range n {
 		if err := <-errs; err != nil && first == nil {

@@ -1,9 +1,9 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,9 +13,12 @@ import (
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/server/admission"
+	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/gatekeeper"
 	"github.com/vouch-project/vouch/server/internal/servertest"
+	"github.com/vouch-project/vouch/verifier/notation"
 )
 
 // gkResponse is a ProviderResponse as a client reads it.
@@ -377,9 +380,7 @@ func TestHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var b strings.Builder
-		_, _ = fmt.Fprint(&b, readAll(t, resp))
-		return resp.StatusCode, b.String()
+		return resp.StatusCode, readAll(t, resp)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz: %d", code)
@@ -417,19 +418,12 @@ func TestHealth(t *testing.T) {
 
 func readAll(t testing.TB, resp *http.Response) string {
 	t.Helper()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(data)
 }
-
-// ctx is a helper for tests that need one.
-var ctx = context.Background()
 
 // TestLogs: JSON lines with the request id (the caller's, when it is a
 // plain token), and nothing of the request's headers.
@@ -480,5 +474,48 @@ func TestLogs(t *testing.T) {
 	}
 	if !sawRequest || !sawDenial {
 		t.Fatalf("request line %v, denial line %v:\n%s", sawRequest, sawDenial, logs)
+	}
+}
+
+// TestAdmissionWarnMode: under a policy scope in warn mode, an image the
+// requirements would deny is admitted with a warning that says why; in
+// enforce mode (another namespace's scope) it is denied.
+func TestAdmissionWarnMode(t *testing.T) {
+	sig := servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	images(t, sig, reg, "warn/app")
+	require := []policy.Requirement{{ArtifactType: notation.ArtifactType}}
+	cfg := policy.Config{Scopes: []policy.Scope{
+		{Name: "everywhere", Repositories: []string{"*"}, Require: require},
+		{Name: "relaxed", Repositories: []string{"*"}, Namespaces: []string{"sandbox"}, Mode: policy.ModeWarn, Require: require},
+	}}
+	exec := sig.Executor(t, nil)
+	s := servertest.Start(t, servertest.Options{Executor: exec, Engine: func(o *engine.Options) {
+		o.Executor = func(ns string) (*vouch.Executor, string) {
+			pol, err := policy.NewConfigForNamespace(cfg, []string{"notation"}, ns)
+			if err != nil {
+				t.Errorf("policy: %v", err)
+				return nil, ""
+			}
+			e := *exec
+			e.Policy = pol
+			return &e, "ns=" + ns
+		}
+	}})
+	pod := map[string]any{"spec": podSpec("", reg.Host+"/warn/app:unsigned", "")}
+	podKind := admission.GroupVersionKind{Version: "v1", Kind: "Pod"}
+
+	resp := review(t, s, "/admission/v1/validate", "sandbox", podKind, pod)
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `vouch: container "app" image `+reg.Host+"/warn/app:unsigned: allowed in warn mode, would deny") {
+		t.Fatalf("sandbox: %+v", resp)
+	}
+	resp = review(t, s, "/admission/v1/validate", "production", podKind, pod)
+	if resp.Allowed || len(resp.Warnings) != 0 {
+		t.Fatalf("production: %+v", resp)
+	}
+	// A signed image gives no warning in warn mode.
+	resp = review(t, s, "/admission/v1/validate", "sandbox", podKind, map[string]any{"spec": podSpec("", reg.Host+"/warn/app:signed", "")})
+	if !resp.Allowed || len(resp.Warnings) != 0 {
+		t.Fatalf("signed in sandbox: %+v", resp)
 	}
 }

@@ -1,0 +1,531 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9/logging"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
+	"github.com/vouch-project/vouch/config"
+	"github.com/vouch-project/vouch/server"
+	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/store/registry"
+)
+
+// serveFlags are the flags of `vouch serve` beyond the graph and verifier
+// flags it shares with `vouch verify`.
+type serveFlags struct {
+	listen, metricsListen       string
+	certFile, keyFile, clientCA string
+	generateTLS                 string
+	dnsNames                    []string
+	redisAddr, redisCAFile      string
+	redisTLS                    bool
+	budget, cacheTTL, denyTTL   time.Duration
+	tagTTL, linger              time.Duration
+	shutdownTimeout             time.Duration
+	maxBodyBytes                int64
+	maxKeys                     int
+	logLevel                    string
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", ":8443", "serve HTTPS on `ADDR` (host:port)")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "also serve /metrics, /healthz and /readyz over plain HTTP on `ADDR`, for Prometheus and probes that present no client certificate")
+	fs.StringVar(&f.certFile, "tls-cert-file", "", "serving certificate chain `FILE` (PEM); reloaded when it changes")
+	fs.StringVar(&f.keyFile, "tls-key-file", "", "serving private key `FILE` (PEM); reloaded when it changes")
+	fs.StringVar(&f.clientCA, "client-ca-file", "", "require client certificates issued by the CA certificates in `FILE` (PEM; mutual TLS, as with Gatekeeper's client certificate)")
+	fs.StringVar(&f.generateTLS, "generate-tls", "", "write a self-signed CA, a server certificate (127.0.0.1, localhost, --tls-dns-name) and a client certificate into `DIR`, then exit")
+	fs.StringArrayVar(&f.dnsNames, "tls-dns-name", nil, "with --generate-tls: also issue the server certificate for this DNS `NAME` or IP address (repeatable)")
+	fs.StringVar(&f.redisAddr, "redis-addr", "", "share verdicts with other replicas through Redis at `HOST:PORT` (credentials from $VOUCH_REDIS_USERNAME and $VOUCH_REDIS_PASSWORD)")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis")
+	fs.StringVar(&f.redisCAFile, "redis-ca-file", "", "with --redis-tls: trust the CA certificates in `FILE` (PEM) instead of the system's")
+	fs.DurationVar(&f.budget, "budget", server.DefaultBudget, "answer every request within this time; what is not decided by then is a timeout error (Gatekeeper) or a denial (admission)")
+	fs.DurationVar(&f.cacheTTL, "cache-ttl", engine.DefaultAllowTTL, "cache allowed verdicts this long")
+	fs.DurationVar(&f.denyTTL, "deny-cache-ttl", engine.DefaultDenyTTL, "cache definitive denials this long (undecided answers are never cached)")
+	fs.DurationVar(&f.tagTTL, "tag-ttl", engine.DefaultTagTTL, "cache the digest a tag names this long")
+	fs.DurationVar(&f.linger, "linger", 0, "keep verifying up to this long after a request's budget ran out, so that its retry finds the verdict cached (0: stop at once)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, wait this long for requests in flight")
+	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
+	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
+}
+
+func (f *serveFlags) validate() error {
+	if f.generateTLS != "" {
+		return nil
+	}
+	if f.certFile == "" || f.keyFile == "" {
+		return usageErrorf("serve needs --tls-cert-file and --tls-key-file (HTTPS only; --generate-tls DIR makes a local pair)")
+	}
+	for name, d := range map[string]time.Duration{"--budget": f.budget, "--shutdown-timeout": f.shutdownTimeout} {
+		if d <= 0 {
+			return usageErrorf("%s must be positive", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--linger": f.linger} {
+		if d < 0 {
+			return usageErrorf("%s cannot be negative", name)
+		}
+	}
+	if f.maxBodyBytes <= 0 || f.maxKeys <= 0 {
+		return usageErrorf("--max-body-bytes and --max-keys must be positive")
+	}
+	if f.redisCAFile != "" && !f.redisTLS {
+		return usageErrorf("--redis-ca-file needs --redis-tls")
+	}
+	return nil
+}
+
+func newServeCommand(stdin io.Reader) *cobra.Command {
+	var (
+		gf graphFlags
+		vf verifierFlags
+		sf serveFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --tls-cert-file FILE --tls-key-file FILE [flags]",
+		Short: "Serve decisions to Gatekeeper (external data) and Kubernetes (admission webhook) over HTTPS",
+		Long: `Serve answers, over HTTPS (TLS 1.3), whether images may run:
+
+  POST /gatekeeper/v1/verify     Gatekeeper external data provider: one item per
+                                 image, value {isSuccess, verdict, reason, graph}
+  POST /gatekeeper/v1/mutate     pins images to their digests (Gatekeeper mutation)
+  POST /ratify/gatekeeper/v1/... the same, on Ratify's paths
+  POST /admission/v1/validate    Kubernetes validating admission webhook
+  POST /admission/v1/mutate      Kubernetes mutating admission webhook (tag → digest)
+  GET  /healthz /readyz /metrics health, readiness, Prometheus metrics
+
+Verifiers, trust and policy come from --config and the quick flags, as for
+'vouch verify'. Gatekeeper keys may start with "[namespace]" to apply that
+namespace's policy scopes. Every request is answered within --budget: what
+vouch could not decide by then is a per-image timeout error (Gatekeeper) or a
+denial (admission: fail closed). Verdicts are cached by digest and by a hash
+of the policy and trust material, in memory and, with --redis-addr, in Redis
+shared by the replicas.
+
+The certificate and key files are read again when they change, without a
+restart. With --client-ca-file every client must present a certificate issued
+by that CA (mutual TLS); kubelet probes and Prometheus then use
+--metrics-listen. SIGTERM stops accepting connections and answers the
+requests in flight first. See docs/serving.md.`,
+		Example: `  # Local certificates, then serve with a quick trust flag
+  vouch serve --generate-tls ./tls --tls-dns-name vouch.vouch-system.svc
+  vouch serve --tls-cert-file tls/tls.crt --tls-key-file tls/tls.key \
+    --notation-cert ca.pem --listen 127.0.0.1:8443
+
+  # As Gatekeeper's provider: mutual TLS with Gatekeeper's client CA, shared
+  # cache in Redis, probes and metrics on a plain port
+  vouch serve --config vouch.yaml --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key \
+    --client-ca-file /gatekeeper-ca/ca.crt --redis-addr redis:6379 --metrics-listen :9090
+
+  # Ask it like Gatekeeper does
+  curl --cacert tls/ca.crt --cert tls/client.crt --key tls/client.key \
+    -d '{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["registry.example/app:v1"]}}' \
+    https://127.0.0.1:8443/gatekeeper/v1/verify`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sf.validate(); err != nil {
+				return err
+			}
+			if sf.generateTLS != "" {
+				if err := server.GenerateTLS(sf.generateTLS, sf.dnsNames); err != nil {
+					return &exitError{code: exitUndecided, err: err}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s, %s, %s, %s and %s in %s\n", server.CAFile, server.CAKeyFile,
+					server.CertFile, server.KeyFile, server.ClientCertFile, server.ClientKeyFile, sf.generateTLS)
+				return nil
+			}
+			if gf.username != "" || gf.passwordStdin {
+				return usageErrorf("serve reads registry credentials from --registry-config (a Docker config.json), not --username/--password-stdin")
+			}
+			return serve(cmd, &gf, &vf, &sf)
+		},
+	}
+	sf.register(cmd.Flags())
+	vf.register(cmd.Flags())
+	gf.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.Lookup("timeout").Usage = "bound one verification of an image, however long callers wait for it"
+	for _, name := range []string{"username", "password-stdin"} {
+		_ = fs.MarkHidden(name)
+	}
+	return cmd
+}
+
+// serve builds the engine and the server from the flags and serves until
+// the command's context ends (SIGTERM, interrupt).
+func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
+		return usageErrorf("--log-level: %v", err)
+	}
+	logger := server.NewLogger(cmd.ErrOrStderr(), level)
+	// go-redis logs each failed dial itself; the cache logs state changes.
+	logging.Disable()
+
+	cfg, err := loadConfig(cmd.Flags(), gf, vf)
+	if err != nil {
+		return err
+	}
+	verifiers, pol, err := vf.build(cfg)
+	if err != nil {
+		return err
+	}
+	fingerprint, err := trustFingerprint(gf, vf)
+	if err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+	metrics := server.NewMetrics()
+	st, err := registry.New(registry.Options{
+		PlainHTTP:          gf.plainHTTP,
+		InsecureRegistries: gf.insecure,
+		DockerConfig:       gf.dockerConfig,
+		Limits:             gf.limits,
+		OnResponse:         metrics.RegistryResponse,
+	})
+	if err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+	timed := make([]vouch.Verifier, len(verifiers))
+	names := make([]string, len(verifiers))
+	for i, v := range verifiers {
+		timed[i], names[i] = metrics.Verifier(v), v.Name()
+	}
+	base := vouch.Executor{
+		Store:       st,
+		Verifiers:   timed,
+		Limits:      gf.limits,
+		Concurrency: gf.concurrency,
+		Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
+	}
+	executors, err := newNamespaceExecutors(base, pol, cfg, names, fingerprint)
+	if err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+
+	var resultCache cache.Cache
+	if sf.redisAddr != "" {
+		rc, err := newRedisCache(sf, metrics, logger)
+		if err != nil {
+			return &exitError{code: exitUndecided, err: err}
+		}
+		defer rc.Close()
+		if err := rc.Ping(cmd.Context()); err != nil {
+			logger.Warn("redis does not answer yet; serving from the local cache until it does", "error", err.Error())
+		}
+		resultCache = rc
+	}
+	var eng *engine.Engine
+	eng, err = engine.New(engine.Options{
+		Executor:      executors.executor,
+		Cache:         resultCache,
+		AllowTTL:      ttlOption(sf.cacheTTL),
+		DenyTTL:       ttlOption(sf.denyTTL),
+		TagTTL:        ttlOption(sf.tagTTL),
+		VerifyTimeout: gf.timeout,
+		Linger:        sf.linger,
+		Hooks:         metrics.EngineHooks(func() int64 { return eng.InFlight() }),
+		Logger:        logger,
+	})
+	if err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+	srv, err := server.New(server.Options{
+		Addr:            sf.listen,
+		MetricsAddr:     sf.metricsListen,
+		TLS:             server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
+		Engine:          eng,
+		Budget:          sf.budget,
+		MaxBodyBytes:    sf.maxBodyBytes,
+		MaxKeys:         sf.maxKeys,
+		ShutdownTimeout: sf.shutdownTimeout,
+		Metrics:         metrics,
+		Logger:          logger,
+	})
+	if err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+	// Configuration and trust material are loaded: ready.
+	srv.SetReady(true)
+	logger.Info("vouch serving", "version", version, "verifiers", names, "policyHash", fingerprint[:12], "redis", sf.redisAddr)
+	if err := srv.ListenAndServe(cmd.Context()); err != nil {
+		return &exitError{code: exitUndecided, err: err}
+	}
+	logger.Info("vouch stopped")
+	return nil
+}
+
+// ttlOption turns a flag's 0 ("do not cache") into the engine's negative.
+func ttlOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func newRedisCache(sf *serveFlags, metrics *server.Metrics, logger *slog.Logger) (*cache.Redis, error) {
+	opts := cache.RedisOptions{
+		Addr:     sf.redisAddr,
+		Username: os.Getenv("VOUCH_REDIS_USERNAME"),
+		Password: os.Getenv("VOUCH_REDIS_PASSWORD"),
+		OnError:  metrics.RedisError,
+		Logger:   logger,
+	}
+	if sf.redisTLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if sf.redisCAFile != "" {
+			pem, err := os.ReadFile(sf.redisCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("--redis-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--redis-ca-file %s holds no PEM certificate", sf.redisCAFile)
+			}
+			opts.TLS.RootCAs = pool
+		}
+	}
+	rc, err := cache.NewRedis(opts)
+	if err != nil {
+		return nil, err
+	}
+	metrics.RedisAvailable(rc.Available)
+	return rc, nil
+}
+
+// maxNamespaceExecutors bounds the executors kept for namespaces with a
+// policy of their own; beyond it they are built per request.
+const maxNamespaceExecutors = 4096
+
+// namespaceExecutors gives each Kubernetes namespace the executor of its
+// policy: the config's scopes for that namespace when the config has
+// namespaced scopes, else the one policy for all.
+type namespaceExecutors struct {
+	base        vouch.Executor
+	cfg         *config.File
+	names       []string
+	fingerprint string
+	perNS       bool
+
+	mu   sync.Mutex
+	byNS map[string]*vouch.Executor
+}
+
+func newNamespaceExecutors(base vouch.Executor, pol vouch.Policy, cfg *config.File, names []string, fingerprint string) (*namespaceExecutors, error) {
+	e := &namespaceExecutors{base: base, cfg: cfg, names: names, fingerprint: fingerprint, byNS: map[string]*vouch.Executor{}}
+	if cfg != nil && cfg.Policy != nil {
+		for _, s := range cfg.Policy.Scopes {
+			e.perNS = e.perNS || len(s.Namespaces) > 0
+		}
+	}
+	all := base
+	all.Policy = pol
+	e.byNS[""] = &all
+	if e.perNS {
+		// Build one namespace's policy now, so that a config error shows
+		// at start rather than on the first request.
+		if _, err := cfg.NamespacePolicy("default", names); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// executor is the engine's ExecutorFunc.
+func (e *namespaceExecutors) executor(ns string) (*vouch.Executor, string) {
+	if !e.perNS || ns == "" {
+		return e.byNS[""], e.fingerprint
+	}
+	hash := e.fingerprint + "/ns=" + ns
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ex, ok := e.byNS[ns]; ok {
+		return ex, hash
+	}
+	pol, err := e.cfg.NamespacePolicy(ns, e.names)
+	if err != nil {
+		// Validated at start; a failure here is a bug. Fail closed.
+		return nil, hash
+	}
+	ex := e.base
+	ex.Policy = pol
+	if len(e.byNS) < maxNamespaceExecutors {
+		e.byNS[ns] = &ex
+	}
+	return &ex, hash
+}
+
+// Bounds on what trustFingerprint reads.
+const (
+	maxFingerprintFiles = 10000
+	maxFingerprintBytes = 256 << 20
+)
+
+// trustFingerprint hashes everything verdicts depend on, so that cached
+// verdicts (in Redis, shared by replicas and kept across restarts) are used
+// only under the same policy and trust material: vouch's version, the
+// config file, the files it names (trust policies, certificates, keys,
+// trusted roots, schemas, plugins; notation configuration folders' trust
+// stores), the quick flags' files and the flags that change what is read.
+func trustFingerprint(gf *graphFlags, vf *verifierFlags) (string, error) {
+	fp := &fingerprinter{h: sha256.New()}
+	fp.add("vouch", version)
+	if vf.configPath != "" {
+		data, err := os.ReadFile(vf.configPath)
+		if err != nil {
+			return "", fmt.Errorf("config: %w", err)
+		}
+		fp.add("config", string(data))
+		var doc any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return "", fmt.Errorf("config %s: %w", vf.configPath, err)
+		}
+		if err := fp.walkConfig(filepath.Dir(vf.configPath), "", doc); err != nil {
+			return "", err
+		}
+	}
+	for _, p := range vf.notationCerts {
+		if err := fp.file(p); err != nil {
+			return "", err
+		}
+	}
+	for _, p := range vf.cosignKeys {
+		if err := fp.file(p); err != nil {
+			return "", err
+		}
+	}
+	if vf.notationTrustPolicy != "" {
+		if err := fp.file(vf.notationTrustPolicy); err != nil {
+			return "", err
+		}
+		dir := vf.notationConfigDir
+		if dir == "" {
+			dir = defaultNotationDir()
+		}
+		if err := fp.dir(filepath.Join(dir, "truststore")); err != nil {
+			return "", err
+		}
+	}
+	// What changes what is read, hence verdicts.
+	insecure := append([]string(nil), gf.insecure...)
+	sort.Strings(insecure)
+	fp.add("registries", fmt.Sprintf("plainHTTP=%v insecure=%s", gf.plainHTTP, strings.Join(insecure, ",")))
+	fp.add("limits", fmt.Sprintf("%+v", gf.limits))
+	return hex.EncodeToString(fp.h.Sum(nil)), nil
+}
+
+// fingerprinter feeds named parts into a hash, bounded.
+type fingerprinter struct {
+	h            hash.Hash
+	files, bytes int64
+}
+
+func (fp *fingerprinter) add(name, value string) {
+	fmt.Fprintf(fp.h, "%d:%s=%d:%s;", len(name), name, len(value), value)
+}
+
+// walkConfig hashes the files that string values of the config document
+// name (relative to dir). Keys that name caches (crlCacheDir) are skipped:
+// their content changes as vouch runs. Directories are hashed only under
+// configDir (a Notation configuration folder: its truststore).
+func (fp *fingerprinter) walkConfig(dir, key string, v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := fp.walkConfig(dir, k, v[k]); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, item := range v {
+			if err := fp.walkConfig(dir, key, item); err != nil {
+				return err
+			}
+		}
+	case string:
+		if v == "" || strings.Contains(strings.ToLower(key), "cache") || strings.ContainsAny(v, "\n*") {
+			return nil
+		}
+		path := v
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil:
+			return nil // not a path
+		case fi.Mode().IsRegular():
+			return fp.file(path)
+		case fi.IsDir() && key == "configDir":
+			return fp.dir(filepath.Join(path, "truststore"))
+		}
+	}
+	return nil
+}
+
+func (fp *fingerprinter) file(path string) error {
+	fp.files++
+	if fp.files > maxFingerprintFiles {
+		return fmt.Errorf("trust material: more than %d files to fingerprint", maxFingerprintFiles)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("trust material: %w", err)
+	}
+	defer f.Close()
+	fp.add("file", path)
+	n, err := io.Copy(fp.h, io.LimitReader(f, maxFingerprintBytes-fp.bytes+1))
+	fp.bytes += n
+	if err != nil {
+		return fmt.Errorf("trust material %s: %w", path, err)
+	}
+	if fp.bytes > maxFingerprintBytes {
+		return fmt.Errorf("trust material: more than %d bytes to fingerprint (at %s)", maxFingerprintBytes, path)
+	}
+	return nil
+}
+
+// dir hashes the regular files below root in lexical order; a missing root
+// hashes as empty.
+func (fp *fingerprinter) dir(root string) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+				return fp.file(path)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
