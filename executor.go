@@ -114,7 +114,7 @@ func (e *Executor) Verify(ctx context.Context, ref Reference) (*Report, error) {
 		report.Reason = "could not decide: " + err.Error()
 		return report, err
 	}
-	report.Verdict, report.Reason, report.Mode = decision.Verdict, decision.Reason, decision.Mode
+	report.Verdict, report.Reason, report.Mode, report.Waived = decision.Verdict, decision.Reason, decision.Mode, decision.Waived
 	return report, nil
 }
 

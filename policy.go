@@ -20,6 +20,9 @@ type Decision struct {
 	// Mode is the policy mode that applied: enforce, warn or audit. Under
 	// warn and audit a would-be denial is allowed and Reason says so.
 	Mode string
+	// Waived is true when the requirements were not met and the mode (warn
+	// or audit) allowed the subject anyway.
+	Waived bool
 }
 
 // PolicyFunc adapts a function to a Policy.

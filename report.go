@@ -164,6 +164,9 @@ type Report struct {
 	Reason string `json:"reason"`
 	// Mode is the policy mode that applied (enforce, warn, audit). Optional.
 	Mode string `json:"mode,omitempty"`
+	// Waived is true when the policy's requirements were not met but the
+	// mode (warn or audit) allowed the subject; Reason says what failed.
+	Waived bool `json:"waived,omitempty"`
 	// Root is the subject's node; nil when it could not be resolved.
 	Root *Node `json:"graph,omitempty"`
 }

@@ -351,7 +351,7 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 	}
 	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
 	if mode != ModeEnforce {
-		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: true, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
 	}
 	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil
 }

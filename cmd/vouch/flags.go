@@ -66,6 +66,16 @@ func (f *graphFlags) validate() error {
 	return nil
 }
 
+// registryOptions returns the registry store's options from the flags.
+func (f *graphFlags) registryOptions() registry.Options {
+	return registry.Options{
+		PlainHTTP:          f.plainHTTP,
+		InsecureRegistries: f.insecure,
+		DockerConfig:       f.dockerConfig,
+		Limits:             f.limits,
+	}
+}
+
 // store builds the store for refs: registries and OCI layouts.
 func (f *graphFlags) store(stdin io.Reader, refs []vouch.Reference) (vouch.Store, error) {
 	router := store.Router{Layout: ocilayout.New(f.limits)}
@@ -76,12 +86,7 @@ func (f *graphFlags) store(stdin io.Reader, refs []vouch.Reference) (vouch.Store
 	if !needRegistry {
 		return router, nil
 	}
-	opts := registry.Options{
-		PlainHTTP:          f.plainHTTP,
-		InsecureRegistries: f.insecure,
-		DockerConfig:       f.dockerConfig,
-		Limits:             f.limits,
-	}
+	opts := f.registryOptions()
 	if f.passwordStdin {
 		secret, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
 		if err != nil && err != io.EOF {

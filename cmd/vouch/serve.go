@@ -196,13 +196,9 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		return &exitError{code: exitUndecided, err: err}
 	}
 	metrics := server.NewMetrics()
-	st, err := registry.New(registry.Options{
-		PlainHTTP:          gf.plainHTTP,
-		InsecureRegistries: gf.insecure,
-		DockerConfig:       gf.dockerConfig,
-		Limits:             gf.limits,
-		OnResponse:         metrics.RegistryResponse,
-	})
+	regOpts := gf.registryOptions()
+	regOpts.OnResponse = metrics.RegistryResponse
+	st, err := registry.New(regOpts)
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}

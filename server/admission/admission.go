@@ -254,10 +254,9 @@ func (wh *Webhook) validate(ctx context.Context, req *Request) *Response {
 }
 
 // wouldDeny tells a subject allowed only because its policy scope's mode
-// is mode (warn or audit): the config policy then says "would deny" in the
-// reason.
+// is mode (warn or audit).
 func wouldDeny(r *vouch.Report, mode string) bool {
-	return r.Mode == mode && strings.Contains(r.Reason, "would deny")
+	return r.Mode == mode && r.Waived
 }
 
 // patchOp is one JSONPatch (RFC 6902) operation.
