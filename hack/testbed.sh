@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras, notation, cosign, crane and syft CLIs) into a cache outside the repository, from the Go
+# oras, notation, cosign, crane and syft CLIs, and through hack/cluster.sh a
+# Kubernetes control plane with Gatekeeper) into a cache outside the repository, from the Go
 # module proxy only. A second run finds them cached and returns at once.
 #
 # Usage: hack/testbed.sh            install everything the tests use
@@ -54,6 +55,16 @@ go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 # port. Installed only when missing (needs root); apt's output goes to
 # stderr so that --print prints only the bin folder.
 command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server) >&2
+
+# ---------------------------------------------------------------------------
+# The Kubernetes control plane for test/e2e (etcd, kube-apiserver, kubectl,
+# the Gatekeeper manager and its CRDs), built into the same bin folder by
+# hack/cluster.sh: about 15 minutes on 2 cores the first time, cached after.
+# VOUCH_SKIP_CLUSTER=1 skips it (test/e2e then fails with a hint).
+if [ "${VOUCH_SKIP_CLUSTER:-}" != 1 ]; then
+  VOUCH_TESTBED_CACHE=$cache bash "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" >&2
+fi
+# ---------------------------------------------------------------------------
 
 if [ "${1:-}" = --print ]; then
   echo "$bin"
