@@ -59,7 +59,7 @@ command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no
 # ---------------------------------------------------------------------------
 # The Kubernetes control plane for test/e2e (etcd, kube-apiserver, kubectl,
 # the Gatekeeper manager and its CRDs), built into the same bin folder by
-# hack/cluster.sh: about 15 minutes on 2 cores the first time, cached after.
+# hack/cluster.sh: about 20 minutes on 2 cores the first time, cached after.
 # VOUCH_SKIP_CLUSTER=1 skips it (test/e2e then fails with a hint).
 if [ "${VOUCH_SKIP_CLUSTER:-}" != 1 ]; then
   VOUCH_TESTBED_CACHE=$cache bash "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" >&2
