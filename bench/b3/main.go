@@ -1,0 +1,178 @@
+// Command b3 is benchmark B3: a warm verification server. Gatekeeper-style
+// requests of 10 images each, every image already verified and cached;
+// `vouch serve` against `ratify serve` (its in-memory cache), both over
+// HTTPS with the same certificate, one at a time, interleaved. It prints
+// requests/s, p50/p99 latency and server CPU per request for one client,
+// for many clients (saturation) and at a fixed open-loop rate.
+//
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vouch-project/vouch/bench/internal/benchenv"
+	"github.com/vouch-project/vouch/bench/loadgen"
+)
+
+func main() {
+	runs := flag.Int("runs", 5, "measured rounds (each server once per scenario per round)")
+	duration := flag.Duration("duration", 5*time.Second, "length of one measurement")
+	workers := flag.Int("workers", 16, "closed-loop clients for the saturation scenario")
+	rate := flag.Float64("rate", 200, "open-loop arrival rate (requests/s) for the fixed-rate scenario")
+	keys := flag.Int("keys", 10, "images per request")
+	keep := flag.Bool("keep", false, "keep the scratch folder")
+	flag.Parse()
+	if err := run(*runs, *duration, *workers, *rate, *keys, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "b3:", err)
+		os.Exit(1)
+	}
+}
+
+type scenario struct {
+	name    string
+	workers int
+	rate    float64
+	// admission sends AdmissionReviews of one Pod with the keys as its
+	// containers to vouch's validating webhook (Ratify has none).
+	admission bool
+}
+
+type measure struct {
+	rps, p50, p99, max, cpu []float64
+	errors, overBudget      int
+}
+
+func run(runs int, duration time.Duration, workers int, rate float64, nkeys int, keep bool) error {
+	ctx := context.Background()
+	env, err := benchenv.Setup()
+	if err != nil {
+		return err
+	}
+	env.Keep = keep
+	defer env.Close()
+	fx, err := env.NewFixture()
+	if err != nil {
+		return err
+	}
+	defer fx.Close()
+	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d", runs, duration, workers, rate, nkeys))
+
+	var keys []string
+	for i := 0; i < nkeys; i++ {
+		desc, err := fx.NotationImage(ctx, "bench/b3", fmt.Sprintf("v%d", i))
+		if err != nil {
+			return err
+		}
+		keys = append(keys, fmt.Sprintf("%s/bench/b3@%s", fx.Registry.Host, desc.Digest))
+	}
+	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http")
+	if err != nil {
+		return err
+	}
+	defer vouch.Stop()
+	// Ratify's cache TTL is 10 s by default; B3 measures answers from the
+	// cache, so it gets as long as vouch's (5 min).
+	ratify, err := env.StartRatify("ratify", fx.RatifyNotation, "--cache-enabled", "--cache-type", "ristretto", "--cache-ttl", "5m")
+	if err != nil {
+		return err
+	}
+	defer ratify.Stop()
+	servers := []*benchenv.Server{vouch, ratify}
+	client, err := env.Client(1024)
+	if err != nil {
+		return err
+	}
+	size := map[string]int{}
+	for _, s := range servers {
+		n, err := loadgen.CheckSuccess(ctx, client, s.URL, keys)
+		if err != nil {
+			return fmt.Errorf("%s: warm-up: %w", s.Name, err)
+		}
+		size[s.Name] = n
+	}
+	scenarios := []scenario{
+		{name: "1 client, closed loop", workers: 1},
+		{name: fmt.Sprintf("%d clients, closed loop (saturation)", workers), workers: workers},
+		{name: fmt.Sprintf("open loop, %g requests/s", rate), rate: rate},
+		{name: fmt.Sprintf("admission webhook (Pod of %d containers), %d clients", nkeys, workers), workers: workers, admission: true},
+	}
+	res := map[string]*measure{}
+	for r := 0; r < runs; r++ {
+		for _, sc := range scenarios {
+			for j := range servers {
+				s := servers[(r+j)%len(servers)]
+				url, proto := s.URL, loadgen.Protocol(loadgen.Gatekeeper{})
+				if sc.admission {
+					if s.Name != "vouch" {
+						continue
+					}
+					url, proto = strings.Replace(s.URL, "/gatekeeper/v1/verify", "/admission/v1/validate", 1), loadgen.Admission{}
+				}
+				benchenv.Logf("round %d/%d: %s: %s", r+1, runs, s.Name, sc.name)
+				cpu0 := s.CPU()
+				out, err := loadgen.Run(ctx, loadgen.Options{
+					URL: url, Client: client, Protocol: proto,
+					Keys:     func(int) []string { return keys },
+					Duration: duration, Workers: sc.workers, Rate: sc.rate,
+				})
+				if err != nil {
+					return err
+				}
+				cpu := s.CPU() - cpu0
+				m := res[s.Name+"|"+sc.name]
+				if m == nil {
+					m = &measure{}
+					res[s.Name+"|"+sc.name] = m
+				}
+				n := len(out.Latencies)
+				m.rps = append(m.rps, out.Throughput())
+				m.p50 = append(m.p50, msf(out.Percentile(50)))
+				m.p99 = append(m.p99, msf(out.Percentile(99)))
+				m.max = append(m.max, msf(out.Max()))
+				if n > 0 {
+					m.cpu = append(m.cpu, msf(cpu)/float64(n))
+				}
+				m.errors += out.ErrorCount() + out.KeyErrors
+				m.overBudget += out.OverBudget
+				benchenv.Logf("  %s", out)
+			}
+		}
+	}
+	var tbl benchenv.Table
+	tbl.Header = []string{"scenario", "server", "requests/s", "p50 ms", "p99 ms", "max ms", "server CPU ms/request", "errors", "over 3 s", "vouch advantage"}
+	for _, sc := range scenarios {
+		v := res["vouch|"+sc.name]
+		for _, s := range servers {
+			m := res[s.Name+"|"+sc.name]
+			if m == nil {
+				continue
+			}
+			adv := "reference"
+			if sc.admission {
+				adv = "(no Ratify equivalent)"
+			} else if s.Name != "vouch" {
+				if sc.rate > 0 {
+					adv = fmt.Sprintf("p99 %s", benchenv.Ratio(benchenv.Median(m.p99), benchenv.Median(v.p99)))
+				} else {
+					adv = fmt.Sprintf("throughput %s, p99 %s", benchenv.Ratio(benchenv.Median(v.rps), benchenv.Median(m.rps)), benchenv.Ratio(benchenv.Median(m.p99), benchenv.Median(v.p99)))
+				}
+			}
+			tbl.Add(sc.name, s.Name, fmt.Sprintf("%.0f", benchenv.Median(m.rps)), fmt.Sprintf("%.2f", benchenv.Median(m.p50)), fmt.Sprintf("%.2f", benchenv.Median(m.p99)),
+				fmt.Sprintf("%.1f", benchenv.Median(m.max)), fmt.Sprintf("%.3f", benchenv.Median(m.cpu)), fmt.Sprint(m.errors), fmt.Sprint(m.overBudget), adv)
+		}
+	}
+	fmt.Print(header)
+	fmt.Printf("- load average at end: %s\n- each figure is the median of %d measurements of %v; servers measured one at a time, alternating; the load generator runs on the same %d cores\n- peak RSS: vouch %s MiB, ratify %s MiB\n- answer to one request of %d keys: vouch %d bytes, ratify %d bytes\n\n", benchenv.LoadAvg(), runs, duration, benchenv.Describe().NProc, benchenv.MiB(vouch.PeakRSS()), benchenv.MiB(ratify.PeakRSS()), nkeys, size["vouch"], size["ratify"])
+	fmt.Print(tbl.String())
+	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\nvouch %s\nratify %s\n```\n",
+		env.Redact(strings.Join(vouch.Args, " "), fx.Registry.Host), env.Redact(strings.Join(ratify.Args, " "), fx.Registry.Host))
+	return nil
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

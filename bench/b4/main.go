@@ -1,0 +1,311 @@
+// Command b4 is benchmark B4: a cluster-scale replay. 10,000 pods of 10
+// images each, drawn (Zipf) from 2,000 distinct notation-signed images,
+// arrive at a fixed rate as Gatekeeper provider requests; the registry is
+// behind a proxy that delays every request by 20 ms. vouch and Ratify run
+// with 1 replica and with 3 (vouch's replicas share Redis; Ratify's
+// shared cache needs Dapr, which cannot run here, so its replicas keep
+// their own in-memory caches), each configuration from cold. It prints
+// p50/p95/p99/max latency, answers over 3 s (Gatekeeper's default
+// timeout: each is an unverified admission), errors, registry requests
+// and peak memory.
+//
+// Usage: go run ./bench/b4 [-pods 10000] [-rate 50] [-images 2000] [-delay 20ms]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vouch-project/vouch/bench/delayproxy"
+	"github.com/vouch-project/vouch/bench/internal/benchenv"
+	"github.com/vouch-project/vouch/bench/loadgen"
+)
+
+type flags struct {
+	pods, images, perPod int
+	rate, zipfS          float64
+	delay                time.Duration
+	configs              string
+	keep                 bool
+}
+
+func main() {
+	var f flags
+	flag.IntVar(&f.pods, "pods", 10000, "pods (provider requests) to replay")
+	flag.IntVar(&f.images, "images", 2000, "distinct signed images")
+	flag.IntVar(&f.perPod, "per-pod", 10, "images per pod")
+	flag.Float64Var(&f.rate, "rate", 50, "pods per second (open-loop arrivals)")
+	flag.Float64Var(&f.zipfS, "zipf", 1.1, "Zipf exponent s (> 1) of image popularity")
+	flag.DurationVar(&f.delay, "delay", 20*time.Millisecond, "delay the proxy adds to every registry request")
+	flag.StringVar(&f.configs, "configs", "vouch-1,ratify-1,vouch-3,ratify-3", "configurations to run, in order: SERVER-REPLICAS")
+	flag.BoolVar(&f.keep, "keep", false, "keep the scratch folder")
+	flag.Parse()
+	if err := run(f); err != nil {
+		fmt.Fprintln(os.Stderr, "b4:", err)
+		os.Exit(1)
+	}
+}
+
+type outcome struct {
+	config   string
+	res      *loadgen.Result
+	requests delayproxy.Counts
+	peakRSS  []int64
+	cpu      time.Duration
+}
+
+func run(f flags) error {
+	ctx := context.Background()
+	env, err := benchenv.Setup()
+	if err != nil {
+		return err
+	}
+	env.Keep = f.keep
+	defer env.Close()
+	fx, err := env.NewFixture()
+	if err != nil {
+		return err
+	}
+	defer fx.Close()
+	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs))
+
+	proxy, err := fx.Registry.Proxy(f.delay, 0)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	refs, err := pushImages(ctx, fx, proxy.Host, f.images)
+	if err != nil {
+		return err
+	}
+	pods := drawPods(f, refs)
+
+	var redis *benchenv.Redis
+	var outcomes []outcome
+	for _, cfg := range strings.Split(f.configs, ",") {
+		name, n := cfg, 1
+		if i := strings.LastIndexByte(cfg, '-'); i > 0 {
+			name = cfg[:i]
+			fmt.Sscan(cfg[i+1:], &n)
+		}
+		var servers []*benchenv.Server
+		stopAll := func() {
+			for _, s := range servers {
+				s.Stop()
+			}
+		}
+		switch name {
+		case "vouch":
+			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http"}
+			if n > 1 {
+				if redis == nil {
+					if redis, err = env.StartRedis(); err != nil {
+						return err
+					}
+					defer redis.Stop()
+				}
+				if err := redis.Flush(); err != nil {
+					return err
+				}
+				args = append(args, "--redis-addr", redis.Addr)
+			}
+			for i := 0; i < n; i++ {
+				s, err := env.StartVouch(fmt.Sprintf("%s-%d", cfg, i), args...)
+				if err != nil {
+					stopAll()
+					return err
+				}
+				servers = append(servers, s)
+			}
+		case "ratify":
+			for i := 0; i < n; i++ {
+				// Each replica has its own signature cache folder, as each
+				// pod would.
+				dir := env.Dir(fmt.Sprintf("ratify-%s-%d", cfg, i))
+				conf := filepath.Join(dir, "config.json")
+				if err := benchenv.RatifyConfig(conf, filepath.Join(dir, "cache"), fx.Signer.CAFile, ""); err != nil {
+					return err
+				}
+				s, err := env.StartRatify(fmt.Sprintf("%s-%d", cfg, i), conf, "--cache-enabled", "--cache-type", "ristretto")
+				if err != nil {
+					stopAll()
+					return err
+				}
+				servers = append(servers, s)
+			}
+		default:
+			return fmt.Errorf("unknown configuration %q", cfg)
+		}
+		client, err := env.Client(4096)
+		if err != nil {
+			stopAll()
+			return err
+		}
+		var urls []string
+		cpu0 := time.Duration(0)
+		for _, s := range servers {
+			urls = append(urls, s.URL)
+			cpu0 += s.CPU()
+		}
+		proxy.Reset()
+		benchenv.Logf("%s: %d pods at %g/s", cfg, len(pods), f.rate)
+		res, err := loadgen.Run(ctx, loadgen.Options{
+			URLs: urls, Client: client, Protocol: loadgen.Gatekeeper{},
+			Keys:     func(i int) []string { return pods[i] },
+			Requests: len(pods), Rate: f.rate, Timeout: 30 * time.Second,
+		})
+		if err != nil {
+			stopAll()
+			return err
+		}
+		o := outcome{config: cfg, res: res, requests: proxy.Counts()}
+		for _, s := range servers {
+			o.peakRSS = append(o.peakRSS, s.PeakRSS())
+			o.cpu += s.CPU()
+		}
+		o.cpu -= cpu0
+		benchenv.Logf("  %s; registry %s", res, o.requests)
+		if res.FirstError != "" {
+			benchenv.Logf("  first error: %.300s", res.FirstError)
+		}
+		outcomes = append(outcomes, o)
+		stopAll()
+		client.CloseIdleConnections()
+	}
+
+	var tbl benchenv.Table
+	tbl.Header = []string{"configuration", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers over 3 s", "failed requests", "keys answered with an error (requests)", "unverified pods (failed, over 3 s, or a key error)", "registry requests", "peak RSS MiB (per replica)", "server CPU s", "achieved pods/s"}
+	for _, o := range outcomes {
+		var rss []string
+		for _, r := range o.peakRSS {
+			rss = append(rss, benchenv.MiB(r))
+		}
+		tbl.Add(o.config, benchenv.Ms(o.res.Percentile(50)), benchenv.Ms(o.res.Percentile(95)), benchenv.Ms(o.res.Percentile(99)), benchenv.Ms(o.res.Max()),
+			fmt.Sprint(o.res.OverBudget), fmt.Sprint(o.res.ErrorCount()), fmt.Sprintf("%d (%d)", o.res.KeyErrors, o.res.KeyErrorRequests), fmt.Sprint(o.res.Unverified), fmt.Sprintf("%d (%s)", o.requests.Total, kinds(o.requests)),
+			strings.Join(rss, " / "), fmt.Sprintf("%.1f", o.cpu.Seconds()), fmt.Sprintf("%.1f", o.res.Throughput()))
+	}
+	// The same figures for the first fifth of the pods (cold caches) and
+	// the rest.
+	var phases benchenv.Table
+	phases.Header = []string{"configuration", "pods 1–20% p50 ms", "p99 ms", "unverified", "pods 21–100% p50 ms", "p99 ms", "unverified"}
+	for _, o := range outcomes {
+		cut := len(o.res.ByRequest) / 5
+		a, b := phase(o.res.ByRequest[:cut]), phase(o.res.ByRequest[cut:])
+		phases.Add(o.config, benchenv.Ms(loadgen.Percentile(a.lat, 50)), benchenv.Ms(loadgen.Percentile(a.lat, 99)), fmt.Sprint(a.slow),
+			benchenv.Ms(loadgen.Percentile(b.lat, 50)), benchenv.Ms(loadgen.Percentile(b.lat, 99)), fmt.Sprint(b.slow))
+	}
+	distinct := map[string]bool{}
+	for _, p := range pods {
+		for _, k := range p {
+			distinct[k] = true
+		}
+	}
+	fmt.Print(header)
+	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 5 (resolve, referrers tag, signature manifest, envelope blob, and the referrers API probe once) ≈ %d; a tag cached for less than the run is resolved again\n\n",
+		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), 4*len(distinct)+1)
+	fmt.Print(tbl.String())
+	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
+	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
+	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http [--redis-addr REDIS]\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	return nil
+}
+
+type phaseStats struct {
+	lat  []time.Duration
+	slow int
+}
+
+// phase collects the answered latencies of a slice of ByRequest, and
+// counts the requests that failed (0) or took over 3 s.
+func phase(by []time.Duration) phaseStats {
+	var p phaseStats
+	for _, d := range by {
+		if d == 0 || d > loadgen.DefaultBudget {
+			p.slow++
+		}
+		if d > 0 {
+			p.lat = append(p.lat, d)
+		}
+	}
+	return p
+}
+
+func kinds(c delayproxy.Counts) string {
+	var parts []string
+	for _, k := range delayproxy.Kinds {
+		if n := c.ByKind[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if c.Canceled > 0 {
+		parts = append(parts, fmt.Sprintf("%d abandoned", c.Canceled))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pushImages pushes n signed images straight to the registry, 10 tags per
+// repository, and returns their references through the proxy at host.
+func pushImages(ctx context.Context, fx *benchenv.Fixture, host string, n int) ([]string, error) {
+	benchenv.Logf("pushing and signing %d images", n)
+	refs := make([]string, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				repo, tag := fmt.Sprintf("bench/b4-%03d", i/10), fmt.Sprintf("v%d", i%10)
+				if _, err := fx.NotationImage(ctx, repo, tag); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					continue
+				}
+				refs[i] = fmt.Sprintf("%s/%s:%s", host, repo, tag)
+			}
+		}()
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		next <- i
+		if i > 0 && i%500 == 0 {
+			benchenv.Logf("  %d pushed (%v)", i, time.Since(start).Round(time.Second))
+		}
+	}
+	close(next)
+	wg.Wait()
+	return refs, first
+}
+
+// drawPods draws each pod's images: distinct within a pod, by Zipf
+// popularity, with a fixed seed so that every configuration replays the
+// same pods.
+func drawPods(f flags, refs []string) [][]string {
+	r := rand.New(rand.NewPCG(7, 7))
+	z := rand.NewZipf(r, f.zipfS, 1, uint64(len(refs)-1))
+	pods := make([][]string, f.pods)
+	for i := range pods {
+		seen := map[uint64]bool{}
+		for len(pods[i]) < f.perPod {
+			k := z.Uint64()
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			pods[i] = append(pods[i], refs[k])
+		}
+	}
+	return pods
+}

@@ -1,0 +1,198 @@
+// Command profile runs vouch's server in process, wired as `vouch serve
+// --notation-cert CA --plain-http` wires it (registry store, notation
+// verifier, default policy, in-memory cache, HTTPS), drives it with the
+// load generator and writes CPU and allocation profiles (pprof) of one
+// scenario, then prints their top functions. It exists to explain the
+// figures of B3 (warm) and B4/B5 (cold): `vouch serve` has no pprof
+// endpoint of its own.
+//
+// Usage: go run ./bench/profile [-scenario warm|cold] [-duration 10s] [-out DIR]
+//
+//	go tool pprof -top -nodecount 40 DIR/cpu.pprof
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/bench/internal/benchenv"
+	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/server"
+	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/store/registry"
+	"github.com/vouch-project/vouch/verifier/notation"
+)
+
+func main() {
+	scenario := flag.String("scenario", "warm", "warm: 10 cached images per request, 16 clients; cold: 10 new images per request through a 20 ms delay proxy")
+	duration := flag.Duration("duration", 10*time.Second, "length of the profiled load")
+	out := flag.String("out", "bench/results/profiles", "folder for cpu.pprof and allocs.pprof")
+	flag.Parse()
+	if err := run(*scenario, *duration, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(scenario string, duration time.Duration, out string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := benchenv.Setup()
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	fx, err := env.NewFixture()
+	if err != nil {
+		return err
+	}
+	defer fx.Close()
+
+	host := fx.Registry.Host
+	var keys [][]string
+	nreq := 1
+	if scenario == "cold" {
+		// Enough distinct images for every request to be cold; they are
+		// reached through the delay proxy.
+		nreq = 60
+		p, err := fx.Registry.Proxy(20*time.Millisecond, 0)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		host = p.Host
+	}
+	benchenv.Logf("pushing %d signed images", nreq*10)
+	for i := 0; i < nreq; i++ {
+		var ks []string
+		for j := 0; j < 10; j++ {
+			desc, err := fx.NotationImage(ctx, "bench/profile", fmt.Sprintf("r%dk%d", i, j))
+			if err != nil {
+				return err
+			}
+			ks = append(ks, fmt.Sprintf("%s/bench/profile@%s", host, desc.Digest))
+		}
+		keys = append(keys, ks)
+	}
+
+	// The wiring of cmd/vouch/serve.go for --notation-cert and --plain-http.
+	nv, err := notation.New(notation.Options{
+		Name:        "notation",
+		TrustPolicy: notation.QuickTrustPolicy("vouch-cli"),
+		TrustStores: notation.TrustStores{Files: map[string][]string{
+			"ca:vouch-cli":               {fx.Signer.CAFile},
+			"signingAuthority:vouch-cli": {fx.Signer.CAFile},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	metrics := server.NewMetrics()
+	st, err := registry.New(registry.Options{PlainHTTP: true, OnResponse: metrics.RegistryResponse})
+	if err != nil {
+		return err
+	}
+	exec := &vouch.Executor{Store: st, Verifiers: []vouch.Verifier{metrics.Verifier(nv)}, Policy: policy.Default([]string{"notation"})}
+	logger := server.NewLogger(os.Stderr, slog.LevelError)
+	var eng *engine.Engine
+	eng, err = engine.New(engine.Options{
+		Executor: func(string) (*vouch.Executor, string) { return exec, "profile" },
+		Hooks:    metrics.EngineHooks(func() int64 { return eng.InFlight() }),
+		Logger:   logger,
+	})
+	if err != nil {
+		return err
+	}
+	tlsDir, err := env.TLSDir()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		TLS:     server.TLSFiles{CertFile: filepath.Join(tlsDir, "tls.crt"), KeyFile: filepath.Join(tlsDir, "tls.key")},
+		Engine:  eng,
+		Metrics: metrics,
+		Logger:  logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv.SetReady(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go srv.Serve(ctx, ln) //nolint:errcheck // ends with ctx
+	url := "https://" + ln.Addr().String() + "/gatekeeper/v1/verify"
+	client, err := env.Client(64)
+	if err != nil {
+		return err
+	}
+	if scenario == "warm" {
+		if _, err := loadgen.CheckSuccess(ctx, client, url, keys[0]); err != nil {
+			return err
+		}
+	}
+
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	cpuPath := filepath.Join(out, scenario+"-cpu.pprof")
+	f, err := os.Create(cpuPath)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	opts := loadgen.Options{URL: url, Client: client, Protocol: loadgen.Gatekeeper{}, Duration: duration}
+	if scenario == "warm" {
+		opts.Workers = 16
+		opts.Keys = func(int) []string { return keys[0] }
+	} else {
+		// One request of 10 new images every duration/nreq.
+		opts.Requests = nreq
+		opts.Rate = float64(nreq) / duration.Seconds()
+		opts.Keys = func(i int) []string { return keys[i] }
+	}
+	res, err := loadgen.Run(ctx, opts)
+	pprof.StopCPUProfile()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	allocPath := filepath.Join(out, scenario+"-allocs.pprof")
+	af, err := os.Create(allocPath)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(af, 0); err != nil {
+		return err
+	}
+	af.Close()
+	fmt.Printf("scenario %s: %s\n\n", scenario, res)
+	for _, p := range []string{cpuPath, allocPath} {
+		top := exec_("go", "tool", "pprof", "-top", "-nodecount", "35", p)
+		fmt.Printf("%s:\n%s\n", p, top)
+	}
+	return nil
+}
+
+func exec_(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%v: %s", err, out)
+	}
+	return string(out)
+}
