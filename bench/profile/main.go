@@ -6,7 +6,9 @@
 // figures of B3 (warm) and B4/B5 (cold): `vouch serve` has no pprof
 // endpoint of its own.
 //
-// Usage: go run ./bench/profile [-scenario warm|cold] [-duration 10s] [-out DIR]
+// Usage: go run ./bench/profile [-scenario warm|cold|replay] [-duration 10s] [-out DIR]
+//
+//	[-registry-concurrency N] [-tag-ttl D] [-linger D] [-images N]
 //
 //	go tool pprof -top -nodecount 40 DIR/cpu.pprof
 package main
@@ -16,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
 	"github.com/vouch-project/vouch/policy"
@@ -35,14 +39,25 @@ import (
 )
 
 func main() {
-	scenario := flag.String("scenario", "warm", "warm: 10 cached images per request, 16 clients; cold: 10 new images per request through a 20 ms delay proxy")
+	scenario := flag.String("scenario", "warm", "warm: 10 cached images per request, 16 clients; cold: 10 new images per request through a 20 ms delay proxy; replay: B4's replay (Zipf over -images, 50 pods/s, 20 ms delay) for -duration")
 	duration := flag.Duration("duration", 10*time.Second, "length of the profiled load")
 	out := flag.String("out", "bench/results/profiles", "folder for cpu.pprof and allocs.pprof")
+	flag.IntVar(&knobs.maxConcurrency, "registry-concurrency", 0, "registry.Options.MaxConcurrency (requests in flight per registry host; 0: vouch's default)")
+	flag.DurationVar(&knobs.tagTTL, "tag-ttl", 0, "engine and registry tag TTL (0: vouch's default)")
+	flag.DurationVar(&knobs.linger, "linger", 0, "engine.Options.Linger")
+	flag.IntVar(&knobs.images, "images", 500, "distinct images for the replay scenario")
 	flag.Parse()
 	if err := run(*scenario, *duration, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
+}
+
+// knobs are the engine and store settings the replay scenario varies.
+var knobs struct {
+	maxConcurrency int
+	tagTTL, linger time.Duration
+	images         int
 }
 
 func run(scenario string, duration time.Duration, out string) error {
@@ -62,28 +77,60 @@ func run(scenario string, duration time.Duration, out string) error {
 	host := fx.Registry.Host
 	var keys [][]string
 	nreq := 1
-	if scenario == "cold" {
-		// Enough distinct images for every request to be cold; they are
-		// reached through the delay proxy.
-		nreq = 60
-		p, err := fx.Registry.Proxy(20*time.Millisecond, 0)
-		if err != nil {
+	var proxy *delayproxy.Server
+	if scenario == "cold" || scenario == "replay" {
+		// Registry requests cost 20 ms, as in B2 and B4.
+		var err error
+		if proxy, err = fx.Registry.Proxy(20*time.Millisecond, 0); err != nil {
 			return err
 		}
-		defer p.Close()
-		host = p.Host
+		defer proxy.Close()
+		host = proxy.Host
 	}
-	benchenv.Logf("pushing %d signed images", nreq*10)
-	for i := 0; i < nreq; i++ {
-		var ks []string
-		for j := 0; j < 10; j++ {
-			desc, err := fx.NotationImage(ctx, "bench/profile", fmt.Sprintf("r%dk%d", i, j))
-			if err != nil {
+	switch scenario {
+	case "replay":
+		// B4's workload, smaller: pods of 10 tag references drawn by Zipf
+		// (s=1.1) from knobs.images images, 50 pods/s.
+		nreq = int(50 * duration.Seconds())
+		var refs []string
+		benchenv.Logf("pushing %d signed images", knobs.images)
+		for i := 0; i < knobs.images; i++ {
+			repo, tag := fmt.Sprintf("bench/replay-%03d", i/10), fmt.Sprintf("v%d", i%10)
+			if _, err := fx.NotationImage(ctx, repo, tag); err != nil {
 				return err
 			}
-			ks = append(ks, fmt.Sprintf("%s/bench/profile@%s", host, desc.Digest))
+			refs = append(refs, fmt.Sprintf("%s/%s:%s", host, repo, tag))
 		}
-		keys = append(keys, ks)
+		rng := rand.New(rand.NewPCG(7, 7))
+		z := rand.NewZipf(rng, 1.1, 1, uint64(len(refs)-1))
+		for i := 0; i < nreq; i++ {
+			seen := map[uint64]bool{}
+			var ks []string
+			for len(ks) < 10 {
+				if k := z.Uint64(); !seen[k] {
+					seen[k] = true
+					ks = append(ks, refs[k])
+				}
+			}
+			keys = append(keys, ks)
+		}
+	default:
+		if scenario == "cold" {
+			// Enough distinct images for every request to be cold.
+			nreq = 60
+		}
+		benchenv.Logf("pushing %d signed images", nreq*10)
+		for i := 0; i < nreq; i++ {
+			var ks []string
+			for j := 0; j < 10; j++ {
+				desc, err := fx.NotationImage(ctx, "bench/profile", fmt.Sprintf("r%dk%d", i, j))
+				if err != nil {
+					return err
+				}
+				ks = append(ks, fmt.Sprintf("%s/bench/profile@%s", host, desc.Digest))
+			}
+			keys = append(keys, ks)
+		}
 	}
 
 	// The wiring of cmd/vouch/serve.go for --notation-cert and --plain-http.
@@ -99,7 +146,7 @@ func run(scenario string, duration time.Duration, out string) error {
 		return err
 	}
 	metrics := server.NewMetrics()
-	st, err := registry.New(registry.Options{PlainHTTP: true, OnResponse: metrics.RegistryResponse})
+	st, err := registry.New(registry.Options{PlainHTTP: true, OnResponse: metrics.RegistryResponse, MaxConcurrency: knobs.maxConcurrency, TagTTL: knobs.tagTTL})
 	if err != nil {
 		return err
 	}
@@ -110,6 +157,8 @@ func run(scenario string, duration time.Duration, out string) error {
 		Executor: func(string) (*vouch.Executor, string) { return exec, "profile" },
 		Hooks:    metrics.EngineHooks(func() int64 { return eng.InFlight() }),
 		Logger:   logger,
+		TagTTL:   knobs.tagTTL,
+		Linger:   knobs.linger,
 	})
 	if err != nil {
 		return err
@@ -157,6 +206,9 @@ func run(scenario string, duration time.Duration, out string) error {
 		return err
 	}
 	opts := loadgen.Options{URL: url, Client: client, Protocol: loadgen.Gatekeeper{}, Duration: duration}
+	if proxy != nil {
+		proxy.Reset()
+	}
 	if scenario == "warm" {
 		opts.Workers = 16
 		opts.Keys = func(int) []string { return keys[0] }
@@ -181,7 +233,11 @@ func run(scenario string, duration time.Duration, out string) error {
 		return err
 	}
 	af.Close()
-	fmt.Printf("scenario %s: %s\n\n", scenario, res)
+	fmt.Printf("scenario %s (registry concurrency %d, tag TTL %v, linger %v): %s\n", scenario, knobs.maxConcurrency, knobs.tagTTL, knobs.linger, res)
+	if proxy != nil {
+		fmt.Printf("registry requests: %s\n", proxy.Counts())
+	}
+	fmt.Printf("unverified pods (failed, over 3 s or a key error): %d of %d\n\n", res.Unverified, res.Sent)
 	for _, p := range []string{cpuPath, allocPath} {
 		top := exec_("go", "tool", "pprof", "-top", "-nodecount", "35", p)
 		fmt.Printf("%s:\n%s\n", p, top)
