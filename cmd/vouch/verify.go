@@ -83,7 +83,7 @@ Exit codes:
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
 			defer cancel()
-			reports := verifyAll(ctx, exec, refs)
+			reports := verifyAll(ctx, exec, refs, gf.concurrency)
 			summary := vouch.Summarize(reports)
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -110,12 +110,13 @@ Exit codes:
 	return cmd
 }
 
-// verifyAll verifies refs concurrently and returns their reports in order.
+// verifyAll verifies refs, up to parallel at once, and returns their
+// reports in order.
 // Errors are already in each report (verdict undecided, reason).
-func verifyAll(ctx context.Context, exec *vouch.Executor, refs []vouch.Reference) []*vouch.Report {
+func verifyAll(ctx context.Context, exec *vouch.Executor, refs []vouch.Reference, parallel int) []*vouch.Report {
 	reports := make([]*vouch.Report, len(refs))
 	done := make(chan struct{})
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, parallel)
 	for i, ref := range refs {
 		go func() {
 			sem <- struct{}{}
