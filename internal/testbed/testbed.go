@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	"io"
 	"log"
+
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 )
 
 // BinDir returns the folder hack/testbed.sh installs into.
@@ -65,6 +66,19 @@ type Registry struct {
 // storage in a temporary folder. It has no referrers API.
 func Distribution(t testing.TB) *Registry {
 	t.Helper()
+	return distribution(t, "")
+}
+
+// DistributionWithHtpasswd starts distribution v3 behind basic
+// authentication: htpasswd is the path of a bcrypt htpasswd file.
+func DistributionWithHtpasswd(t testing.TB, htpasswd string) *Registry {
+	t.Helper()
+	return distribution(t, fmt.Sprintf("auth:\n  htpasswd:\n    realm: vouch-test\n    path: %s\n", htpasswd))
+}
+
+// distribution starts the registry with extra top-level config YAML.
+func distribution(t testing.TB, extra string) *Registry {
+	t.Helper()
 	bin := Bin(t, "registry")
 	dir := t.TempDir()
 	port := FreePort(t)
@@ -81,7 +95,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, filepath.Join(dir, "data"), host)
+%s`, filepath.Join(dir, "data"), host, extra)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,7 +153,8 @@ func waitReady(t testing.TB, url string, log *bytes.Buffer) {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, behind authentication.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return
 			}
 		}

@@ -1,7 +1,6 @@
 package registry_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,13 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -31,7 +28,6 @@ import (
 // htpasswd (basic) auth for one user.
 func distributionWithHtpasswd(t *testing.T, user, password string) string {
 	t.Helper()
-	bin := testbed.Bin(t, "registry")
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
@@ -41,50 +37,7 @@ func distributionWithHtpasswd(t *testing.T, user, password string) string {
 	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	host := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-auth:
-  htpasswd:
-    realm: vouch-test
-    path: %s
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), htpasswd, host)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return host
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry with htpasswd did not start:\n%s", out.String())
-		}
-	}
+	return testbed.DistributionWithHtpasswd(t, htpasswd).Host
 }
 
 // TestBasicAuth reads from distribution behind htpasswd auth, with
