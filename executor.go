@@ -23,13 +23,22 @@ const (
 	CosignAttestationType = "application/vnd.dev.cosign.artifact.att.v1+json"
 )
 
-// DefaultLeafTypes are the signature types whose referrers are not looked
-// up unless Discovery.LeafTypes says otherwise.
-var DefaultLeafTypes = []string{
+// SignatureTypes are the artifact types of signatures: Notary Project
+// signatures, cosign's legacy signatures and Sigstore bundles.
+var SignatureTypes = []string{
 	"application/vnd.cncf.notary.signature",
 	CosignSignatureType,
 	"application/vnd.dev.sigstore.bundle.v0.3+json",
 }
+
+// IsSignature reports whether artifactType is one of SignatureTypes.
+func IsSignature(artifactType string) bool {
+	return slices.Contains(SignatureTypes, artifactType)
+}
+
+// DefaultLeafTypes are the types whose referrers are not looked up unless
+// Discovery.LeafTypes says otherwise: the signature types.
+var DefaultLeafTypes = SignatureTypes
 
 // DefaultConcurrency bounds the graph's I/O and verification steps that run
 // at once for one Executor call.
@@ -76,6 +85,10 @@ type Executor struct {
 	Concurrency int
 	// Discovery adds referrer sources and filters.
 	Discovery Discovery
+	// VerifyAll runs every verifier on every referrer even after a policy
+	// that implements Settler has settled the verdict. Optional; by default
+	// verification stops there and the referrers left are reported skipped.
+	VerifyAll bool
 }
 
 // FetchReferencer is the optional Repository capability of resolving a tag
@@ -133,6 +146,8 @@ type walker struct {
 	verify bool
 	sem    chan struct{}
 	nodes  atomic.Int64
+	// n bounds the checks of the verify phase that run at once.
+	n int
 }
 
 func (e *Executor) walk(ctx context.Context, ref Reference, verify bool) (*Node, Reference, error) {
@@ -147,7 +162,7 @@ func (e *Executor) walk(ctx context.Context, ref Reference, verify bool) (*Node,
 	if n <= 0 {
 		n = DefaultConcurrency
 	}
-	w := &walker{e: e, ref: ref, repo: repo, limits: e.Limits.WithDefaults(), verify: verify, sem: make(chan struct{}, n)}
+	w := &walker{e: e, ref: ref, repo: repo, limits: e.Limits.WithDefaults(), verify: verify, sem: make(chan struct{}, n), n: n}
 
 	desc, manifest, err := w.resolve(ctx, ref.Version())
 	if err != nil {
@@ -162,6 +177,11 @@ func (e *Executor) walk(ctx context.Context, ref Reference, verify bool) (*Node,
 	w.nodes.Add(1)
 	if err := w.subject(ctx, root, desc, manifest, 0); err != nil {
 		return nil, pinned, err
+	}
+	if verify {
+		if err := w.verifyGraph(ctx, root); err != nil {
+			return nil, pinned, err
+		}
 	}
 	return root, pinned, nil
 }
@@ -266,6 +286,9 @@ func (w *walker) referrers(ctx context.Context, node *Node, desc ocispec.Descrip
 type found struct {
 	desc   ocispec.Descriptor
 	source Source
+	// manifest is the referrer's manifest when discovery already read it
+	// (a cosign tag fetched in one request), else nil.
+	manifest []byte
 }
 
 // discover lists the referrers of desc from every configured source,
@@ -276,7 +299,7 @@ func (w *walker) discover(ctx context.Context, desc ocispec.Descriptor, depth in
 	add := func(d ocispec.Descriptor, s Source) {
 		if !seen[d.Digest.String()] {
 			seen[d.Digest.String()] = true
-			out = append(out, found{d, s})
+			out = append(out, found{desc: d, source: s})
 		}
 	}
 	var mu sync.Mutex
@@ -318,15 +341,18 @@ func (w *walker) discover(ctx context.Context, desc ocispec.Descriptor, depth in
 		for _, t := range []struct {
 			suffix, artifactType string
 		}{{".sig", CosignSignatureType}, {".att", CosignAttestationType}} {
+			if w.verify && !w.handled(t.artifactType) {
+				continue // nothing would check it: not worth a request
+			}
 			g.Go(func() error {
 				tag := strings.Replace(desc.Digest.String(), ":", "-", 1) + t.suffix
-				d, err := w.resolveTag(gctx, tag)
-				if err != nil || d == nil {
+				f, err := w.fetchTag(gctx, tag)
+				if err != nil || f == nil {
 					return err
 				}
-				d.ArtifactType = t.artifactType
+				f.desc.ArtifactType = t.artifactType
 				mu.Lock()
-				cosign = append(cosign, found{*d, SourceCosignTag})
+				cosign = append(cosign, *f)
 				mu.Unlock()
 				return nil
 			})
@@ -343,7 +369,10 @@ func (w *walker) discover(ctx context.Context, desc ocispec.Descriptor, depth in
 	}
 	sort.Slice(cosign, func(i, j int) bool { return cosign[i].desc.ArtifactType > cosign[j].desc.ArtifactType })
 	for _, f := range cosign {
-		add(f.desc, f.source)
+		if !seen[f.desc.Digest.String()] {
+			seen[f.desc.Digest.String()] = true
+			out = append(out, f)
+		}
 	}
 	return out, nil
 }
@@ -364,6 +393,31 @@ func (w *walker) resolveTag(ctx context.Context, tag string) (*ocispec.Descripto
 	return &d, nil
 }
 
+// fetchTag reads the manifest under tag in one request when the store can,
+// returning nil when the tag does not exist.
+func (w *walker) fetchTag(ctx context.Context, tag string) (*found, error) {
+	fr, ok := w.repo.(FetchReferencer)
+	if !ok {
+		d, err := w.resolveTag(ctx, tag)
+		if err != nil || d == nil {
+			return nil, err
+		}
+		return &found{desc: *d, source: SourceCosignTag}, nil
+	}
+	if err := w.acquire(ctx); err != nil {
+		return nil, err
+	}
+	d, data, err := fr.FetchReference(ctx, tag)
+	w.release()
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch tag %s: %w", tag, err)
+	}
+	return &found{desc: d, source: SourceCosignTag, manifest: data}, nil
+}
+
 // tagIndex reads the referrers index under a tag-schema tag; none is fine.
 func (w *walker) tagIndex(ctx context.Context, tag string) ([]ocispec.Descriptor, error) {
 	d, err := w.resolveTag(ctx, tag)
@@ -382,52 +436,111 @@ func (w *walker) tagIndex(ctx context.Context, tag string) ([]ocispec.Descriptor
 }
 
 // referrer fetches one referrer's manifest, checks that it really refers to
-// parent, verifies it and walks its own referrers. A referrer whose content
-// cannot be trusted becomes an errored node; only failures to reach the
-// store at all end the walk.
+// parent, and walks its own referrers; in a verifying walk it leaves a check
+// on the node for the verify phase. A referrer listed as a leaf type (a
+// signature) is not even fetched yet: the verify phase does it, and may not
+// need to. A referrer whose content cannot be trusted becomes an errored
+// node; only failures to reach the store at all end the walk.
 func (w *walker) referrer(ctx context.Context, node *Node, parent ocispec.Descriptor, f found, depth int) error {
-	data, err := w.fetch(ctx, f.desc)
-	if err != nil {
-		if isContentError(err) {
-			node.fail(fmt.Sprintf("fetch manifest: %v", err))
-			return nil
-		}
-		return fmt.Errorf("fetch referrer %s: %w", f.desc.Digest, err)
-	}
-	m, err := parseManifest(data)
-	if err != nil {
-		node.fail(err.Error())
+	c := &check{node: node, parent: parent, found: f, depth: depth}
+	if w.verify && w.e.Discovery.ArtifactType == "" && w.isLeaf(f.desc.ArtifactType) {
+		node.check = c
 		return nil
 	}
-	node.MediaType = m.MediaType
-	if node.MediaType == "" {
-		node.MediaType = f.desc.MediaType
+	l, err := w.load(ctx, c)
+	if err != nil {
+		return err
 	}
-	node.Annotations = m.Annotations
-	// The fetched manifest is the truth, not the registry's index.
-	if f.source != SourceCosignTag {
-		node.ArtifactType = m.artifactType()
-		if m.Subject == nil || m.Subject.Digest != parent.Digest {
-			node.fail(fmt.Sprintf("listed as a referrer of %s, but its manifest names subject %s", parent.Digest, subjectDigest(m.Subject)))
-			return nil
-		}
-	}
-	if depth == 1 && w.e.Discovery.ArtifactType != "" && node.ArtifactType != w.e.Discovery.ArtifactType {
-		node.dropped = true
+	l.apply(node)
+	if l.failed != "" || l.dropped {
 		return nil
 	}
-	artifact := f.desc
-	artifact.ArtifactType, artifact.MediaType = node.ArtifactType, node.MediaType
 	if w.verify {
-		req := &VerifyRequest{Reference: w.ref, Subject: parent, Artifact: artifact, Manifest: m.Manifest, Repository: w.repo}
-		if err := w.runVerifiers(ctx, node, req); err != nil {
-			return err
-		}
+		node.check = c
 	}
 	if w.isLeaf(node.ArtifactType) {
 		return nil
 	}
-	return w.referrers(ctx, node, artifact, depth, false)
+	return w.referrers(ctx, node, c.artifact(), depth, false)
+}
+
+// check is a referrer the verify phase still has to check.
+type check struct {
+	node   *Node
+	parent ocispec.Descriptor
+	found  found
+	depth  int
+	// m is the parsed manifest, once loaded.
+	m *manifest
+}
+
+// artifact is the referrer's descriptor with the types its manifest gives.
+func (c *check) artifact() ocispec.Descriptor {
+	a := c.found.desc
+	a.ArtifactType, a.MediaType = c.node.ArtifactType, c.node.MediaType
+	return a
+}
+
+// loaded is what reading a referrer's manifest found out about its node.
+type loaded struct {
+	mediaType, artifactType string
+	annotations             map[string]string
+	failed                  string // why the node cannot be trusted
+	dropped                 bool   // filtered out by Discovery.ArtifactType
+}
+
+func (l *loaded) apply(n *Node) {
+	n.MediaType, n.ArtifactType = l.mediaType, l.artifactType
+	if l.annotations != nil {
+		n.Annotations = l.annotations
+	}
+	if l.failed != "" {
+		n.fail(l.failed)
+	}
+	n.dropped = l.dropped
+}
+
+// load fetches and parses c's manifest (unless discovery already read it)
+// and checks that it names c's parent as its subject. It touches no node:
+// the verify phase applies the result under its lock.
+func (w *walker) load(ctx context.Context, c *check) (*loaded, error) {
+	f := c.found
+	l := &loaded{mediaType: f.desc.MediaType, artifactType: f.desc.ArtifactType}
+	data := f.manifest
+	if data == nil {
+		var err error
+		if data, err = w.fetch(ctx, f.desc); err != nil {
+			if isContentError(err) {
+				l.failed = fmt.Sprintf("fetch manifest: %v", err)
+				return l, nil
+			}
+			return nil, fmt.Errorf("fetch referrer %s: %w", f.desc.Digest, err)
+		}
+	}
+	m, err := parseManifest(data)
+	if err != nil {
+		l.failed = err.Error()
+		return l, nil
+	}
+	if m.MediaType != "" {
+		l.mediaType = m.MediaType
+	}
+	l.annotations = m.Annotations
+	// The fetched manifest is the truth, not the registry's index. Cosign's
+	// tag-layout manifests carry no type and no subject: the tag says both.
+	if f.source != SourceCosignTag {
+		l.artifactType = m.artifactType()
+		if m.Subject == nil || m.Subject.Digest != c.parent.Digest {
+			l.failed = fmt.Sprintf("listed as a referrer of %s, but its manifest names subject %s", c.parent.Digest, subjectDigest(m.Subject))
+			return l, nil
+		}
+	}
+	if c.depth == 1 && w.e.Discovery.ArtifactType != "" && l.artifactType != w.e.Discovery.ArtifactType {
+		l.dropped = true
+		return l, nil
+	}
+	c.m = m
+	return l, nil
 }
 
 // isLeaf reports whether referrers of artifactType are not looked up.
@@ -439,32 +552,9 @@ func (w *walker) isLeaf(artifactType string) bool {
 	return slices.Contains(leaves, artifactType)
 }
 
-// runVerifiers runs every verifier that handles the node's type.
-func (w *walker) runVerifiers(ctx context.Context, node *Node, req *VerifyRequest) error {
-	for _, v := range w.e.Verifiers {
-		if !v.Handles(node.ArtifactType) {
-			continue
-		}
-		if err := w.acquire(ctx); err != nil {
-			return err
-		}
-		res, err := v.Verify(ctx, req)
-		w.release()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			res = Result{Outcome: Errored, Reason: err.Error()}
-		}
-		res.Verifier = v.Name()
-		if res.Outcome == "" {
-			res.Outcome = Errored
-			res.Reason = "verifier returned no outcome"
-		}
-		node.Results = append(node.Results, res)
-	}
-	node.summarizeResults()
-	return nil
+// handled reports whether some verifier checks artifactType.
+func (w *walker) handled(artifactType string) bool {
+	return slices.ContainsFunc(w.e.Verifiers, func(v Verifier) bool { return v.Handles(artifactType) })
 }
 
 // fetch reads content under the concurrency bound.

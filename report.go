@@ -98,6 +98,8 @@ type Node struct {
 
 	// dropped marks a referrer filtered out by Discovery.ArtifactType.
 	dropped bool
+	// check is what the verify phase still has to do for the node.
+	check *check
 }
 
 // ShortDigest is d's algorithm and the first 12 hex digits of its value,

@@ -356,6 +356,15 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil
 }
 
+// Settled implements vouch.Settler. The config policy is monotone: a node
+// not verified yet counts as not passing, and no requirement is harder to
+// meet when a node passes, so an allow that is not waived stands whatever
+// the pending nodes turn out to be.
+func (p *configPolicy) Settled(ctx context.Context, ref vouch.Reference, root *vouch.Node, _ func(*vouch.Node) bool) bool {
+	d, err := p.Decide(ctx, ref, root)
+	return err == nil && d.Verdict == vouch.Allowed && !d.Waived
+}
+
 // unmet returns why each requirement is not met at node, or nil.
 func unmet(reqs []Requirement, node *vouch.Node) []string {
 	var out []string

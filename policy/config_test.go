@@ -203,3 +203,43 @@ func TestConfigNamespaces(t *testing.T) {
 		t.Fatalf("duplicate namespace scope: %v", err)
 	}
 }
+
+func TestConfigSettled(t *testing.T) {
+	ref, err := vouch.ParseReference("127.0.0.1:5000/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signature := policy.Requirement{ArtifactType: notationType}
+	allSignatures := policy.Requirement{ArtifactType: notationType, Match: policy.MatchAll}
+	scope := func(mode string, reqs ...policy.Requirement) policy.Config {
+		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Mode: mode, Require: reqs}}}
+	}
+	pendingSig := func() *vouch.Node { return referrer("p", notationType, "", "") }
+	tests := []struct {
+		name   string
+		config policy.Config
+		root   *vouch.Node
+		want   bool
+	}{
+		{"any signature, one passed", scope("", signature), subject("a", referrer("s", notationType, vouch.Passed, "ok"), pendingSig()), true},
+		{"any signature, none passed yet", scope("", signature), subject("a", pendingSig()), false},
+		{"all signatures, one pending", scope("", allSignatures), subject("a", referrer("s", notationType, vouch.Passed, "ok"), pendingSig()), false},
+		{"SBOM still pending", scope("", signature, policy.Requirement{ArtifactType: spdxType}), subject("a", referrer("s", notationType, vouch.Passed, "ok"), referrer("b", spdxType, "", "")), false},
+		{"warn mode waiving is not settled", scope(policy.ModeWarn, signature), subject("a", pendingSig()), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := policy.NewConfig(tt.config, []string{"notation"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, ok := p.(vouch.Settler)
+			if !ok {
+				t.Fatal("the config policy is not a vouch.Settler")
+			}
+			if got := s.Settled(context.Background(), ref, tt.root, func(n *vouch.Node) bool { return n.Outcome == "" }); got != tt.want {
+				t.Fatalf("Settled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

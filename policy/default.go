@@ -22,8 +22,15 @@ const maxListed = 3
 //
 // With no verifier every subject is denied. Otherwise a subject is allowed
 // when at least one of its direct referrers passed and no node of its graph
-// failed; for an image index a verified referrer of the index covers its
-// platform manifests, and referrers of the manifests alone do not count.
+// failed, except signatures: one signature that passes vouches for its
+// artifact, and its failed sibling signatures are reported but not held
+// against it (as `notation verify`, `cosign verify` and Ratify do, and so
+// that anyone able to attach a bogus signature cannot deny an image). For
+// an image index a verified referrer of the index covers its platform
+// manifests, and referrers of the manifests alone do not count.
+//
+// The policy is a vouch.Settler: once a signature passes, the signatures
+// beside it need not be verified.
 func Default(verifiers []string) vouch.Policy {
 	return defaultPolicy{verifiers: slices.Clone(verifiers)}
 }
@@ -80,7 +87,7 @@ func failures(root *vouch.Node) []string {
 		}
 		onPath[n] = true
 		defer delete(onPath, n)
-		if n.Outcome == vouch.Failed {
+		if n.Outcome == vouch.Failed && !(vouch.IsSignature(n.ArtifactType) && parent != nil && hasPassedSignature(parent)) {
 			what := describe(n)
 			switch {
 			case parent == nil:
@@ -99,6 +106,55 @@ func failures(root *vouch.Node) []string {
 	}
 	walk(root, nil, map[*vouch.Node]bool{})
 	return out
+}
+
+// hasPassedSignature reports whether a signature of n passed.
+func hasPassedSignature(n *vouch.Node) bool {
+	for _, r := range n.Referrers {
+		if r.Outcome == vouch.Passed && vouch.IsSignature(r.ArtifactType) {
+			return true
+		}
+	}
+	return false
+}
+
+// Settled implements vouch.Settler: the verdict is settled when the subject
+// is allowed and every node still pending is a signature beside one that
+// passed, which can change nothing whatever its outcome.
+func (p defaultPolicy) Settled(ctx context.Context, ref vouch.Reference, root *vouch.Node, pending func(*vouch.Node) bool) bool {
+	if root == nil || !onlySpareSignatures(root, pending) {
+		return false
+	}
+	d, err := p.Decide(ctx, ref, root)
+	return err == nil && d.Verdict == vouch.Allowed
+}
+
+// onlySpareSignatures reports whether every pending node under n is a
+// signature whose artifact already has a passed signature.
+func onlySpareSignatures(n *vouch.Node, pending func(*vouch.Node) bool) bool {
+	signed := -1 // unknown until a pending referrer asks
+	for _, r := range n.Referrers {
+		if pending(r) {
+			if signed < 0 {
+				signed = 0
+				if hasPassedSignature(n) {
+					signed = 1
+				}
+			}
+			if signed == 0 || !vouch.IsSignature(r.ArtifactType) {
+				return false
+			}
+		}
+		if !onlySpareSignatures(r, pending) {
+			return false
+		}
+	}
+	for _, m := range n.Manifests {
+		if !onlySpareSignatures(m, pending) {
+			return false
+		}
+	}
+	return true
 }
 
 // found sums up the subject's direct referrers when none passed, grouped by

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,11 +137,25 @@ func TestDefault(t *testing.T) {
 			reason: []string{"5 skipped (ra; rb; rc; and 2 more)"},
 		},
 		{
-			name:      "a failed signature denies despite a passed one",
+			name:      "a failed signature beside a passed one is not held against the subject",
 			verifiers: []string{"notation"},
-			root:      subject("app", signed(), badSig),
+			root:      subject("app", badSig, signed()),
+			want:      vouch.Allowed,
+			reason:    []string{"1 of 2 referrers verified"},
+		},
+		{
+			name:      "a failed signature alone denies",
+			verifiers: []string{"notation"},
+			root:      subject("app", badSig, sbomSkipped),
 			want:      vouch.Denied,
 			reason:    []string{notationType + " " + short("bad") + " failed: notation: signature does not match the subject"},
+		},
+		{
+			name:      "a failed SBOM denies despite a passed signature",
+			verifiers: []string{"notation", "sbom"},
+			root:      subject("app", signed(), referrer("sbom", spdxType, vouch.Failed, "sbom: license GPL-3.0 denied")),
+			want:      vouch.Denied,
+			reason:    []string{spdxType + " " + short("sbom") + " failed: sbom: license GPL-3.0 denied"},
 		},
 		{
 			name:      "a failed nested signature denies and names its parent",
@@ -277,4 +292,44 @@ func ExampleDefault() {
 	// Output:
 	// denied
 	// no verified referrer: found 1 referrer: 1 skipped (no verifier handles artifact type application/spdx+json); configured verifiers: notation
+}
+
+func TestDefaultSettled(t *testing.T) {
+	ref, err := vouch.ParseReference("127.0.0.1:5000/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func(nodes ...*vouch.Node) func(*vouch.Node) bool {
+		return func(n *vouch.Node) bool { return slices.Contains(nodes, n) }
+	}
+	good := func(seed string) *vouch.Node { return referrer(seed, notationType, vouch.Passed, "ok") }
+	todo := func(seed, artifactType string) *vouch.Node { return referrer(seed, artifactType, "", "") }
+
+	sig1, sig2 := todo("p1", notationType), todo("p2", notationType)
+	sbom := todo("sbom", spdxType)
+	nestedSig := todo("nested", notationType)
+	sbomWithSig := referrer("sbom2", spdxType, vouch.Passed, "ok", nestedSig)
+	tests := []struct {
+		name    string
+		root    *vouch.Node
+		pending func(*vouch.Node) bool
+		want    bool
+	}{
+		{"spare signatures beside a passed one", subject("a", good("g"), sig1, sig2), pending(sig1, sig2), true},
+		{"no signature passed yet", subject("a", sig1, sig2), pending(sig1, sig2), false},
+		{"a pending SBOM could fail", subject("a", good("g"), sig1, sbom), pending(sig1, sbom), false},
+		{"a pending nested signature with no passed sibling could fail", subject("a", good("g"), sbomWithSig), pending(nestedSig), false},
+		{"a failed SBOM already denies", subject("a", good("g"), referrer("f", spdxType, vouch.Failed, "bad"), sig1), pending(sig1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := policy.Default([]string{"notation"}).(vouch.Settler)
+			if !ok {
+				t.Fatal("the default policy is not a vouch.Settler")
+			}
+			if got := s.Settled(context.Background(), ref, tt.root, tt.pending); got != tt.want {
+				t.Fatalf("Settled = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

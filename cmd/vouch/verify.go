@@ -13,9 +13,10 @@ import (
 
 func newVerifyCommand(stdin io.Reader) *cobra.Command {
 	var (
-		gf     graphFlags
-		vf     verifierFlags
-		output string
+		gf          graphFlags
+		vf          verifierFlags
+		output      string
+		verifyEvery bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [flags] SUBJECT...",
@@ -79,6 +80,7 @@ Exit codes:
 				Policy:      pol,
 				Limits:      gf.limits,
 				Concurrency: gf.concurrency,
+				VerifyAll:   verifyEvery,
 				Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
@@ -105,6 +107,7 @@ Exit codes:
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&verifyEvery, "verify-all", false, "check every referrer even once the verdict is settled (by default, once one signature satisfies the policy the signatures beside it are reported skipped, not needed)")
 	vf.register(cmd.Flags())
 	gf.register(cmd.Flags())
 	return cmd
