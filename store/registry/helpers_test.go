@@ -187,3 +187,50 @@ func digests(ds []ocispec.Descriptor) []string {
 	slices.Sort(out)
 	return out
 }
+
+// requestLog is a Store's base transport in tests: a real http.Transport
+// that counts the requests going out by kind ("referrers" for the referrers
+// API, "tag" for a sha256-<hex> referrers tag read, "other") and calls
+// before, when set, as each one goes out. before may hold a request back
+// (to see what else goes out meanwhile) or fail it (as a broken connection
+// would).
+type requestLog struct {
+	base   http.RoundTripper
+	before func(kind string, r *http.Request) error
+
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newRequestLog(before func(kind string, r *http.Request) error) *requestLog {
+	return &requestLog{base: http.DefaultTransport.(*http.Transport).Clone(), before: before, n: map[string]int{}}
+}
+
+func requestKind(r *http.Request) string {
+	switch {
+	case strings.Contains(r.URL.Path, "/referrers/"):
+		return "referrers"
+	case strings.Contains(r.URL.Path, "/manifests/sha256-"):
+		return "tag"
+	}
+	return "other"
+}
+
+func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	kind := requestKind(r)
+	l.mu.Lock()
+	l.n[kind]++
+	l.mu.Unlock()
+	if l.before != nil {
+		if err := l.before(kind, r); err != nil {
+			return nil, err
+		}
+	}
+	return l.base.RoundTrip(r)
+}
+
+func (l *requestLog) count(kind string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[kind]
+}

@@ -8,6 +8,9 @@
 // back to the referrers tag schema on registries without the API, as the
 // distribution spec describes:
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#listing-referrers
+// A Store learns once per host whether it has the API: the first listing
+// on a host reads the referrers tag while it probes the API, in one round
+// trip, and listings started meanwhile wait for that one probe.
 package registry
 
 import (
@@ -32,15 +35,14 @@ import (
 
 // Defaults of Options; see the field of the same name for what each sets.
 const (
-	DefaultMaxConcurrency = 16              // requests in flight per host
+	DefaultMaxConcurrency = 64              // requests in flight per host
 	DefaultMaxRetries     = 4               // retries of one request
 	DefaultMaxRetryWait   = 5 * time.Second // cap on one wait between retries
 	DefaultCacheBytes     = 64 << 20        // 64 MiB of cached content
 	DefaultUserAgent      = "vouch"         // the User-Agent header
 )
 
-// maxRepositories bounds the repository clients a Store keeps (each holds
-// the referrers capability that oras-go detected for it).
+// maxRepositories bounds the repository clients a Store keeps.
 const maxRepositories = 4096
 
 // Options configure a Store. The zero value is a usable, secure default:
@@ -119,15 +121,50 @@ type Store struct {
 type hostState struct {
 	// plain is set once an insecure host answered HTTP to HTTPS.
 	plain atomic.Bool
-	// referrers is the referrers API capability: 0 unknown, 1 yes, 2 no.
+	// referrers is the host's referrers API capability, one of the
+	// referrers* constants; it changes once, from referrersUnknown. Each
+	// repository client is told it before listing referrers.
 	referrers atomic.Int32
+
+	mu sync.Mutex
+	// probing is closed when the probe of the referrers API in flight
+	// ends; nil when there is none.
+	probing chan struct{}
 }
 
 const (
-	referrersUnknown int32 = iota
-	referrersAPI
-	referrersTagSchema
+	referrersUnknown   int32 = iota // not known yet
+	referrersAPI                    // the host has the referrers API
+	referrersTagSchema              // it has not: use the referrers tag schema
 )
+
+// startProbe tells the caller to probe the host's referrers API (lead;
+// it must call endProbe when done), or returns a channel closed when the
+// probe in flight ends, or neither when the capability is known by now.
+func (h *hostState) startProbe() (lead bool, done <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.referrers.Load() != referrersUnknown:
+		return false, nil
+	case h.probing != nil:
+		return false, h.probing
+	}
+	h.probing = make(chan struct{})
+	return true, nil
+}
+
+// endProbe records what the probe learned (maybe referrersUnknown: the
+// next caller probes again) and wakes the callers waiting for it.
+func (h *hostState) endProbe(learned int32) {
+	if learned != referrersUnknown {
+		h.referrers.CompareAndSwap(referrersUnknown, learned)
+	}
+	h.mu.Lock()
+	close(h.probing)
+	h.probing = nil
+	h.mu.Unlock()
+}
 
 // repoClients are the oras-go clients of one repository: over HTTPS (or
 // plain HTTP with Options.PlainHTTP), and over plain HTTP for an insecure

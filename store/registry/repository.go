@@ -271,15 +271,8 @@ func (r *repository) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 	}
 	var pages [][]ocispec.Descriptor
 	err := r.do(ctx, func(ctx context.Context, rr *remote.Repository) error {
-		pages = nil
-		r.shareCapability(rr)
-		err := rr.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
-			pages = append(pages, slices.Clone(page))
-			return nil
-		})
-		if err == nil {
-			r.learnCapability(rr)
-		}
+		var err error
+		pages, err = r.listReferrers(ctx, rr, desc, artifactType)
 		return err
 	})
 	switch {
@@ -314,28 +307,120 @@ func replay(pages [][]ocispec.Descriptor, fn func([]ocispec.Descriptor) error) e
 	return nil
 }
 
-// shareCapability tells rr what another repository of the same host found
-// out about the referrers API, saving it the detection request.
-func (r *repository) shareCapability(rr *remote.Repository) {
+// listReferrers reads the referrers listing of desc through rr's client the
+// way the host's referrers capability says, finding it out first when it
+// is not known yet.
+func (r *repository) listReferrers(ctx context.Context, rr *remote.Repository, desc ocispec.Descriptor, artifactType string) ([][]ocispec.Descriptor, error) {
 	switch r.state.referrers.Load() {
 	case referrersAPI:
-		_ = rr.SetReferrersCapability(true)
+		return collect(ctx, r.fixed(rr, true), desc, artifactType)
 	case referrersTagSchema:
-		_ = rr.SetReferrersCapability(false)
+		return collect(ctx, r.fixed(rr, false), desc, artifactType)
+	}
+	return r.discoverReferrers(ctx, rr, desc, artifactType)
+}
+
+// discoverReferrers lists the referrers of desc on a host whose support of
+// the referrers API is not known yet, in one round trip where it can. It
+// reads the referrers tag (the tag schema) while the host is probed, and
+// keeps that listing if the host turns out to lack the API. The probe is a
+// call of the referrers API for desc, and there is one per host at a time:
+// a caller that finds one in flight waits for its answer instead of
+// sending its own, then lists by the API only if the host has it. The tag
+// read ends before discoverReferrers returns: when the API answered, it is
+// left to finish (it went out with the probe, so it costs no wait to
+// speak of, and its connection is reused); on a failure it is canceled.
+func (r *repository) discoverReferrers(ctx context.Context, rr *remote.Repository, desc ocispec.Descriptor, artifactType string) ([][]ocispec.Descriptor, error) {
+	type listing struct {
+		pages [][]ocispec.Descriptor
+		err   error
+	}
+	tagCtx, cancelTag := context.WithCancel(withOwnSlots(ctx))
+	byTag := make(chan listing, 1)
+	go func() {
+		pages, err := collect(tagCtx, r.detached(rr, false), desc, artifactType)
+		byTag <- listing{pages, err}
+	}()
+	// finish returns pages and err, after the tag read has ended.
+	finish := func(pages [][]ocispec.Descriptor, err error) ([][]ocispec.Descriptor, error) {
+		if err != nil {
+			cancelTag()
+		}
+		<-byTag
+		cancelTag()
+		return pages, err
+	}
+	for {
+		switch r.state.referrers.Load() {
+		case referrersAPI:
+			return finish(collect(ctx, r.fixed(rr, true), desc, artifactType))
+		case referrersTagSchema:
+			l := <-byTag
+			cancelTag()
+			return l.pages, l.err
+		}
+		lead, done := r.state.startProbe()
+		if lead {
+			pages, err := collect(ctx, r.detached(rr, true), desc, artifactType)
+			learned := capabilityFrom(err)
+			r.state.endProbe(learned)
+			if learned != referrersTagSchema {
+				return finish(pages, err)
+			}
+			continue // the listing is the tag's
+		}
+		if done != nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return finish(nil, ctx.Err())
+			}
+		}
 	}
 }
 
-// learnCapability records what rr detected in a successful listing. oras-go
-// has set rr's capability by then, so setting it again only reports it.
-func (r *repository) learnCapability(rr *remote.Repository) {
-	if r.state.referrers.Load() != referrersUnknown {
-		return
+// capabilityFrom tells what the outcome of a referrers API call says about
+// the host: an answer, even one over a limit, means it has the API; a 404
+// without a "repository unknown" error code, or an answer that is not an
+// image index, means it has not (distribution-spec, "Listing Referrers");
+// anything else (no answer, 401, an unknown repository) says nothing.
+func capabilityFrom(err error) int32 {
+	switch {
+	case err == nil, errors.Is(err, errdef.ErrTooManyPages):
+		return referrersAPI
+	case errors.Is(err, errdef.ErrUnsupported):
+		return referrersTagSchema
 	}
-	v := referrersAPI
-	if err := rr.SetReferrersCapability(true); errors.Is(err, remote.ErrReferrersCapabilityAlreadySet) {
-		v = referrersTagSchema
+	return referrersUnknown
+}
+
+// collect reads the whole referrers listing of desc through rr.
+func collect(ctx context.Context, rr *remote.Repository, desc ocispec.Descriptor, artifactType string) ([][]ocispec.Descriptor, error) {
+	var pages [][]ocispec.Descriptor
+	err := rr.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
+		pages = append(pages, slices.Clone(page))
+		return nil
+	})
+	return pages, err
+}
+
+// fixed returns a client of rr's repository that lists referrers only by
+// the referrers API (api true) or only by the tag schema: rr itself, told
+// so, unless it was told otherwise before.
+func (r *repository) fixed(rr *remote.Repository, api bool) *remote.Repository {
+	if rr.SetReferrersCapability(api) == nil {
+		return rr
 	}
-	r.state.referrers.CompareAndSwap(referrersUnknown, v)
+	return r.detached(rr, api)
+}
+
+// detached returns a new client of rr's repository that lists referrers
+// only by the referrers API (api true) or only by the tag schema, leaving
+// rr's capability unset.
+func (r *repository) detached(rr *remote.Repository, api bool) *remote.Repository {
+	c := r.s.newRemote(rr.Reference, rr.PlainHTTP)
+	_ = c.SetReferrersCapability(api) // a new client's is unset
+	return c
 }
 
 // do runs fn with the repository's oras-go client. An insecure host that

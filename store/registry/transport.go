@@ -111,6 +111,13 @@ func withSlots(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(slotsKey{}).(*heldSlots); ok {
 		return ctx
 	}
+	return withOwnSlots(ctx)
+}
+
+// withOwnSlots marks ctx as a call of its own for the concurrency limit, for
+// requests that a Repository call sends alongside its others: they take
+// slots of their own rather than share the call's.
+func withOwnSlots(ctx context.Context) context.Context {
 	return context.WithValue(ctx, slotsKey{}, &heldSlots{n: map[string]int{}})
 }
 
