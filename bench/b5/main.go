@@ -167,7 +167,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		}
 	}
 	fmt.Printf("### Referrers per subject (notation signatures on one image; fresh process per run, medians of %d)\n\n%s\n", runs, tbl.String())
-	fmt.Println("notation verify stops at the first signature that verifies (and reads at most 100); vouch and Ratify verify every signature. Requests are counted through a proxy without delay.")
+	fmt.Println("notation verify stops at the first signature that verifies (and reads at most 100), one at a time; vouch checks up to --concurrency (8) at once and stops once one has settled the verdict; Ratify verifies every signature. Requests are counted through a proxy without delay.")
 	fmt.Println()
 	var ws, rs []series
 	for _, n := range names {
