@@ -41,7 +41,7 @@ func (f *graphFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.limits.MaxReferrerPages, "max-referrer-pages", vouch.DefaultMaxReferrerPages, "most pages of one referrers listing")
 	fs.IntVar(&f.limits.MaxDepth, "max-depth", vouch.DefaultMaxDepth, "deepest nesting of referrers below a subject")
 	fs.IntVar(&f.limits.MaxNodes, "max-nodes", vouch.DefaultMaxNodes, "most nodes in one subject's graph")
-	fs.IntVar(&f.concurrency, "concurrency", vouch.DefaultConcurrency, "subjects verified at once, and registry reads and checks at once per subject")
+	fs.IntVar(&f.concurrency, "concurrency", vouch.DefaultConcurrency, "registry reads and checks at once per subject (vouch verify checks four times as many subjects at once)")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up after this long (then exit 2)")
 }
 

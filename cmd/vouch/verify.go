@@ -85,7 +85,7 @@ Exit codes:
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
 			defer cancel()
-			reports := verifyAll(ctx, exec, refs, gf.concurrency)
+			reports := verifyAll(ctx, exec, refs, 4*gf.concurrency)
 			summary := vouch.Summarize(reports)
 			out := cmd.OutOrStdout()
 			if output == "json" {
