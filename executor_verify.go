@@ -83,8 +83,38 @@ func collectChecks(n *Node, out *[]*check) {
 	}
 }
 
-// runChecks runs checks, w.n at once, starting them in order.
+// runChecks runs checks, w.n at once, starting them in order. When the
+// policy can settle early, the first check of each parent and artifact type
+// goes first, and the rest only if the verdict is still open: an image with
+// many signatures costs one signature's requests when the first verifies.
 func (w *walker) runChecks(ctx context.Context, st *settle, checks []*check) error {
+	if st.settler == nil {
+		return w.runWave(ctx, st, checks)
+	}
+	type group struct {
+		parent string
+		typ    string
+	}
+	seen := map[group]bool{}
+	var first, rest []*check
+	for _, c := range checks {
+		g := group{c.parent.Digest.String(), c.node.ArtifactType}
+		if seen[g] {
+			rest = append(rest, c)
+			continue
+		}
+		seen[g] = true
+		first = append(first, c)
+	}
+	if err := w.runWave(ctx, st, first); err != nil || len(rest) == 0 {
+		return err
+	}
+	return w.runWave(ctx, st, rest)
+}
+
+// runWave runs checks, w.n at once, starting them in order, until the
+// verdict is settled.
+func (w *walker) runWave(ctx context.Context, st *settle, checks []*check) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.n)
 	for _, c := range checks {
