@@ -14,6 +14,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	// Its init keeps the garbage collector off while the dependencies
+	// initialise; see its doc.
+	"github.com/vouch-project/vouch/cmd/vouch/internal/gcpause"
 )
 
 // Exit codes, as documented in `vouch verify --help`.
@@ -103,6 +107,14 @@ configured verifiers, and prints a verdict with the report behind it.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newVerifyCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newVersionCommand(), newServeCommand(stdin))
+	serve := newServeCommand(stdin)
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd == serve {
+			// A server lives long: it collects garbage as GOGC says from
+			// the start rather than after its heap first nears gcpause.Limit.
+			gcpause.Resume()
+		}
+	}
+	root.AddCommand(newVerifyCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newVersionCommand(), serve)
 	return root
 }
