@@ -27,6 +27,7 @@ type Metrics struct {
 	verifiers        *prometheus.HistogramVec
 	answers          *prometheus.CounterVec
 	cacheLookups     *prometheus.CounterVec
+	tagRefreshes     *prometheus.CounterVec
 	registryRequests *prometheus.CounterVec
 	redisErrors      *prometheus.CounterVec
 }
@@ -58,6 +59,9 @@ func NewMetrics() *Metrics {
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_cache_lookups_total", Help: "Cache lookups, by kind (verdict, tag) and result (hit, miss).",
 		}, []string{"kind", "result"}),
+		tagRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_tag_refreshes_total", Help: "Background resolutions of tags whose cached digest was past --tag-ttl, by result (ok, error).",
+		}, []string{"result"}),
 		registryRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_registry_requests_total", Help: "HTTP responses from registries, by host, method and status code.",
 		}, []string{"host", "method", "code"}),
@@ -67,7 +71,7 @@ func NewMetrics() *Metrics {
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.registryRequests, m.redisErrors,
+		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.tagRefreshes, m.registryRequests, m.redisErrors,
 	)
 	return m
 }
@@ -100,6 +104,13 @@ func (m *Metrics) EngineHooks(inFlight func() int64) engine.Hooks {
 			m.verifications.WithLabelValues(string(v)).Observe(d.Seconds())
 		},
 		OnAnswer: func(outcome string) { m.answers.WithLabelValues(outcome).Inc() },
+		OnTagRefresh: func(err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			m.tagRefreshes.WithLabelValues(result).Inc()
+		},
 	}
 }
 

@@ -41,6 +41,10 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 )
 
+// The engine keeps the Gatekeeper provider's encoded answers with its
+// cached verdicts.
+var _ gatekeeper.EncodingDecider = (*engine.Engine)(nil)
+
 // Options configure a Server.
 type Options struct {
 	// Addr is where ListenAndServe listens for HTTPS, "host:port".
@@ -69,6 +73,11 @@ type Options struct {
 	// Concurrency bounds the images decided at once for one request.
 	// Optional; default 16.
 	Concurrency int
+	// GatekeeperGraph puts the whole report tree in every Gatekeeper verify
+	// value (gatekeeper.Options.Graph). Optional; default false: the value
+	// carries the verdict, the reason and the nodes that failed, and a
+	// request asks for the graph with "?graph=true".
+	GatekeeperGraph bool
 	// ShutdownTimeout bounds the wait for requests in flight when the
 	// server stops. Optional; default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -117,7 +126,7 @@ func New(opts Options) (*Server, error) {
 	if s.tls, err = newCertReloader(opts.TLS, log); err != nil {
 		return nil, err
 	}
-	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Engine, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log, TraceID: RequestID})
+	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Engine, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log, TraceID: RequestID, Graph: opts.GatekeeperGraph})
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/server/admission"
@@ -126,8 +128,13 @@ func TestGatekeeperProvider(t *testing.T) {
 				}
 				items := itemsByKey(t, resp)
 				v := valueOf(t, items[repo+":signed"])
-				if !v.IsSuccess || v.Verdict != vouch.Allowed || v.Reference != repo+":signed@"+signed.Digest.String() || v.Graph == nil || len(v.Graph.Referrers) != 1 {
+				if !v.IsSuccess || v.Verdict != vouch.Allowed || v.Reference != repo+":signed@"+signed.Digest.String() || v.Graph != nil {
 					t.Fatalf("signed image: %+v", v)
+				}
+				// The report tree comes on request.
+				_, full := verify(t, s, path+"?graph=true", repo+":signed")
+				if v := valueOf(t, full.Response.Items[0]); !v.IsSuccess || v.Graph == nil || len(v.Graph.Referrers) != 1 {
+					t.Fatalf("signed image with ?graph=true: %+v", v)
 				}
 				if v := valueOf(t, items["[team-a]"+repo+"@"+signed.Digest.String()]); !v.IsSuccess {
 					t.Fatalf("signed image by digest in a namespace: %+v", v)
@@ -180,6 +187,97 @@ func TestGatekeeperProvider(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCachedAnswers: an answer, whose value is spliced from the encoding
+// kept with the cached verdict, is byte for byte encoding/json's encoding
+// of the Value of the verdict's report, for each key (allowed, unsigned,
+// signed by an untrusted signer; by tag, by digest, with a namespace), with
+// and without the graph, verified or from the cache; and it follows the
+// report when the report changes.
+func TestCachedAnswers(t *testing.T) {
+	ctx := t.Context()
+	sig, stranger := servertest.NewSigner(t), servertest.NewSigner(t)
+	reg := testbed.GGCR(t, nil)
+	signed, _ := images(t, sig, reg, "cached/app")
+	p := testbed.NewPusher(t, reg.Host, "cached/app")
+	forged := p.Image("forged", "signed by a stranger")
+	stranger.Sign(t, reg.Host, "cached/app", forged)
+	exec := sig.Executor(t, nil)
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := servertest.Start(t, servertest.Options{Executor: exec, Cache: cache.NewMemory(cache.MemoryOptions{Now: clock}),
+		Engine: func(o *engine.Options) { o.Now = clock }})
+	repo := reg.Host + "/cached/app"
+	keys := []string{repo + ":signed", repo + ":unsigned", repo + ":forged", "[team-a]" + repo + ":signed", repo + "@" + signed.Digest.String()}
+
+	// check compares each answered value with the encoding of the report
+	// the engine has for its key (which is verified again after a test
+	// changed the registry: fresh verifications may differ, as the
+	// executor may skip signatures once the policy is satisfied).
+	check := func(resp gkResponse, graph bool) map[string]string {
+		t.Helper()
+		values := map[string]string{}
+		for _, it := range resp.Response.Items {
+			var got gatekeeper.Value
+			if err := json.Unmarshal(it.Value, &got); err != nil || it.Error != "" {
+				t.Fatalf("%s: %v %+v", it.Key, err, it)
+			}
+			ns, image, _ := gatekeeper.SplitKey(it.Key)
+			report, err := s.Engine.Verify(ctx, ns, image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(gatekeeper.NewValue(report, got.TraceID, got.Timestamp, graph))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(it.Value) != string(want) {
+				t.Fatalf("%s: answer\n%s\nfresh encoding\n%s", it.Key, it.Value, want)
+			}
+			values[it.Key] = string(it.Value[strings.Index(string(it.Value), `"subject"`):])
+		}
+		return values
+	}
+	var first map[string]string
+	for round := range 2 { // verified, then cached
+		for _, graph := range []bool{false, true} {
+			path := "/gatekeeper/v1/verify"
+			if graph {
+				path += "?graph=true"
+			}
+			_, resp := verify(t, s, path, keys...)
+			values := check(resp, graph)
+			if !graph && round == 0 {
+				first = values
+			}
+		}
+	}
+	if v := first[repo+":forged"]; !strings.Contains(v, `"failures":[{"digest":`) || !strings.Contains(v, `"outcome":"failed"`) || strings.Contains(v, `"graph"`) {
+		t.Fatalf("a denial names the failed signature, without the graph: %s", v)
+	}
+	if strings.Contains(first[repo+":signed"], "failures") {
+		t.Fatalf("allowed image: %s", first[repo+":signed"])
+	}
+
+	// The stranger signs the signed image too: once its verdict expires,
+	// the answer is the new report's, and is then cached in turn.
+	stranger.Sign(t, reg.Host, "cached/app", signed)
+	mu.Lock()
+	now = now.Add(engine.DefaultAllowTTL + time.Second)
+	mu.Unlock()
+	for range 2 {
+		_, resp := verify(t, s, "/gatekeeper/v1/verify", keys...)
+		values := check(resp, false)
+		if v := values[repo+":signed"]; v == first[repo+":signed"] || !strings.Contains(v, ` of 2 referrers verified`) {
+			t.Fatalf("after a second signature: %s", v)
+		}
 	}
 }
 

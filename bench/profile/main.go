@@ -8,7 +8,7 @@
 //
 // Usage: go run ./bench/profile [-scenario warm|cold|replay] [-duration 10s] [-out DIR]
 //
-//	[-registry-concurrency N] [-tag-ttl D] [-linger D] [-images N]
+//	[-registry-concurrency N] [-tag-ttl D] [-tag-max-stale D] [-linger D] [-images N]
 //
 //	go tool pprof -top -nodecount 40 DIR/cpu.pprof
 package main
@@ -44,6 +44,7 @@ func main() {
 	out := flag.String("out", "bench/results/profiles", "folder for cpu.pprof and allocs.pprof")
 	flag.IntVar(&knobs.maxConcurrency, "registry-concurrency", 0, "registry.Options.MaxConcurrency (requests in flight per registry host; 0: vouch's default)")
 	flag.DurationVar(&knobs.tagTTL, "tag-ttl", 0, "engine and registry tag TTL (0: vouch's default)")
+	flag.DurationVar(&knobs.tagMaxStale, "tag-max-stale", 0, "engine.Options.TagMaxStale: serve a cached tag digest this long while refreshing it (0: vouch's default; negative: not past the tag TTL)")
 	flag.DurationVar(&knobs.linger, "linger", 0, "engine.Options.Linger")
 	flag.IntVar(&knobs.images, "images", 500, "distinct images for the replay scenario")
 	flag.Parse()
@@ -55,9 +56,9 @@ func main() {
 
 // knobs are the engine and store settings the replay scenario varies.
 var knobs struct {
-	maxConcurrency int
-	tagTTL, linger time.Duration
-	images         int
+	maxConcurrency              int
+	tagTTL, tagMaxStale, linger time.Duration
+	images                      int
 }
 
 func run(scenario string, duration time.Duration, out string) error {
@@ -154,11 +155,12 @@ func run(scenario string, duration time.Duration, out string) error {
 	logger := server.NewLogger(os.Stderr, slog.LevelError)
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor: func(string) (*vouch.Executor, string) { return exec, "profile" },
-		Hooks:    metrics.EngineHooks(func() int64 { return eng.InFlight() }),
-		Logger:   logger,
-		TagTTL:   knobs.tagTTL,
-		Linger:   knobs.linger,
+		Executor:    func(string) (*vouch.Executor, string) { return exec, "profile" },
+		Hooks:       metrics.EngineHooks(func() int64 { return eng.InFlight() }),
+		Logger:      logger,
+		TagTTL:      knobs.tagTTL,
+		TagMaxStale: knobs.tagMaxStale,
+		Linger:      knobs.linger,
 	})
 	if err != nil {
 		return err
@@ -233,7 +235,7 @@ func run(scenario string, duration time.Duration, out string) error {
 		return err
 	}
 	af.Close()
-	fmt.Printf("scenario %s (registry concurrency %d, tag TTL %v, linger %v): %s\n", scenario, knobs.maxConcurrency, knobs.tagTTL, knobs.linger, res)
+	fmt.Printf("scenario %s (registry concurrency %d, tag TTL %v, tag max stale %v, linger %v): %s\n", scenario, knobs.maxConcurrency, knobs.tagTTL, knobs.tagMaxStale, knobs.linger, res)
 	if proxy != nil {
 		fmt.Printf("registry requests: %s\n", proxy.Counts())
 	}

@@ -41,7 +41,8 @@ type serveFlags struct {
 	redisAddr, redisCAFile      string
 	redisTLS                    bool
 	budget, cacheTTL, denyTTL   time.Duration
-	tagTTL, linger              time.Duration
+	tagTTL, tagMaxStale, linger time.Duration
+	gatekeeperGraph             bool
 	shutdownTimeout             time.Duration
 	maxBodyBytes                int64
 	maxKeys                     int
@@ -62,8 +63,10 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.budget, "budget", server.DefaultBudget, "answer every request within this time; what is not decided by then is a timeout error (Gatekeeper) or a denial (admission)")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", engine.DefaultAllowTTL, "cache allowed verdicts this long")
 	fs.DurationVar(&f.denyTTL, "deny-cache-ttl", engine.DefaultDenyTTL, "cache definitive denials this long (undecided answers are never cached)")
-	fs.DurationVar(&f.tagTTL, "tag-ttl", engine.DefaultTagTTL, "cache the digest a tag names this long")
+	fs.DurationVar(&f.tagTTL, "tag-ttl", engine.DefaultTagTTL, "use the cached digest of a tag this long without asking the registry (0: do not cache tags)")
+	fs.DurationVar(&f.tagMaxStale, "tag-max-stale", engine.DefaultTagMaxStale, "after --tag-ttl, keep using a tag's cached digest while it is resolved again in the background, up to this long after it was resolved; older digests are resolved on the request's path (0: always resolve on the request's path after --tag-ttl)")
 	fs.DurationVar(&f.linger, "linger", 0, "keep verifying up to this long after a request's budget ran out, so that its retry finds the verdict cached (0: stop at once)")
+	fs.BoolVar(&f.gatekeeperGraph, "gatekeeper-graph", false, "put the whole report tree (graph) in every Gatekeeper verify value; without it a value carries the verdict, the reason and the failed nodes, and a request asks for the graph with ?graph=true")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, wait this long for requests in flight")
 	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
@@ -82,7 +85,7 @@ func (f *serveFlags) validate() error {
 			return usageErrorf("%s must be positive", name)
 		}
 	}
-	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--linger": f.linger} {
+	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--tag-max-stale": f.tagMaxStale, "--linger": f.linger} {
 		if d < 0 {
 			return usageErrorf("%s cannot be negative", name)
 		}
@@ -108,7 +111,8 @@ func newServeCommand(stdin io.Reader) *cobra.Command {
 		Long: `Serve answers, over HTTPS (TLS 1.3), whether images may run:
 
   POST /gatekeeper/v1/verify     Gatekeeper external data provider: one item per
-                                 image, value {isSuccess, verdict, reason, graph}
+                                 image, value {isSuccess, verdict, reason, failures}
+                                 (and the report tree, graph, with ?graph=true)
   POST /gatekeeper/v1/mutate     pins images to their digests (Gatekeeper mutation)
   POST /ratify/gatekeeper/v1/... the same, on Ratify's paths
   POST /admission/v1/validate    Kubernetes validating admission webhook
@@ -121,7 +125,8 @@ namespace's policy scopes. Every request is answered within --budget: what
 vouch could not decide by then is a per-image timeout error (Gatekeeper) or a
 denial (admission: fail closed). Verdicts are cached by digest and by a hash
 of the policy and trust material, in memory and, with --redis-addr, in Redis
-shared by the replicas.
+shared by the replicas. A tag's digest is used --tag-ttl as it is, then up to
+--tag-max-stale while one background request resolves the tag again.
 
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
@@ -238,6 +243,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		AllowTTL:      ttlOption(sf.cacheTTL),
 		DenyTTL:       ttlOption(sf.denyTTL),
 		TagTTL:        ttlOption(sf.tagTTL),
+		TagMaxStale:   ttlOption(sf.tagMaxStale),
 		VerifyTimeout: gf.timeout,
 		Linger:        sf.linger,
 		Hooks:         metrics.EngineHooks(func() int64 { return eng.InFlight() }),
@@ -254,6 +260,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		Budget:          sf.budget,
 		MaxBodyBytes:    sf.maxBodyBytes,
 		MaxKeys:         sf.maxKeys,
+		GatekeeperGraph: sf.gatekeeperGraph,
 		ShutdownTimeout: sf.shutdownTimeout,
 		Metrics:         metrics,
 		Logger:          logger,

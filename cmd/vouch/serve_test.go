@@ -70,7 +70,7 @@ func TestServe(t *testing.T) {
 		exit <- run(ctx, []string{"serve", "--listen", addr, "--metrics-listen", metricsAddr,
 			"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
 			"--client-ca-file", filepath.Join(dir, "ca.crt"),
-			"--notation-cert", signer.CAFile, "--plain-http"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+			"--notation-cert", signer.CAFile, "--plain-http", "--gatekeeper-graph", "--tag-max-stale", "1m", "--linger", "0"}, strings.NewReader(""), &bytes.Buffer{}, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -105,8 +105,9 @@ func TestServe(t *testing.T) {
 			Items []struct {
 				Key   string `json:"key"`
 				Value struct {
-					IsSuccess bool   `json:"isSuccess"`
-					Reason    string `json:"reason"`
+					IsSuccess bool            `json:"isSuccess"`
+					Reason    string          `json:"reason"`
+					Graph     json.RawMessage `json:"graph"`
 				} `json:"value"`
 			} `json:"items"`
 		} `json:"response"`
@@ -115,6 +116,9 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || len(answer.Response.Items) != 2 || !answer.Response.Items[0].Value.IsSuccess || answer.Response.Items[1].Value.IsSuccess {
 		t.Fatalf("answer %+v, %v", answer, err)
+	}
+	if len(answer.Response.Items[0].Value.Graph) == 0 {
+		t.Fatalf("--gatekeeper-graph: the value has no graph: %+v", answer)
 	}
 	metrics, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {

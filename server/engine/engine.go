@@ -1,8 +1,11 @@
 // Package engine answers the servers' one question, "may this image run?",
-// fast enough for an admission deadline: it pins the image to its digest,
-// looks the verdict up in a cache keyed by the digest and the policy, runs
-// vouch's Executor on a miss, and lets concurrent requests for the same
-// image share one verification.
+// fast enough for an admission deadline: it pins the image to its digest
+// (tags cached, and refreshed in the background while in use), looks the
+// verdict up in a cache keyed by the digest and the policy, runs vouch's
+// Executor on a miss, and lets concurrent requests for the same image share
+// one verification. Endpoints can have the encoding of their answer kept
+// beside each cached verdict (VerifyEncoded), so that a cached answer costs
+// no encoding.
 package engine
 
 import (
@@ -12,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +32,7 @@ const (
 	DefaultAllowTTL         = 5 * time.Minute
 	DefaultDenyTTL          = 30 * time.Second
 	DefaultTagTTL           = 10 * time.Second
+	DefaultTagMaxStale      = 5 * time.Minute
 	DefaultMaxVerifications = 64
 	DefaultVerifyTimeout    = time.Minute
 )
@@ -54,6 +59,9 @@ type Hooks struct {
 	// OnAnswer is called for each Verify call with what the caller got:
 	// "allowed", "denied", "undecided", "timeout" or "invalid".
 	OnAnswer func(answer string)
+	// OnTagRefresh is called after each background refresh of a tag whose
+	// cached digest was past TagTTL, with its error (nil: refreshed).
+	OnTagRefresh func(err error)
 }
 
 // Options configure an Engine.
@@ -71,9 +79,19 @@ type Options struct {
 	// DefaultDenyTTL; negative: not cached. Undecided verdicts are never
 	// cached.
 	DenyTTL time.Duration
-	// TagTTL is how long a tag's digest is cached. Optional; default
-	// DefaultTagTTL; negative: every request resolves the tag.
+	// TagTTL is how long a tag's cached digest is used as it is. Optional;
+	// default DefaultTagTTL; negative: tags are not cached, every request
+	// resolves its tag.
 	TagTTL time.Duration
+	// TagMaxStale is the age (since it was resolved) up to which a cached
+	// tag digest past TagTTL is still used, while the tag is resolved
+	// again in the background, once at a time per tag and at most once
+	// per TagTTL while that fails: requests for a hot tag do not wait for
+	// the registry. An older digest is never used: the request resolves
+	// the tag itself, and fails if the registry cannot answer. Optional;
+	// default DefaultTagMaxStale; negative, or not above TagTTL: a digest
+	// past TagTTL is never used.
+	TagMaxStale time.Duration
 	// MaxVerifications bounds the executor runs in progress at once; more
 	// wait their turn within their callers' deadlines. Optional; default
 	// DefaultMaxVerifications.
@@ -84,13 +102,18 @@ type Options struct {
 	// Linger keeps a verification running for this long after the last
 	// caller waiting for it gave up (its deadline passed), so that its
 	// verdict is cached for the caller's retry. Optional; default 0: the
-	// verification is cancelled with its last caller.
+	// verification is cancelled with its last caller. Under load that the
+	// registry cannot keep up with, lingering verifications delay the ones
+	// callers wait for (docs/performance.md, B4).
 	Linger time.Duration
 	// Hooks report to metrics. Optional.
 	Hooks Hooks
 	// Logger logs verifications that could not decide. Optional; default
 	// slog.Default().
 	Logger *slog.Logger
+	// Now is the clock that dates tag resolutions. Optional; default
+	// time.Now (tests set it, with the cache's clock).
+	Now func() time.Time
 }
 
 // Engine decides on images for the Gatekeeper provider and the admission
@@ -101,53 +124,132 @@ type Engine struct {
 	sem      chan struct{}
 	inFlight atomic.Int64
 
-	verdicts flight[*vouch.Report]
+	verdicts flight[verified]
 	tags     flight[digest.Digest]
-	decoded  decodedReports
+	memo     reportMemo
+
+	refreshMu sync.Mutex
+	// refreshing holds, per tag key, the time before which no background
+	// refresh starts: far ahead while one runs, TagTTL after one failed.
+	refreshing map[string]time.Time
 }
 
-// maxDecoded bounds the decoded reports an Engine keeps.
-const maxDecoded = 4096
+// Bounds of the report memo: entries, and the bytes of their cached and
+// encoded forms (the decoded reports count as much again).
+const (
+	maxMemoEntries = 4096
+	maxMemoBytes   = 64 << 20
+	// maxEncodings bounds the encodings kept per report.
+	maxEncodings = 4
+)
 
-// decodedReports keeps the last decoded report of each verdict key with the
-// bytes it was decoded from, so that a cache hit costs a byte comparison
-// instead of a JSON decode (which took about a quarter of the server's CPU
-// on cached requests). The byte cache stays the truth: an entry is used only
-// while the cache returns the same bytes.
-type decodedReports struct {
-	mu sync.Mutex
-	m  map[string]decodedReport
+// reportMemo keeps, per verdict key, the report decoded from the cache's
+// bytes and the encodings endpoints asked for, with the bytes they come
+// from. A cache hit then costs a byte comparison instead of a JSON decode
+// (a quarter of the server's CPU on cached requests) and the endpoint's
+// encoding (three quarters of what was left). The byte cache stays the
+// truth: an entry is used only while the cache returns the same bytes.
+type reportMemo struct {
+	mu    sync.Mutex
+	m     map[string]*memoEntry
+	bytes int
 }
 
-type decodedReport struct {
+// memoEntry is one verdict key's report and its encodings. raw and r never
+// change; enc grows under mu.
+type memoEntry struct {
 	raw []byte
 	r   *vouch.Report
+
+	mu  sync.Mutex
+	enc map[string][]byte
 }
 
-// report returns the report cached under key, decoding it only when its
-// bytes changed.
-func (d *decodedReports) report(ctx context.Context, c cache.Cache, key string) (*vouch.Report, bool) {
+// report returns the memo entry of the report cached under key, decoding
+// the report only when its bytes changed.
+func (m *reportMemo) report(ctx context.Context, c cache.Cache, key string) (*memoEntry, bool) {
 	data, ok := c.Get(ctx, key)
 	if !ok {
 		return nil, false
 	}
-	d.mu.Lock()
-	e, ok := d.m[key]
-	d.mu.Unlock()
+	m.mu.Lock()
+	e, ok := m.m[key]
+	m.mu.Unlock()
 	if ok && bytes.Equal(e.raw, data) {
-		return e.r, true
+		return e, true
 	}
 	var r vouch.Report
 	if err := json.Unmarshal(data, &r); err != nil || r.Verdict == "" {
 		return nil, false
 	}
-	d.mu.Lock()
-	if d.m == nil || len(d.m) >= maxDecoded {
-		d.m = make(map[string]decodedReport)
+	return m.add(key, data, &r), true
+}
+
+// add records r, cached under key as data, and returns its entry.
+func (m *reportMemo) add(key string, data []byte, r *vouch.Report) *memoEntry {
+	e := &memoEntry{raw: data, r: r}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.m[key]; ok {
+		m.bytes -= old.size()
 	}
-	d.m[key] = decodedReport{raw: data, r: &r}
-	d.mu.Unlock()
-	return &r, true
+	if m.m == nil || len(m.m) >= maxMemoEntries || m.bytes >= maxMemoBytes {
+		m.m, m.bytes = make(map[string]*memoEntry), 0
+	}
+	m.m[key] = e
+	m.bytes += e.size()
+	return e
+}
+
+// grow counts n more bytes held by the memo's entries.
+func (m *reportMemo) grow(n int) {
+	m.mu.Lock()
+	m.bytes += n
+	m.mu.Unlock()
+}
+
+// encoded returns e's report encoded by encode (named encoding), encoding
+// it on first use.
+func (e *memoEntry) encoded(m *reportMemo, encoding string, encode func(*vouch.Report) ([]byte, error)) ([]byte, error) {
+	e.mu.Lock()
+	b, ok := e.enc[encoding]
+	e.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := encode(shared(e.r))
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if _, ok := e.enc[encoding]; !ok && len(e.enc) < maxEncodings {
+		if e.enc == nil {
+			e.enc = make(map[string][]byte, 1)
+		}
+		e.enc[encoding] = b
+		defer m.grow(len(b))
+	}
+	e.mu.Unlock()
+	return b, nil
+}
+
+// size is what the memo counts for e: its cached bytes twice (the decoded
+// report is about as big) and its encodings.
+func (e *memoEntry) size() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 2 * len(e.raw)
+	for _, b := range e.enc {
+		n += len(b)
+	}
+	return n
+}
+
+// shared returns a copy of r without the fields personal to a caller.
+func shared(r *vouch.Report) *vouch.Report {
+	c := *r
+	c.Subject, c.Reference = "", ""
+	return &c
 }
 
 // New returns an Engine for opts.
@@ -163,6 +265,7 @@ func New(opts Options) (*Engine, error) {
 	def(&opts.AllowTTL, DefaultAllowTTL)
 	def(&opts.DenyTTL, DefaultDenyTTL)
 	def(&opts.TagTTL, DefaultTagTTL)
+	def(&opts.TagMaxStale, DefaultTagMaxStale)
 	def(&opts.VerifyTimeout, DefaultVerifyTimeout)
 	if opts.MaxVerifications <= 0 {
 		opts.MaxVerifications = DefaultMaxVerifications
@@ -176,7 +279,10 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Engine{opts: opts, cache: opts.Cache, sem: make(chan struct{}, opts.MaxVerifications)}, nil
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Engine{opts: opts, cache: opts.Cache, sem: make(chan struct{}, opts.MaxVerifications), refreshing: map[string]time.Time{}}, nil
 }
 
 // InFlight returns the number of executor runs in progress.
@@ -191,11 +297,40 @@ func (e *Engine) InFlight() int64 { return e.inFlight.Load() }
 // an unreachable registry, or ctx ending first (the error then matches
 // context.DeadlineExceeded or context.Canceled). Callers fail closed.
 func (e *Engine) Verify(ctx context.Context, namespace, image string) (*vouch.Report, error) {
-	report, err := e.verify(ctx, namespace, image)
+	report, _, err := e.decide(ctx, namespace, image)
+	return report, err
+}
+
+// VerifyEncoded is Verify that also returns the report encoded by encode,
+// an endpoint's encoding of its answer. The engine keeps what encode
+// returns beside the cached verdict, under the name encoding (one name, one
+// function), so that answering from the cache encodes nothing; a verdict
+// that is not cached is encoded afresh. encode sees the report shared by
+// every caller of the verdict, with Subject and Reference empty: what it
+// returns must depend only on the verdict, reason, mode, waiver and graph.
+// The encoding is nil when err is not (the report then says why vouch
+// could not decide), and when encode fails (err is then its error).
+func (e *Engine) VerifyEncoded(ctx context.Context, namespace, image, encoding string, encode func(*vouch.Report) ([]byte, error)) (*vouch.Report, []byte, error) {
+	report, entry, err := e.decide(ctx, namespace, image)
+	if err != nil {
+		return report, nil, err
+	}
+	if entry != nil {
+		data, err := entry.encoded(&e.memo, encoding, encode)
+		return report, data, err
+	}
+	data, err := encode(shared(report))
+	return report, data, err
+}
+
+// decide is Verify, also returning the memo entry of the verdict when it
+// is cached.
+func (e *Engine) decide(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
+	report, entry, err := e.verify(ctx, namespace, image)
 	if h := e.opts.Hooks.OnAnswer; h != nil {
 		h(answer(report, err))
 	}
-	return report, err
+	return report, entry, err
 }
 
 func answer(r *vouch.Report, err error) string {
@@ -210,43 +345,53 @@ func answer(r *vouch.Report, err error) string {
 	return string(r.Verdict)
 }
 
-func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, error) {
+func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
 	ref, err := parse(image)
 	if err != nil {
-		return undecided(image, image, err), err
+		return undecided(image, image, err), nil, err
 	}
 	exec, hash := e.opts.Executor(namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
-		return undecided(ref.String(), ref.String(), err), err
+		return undecided(ref.String(), ref.String(), err), nil, err
 	}
 	pinned, err := e.pin(ctx, exec, ref)
 	if err != nil {
-		return undecided(ref.String(), ref.String(), err), err
+		return undecided(ref.String(), ref.String(), err), nil, err
 	}
 	key := "verdict:" + hash + ":" + pinned.Name() + "@" + pinned.Digest.String()
-	if r, ok := e.decoded.report(ctx, e.cache, key); ok {
+	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(r, ref, pinned), nil
+		return personal(m.r, ref, pinned), m, nil
 	}
 	e.hook("verdict", false)
-	r, err := e.verdicts.do(ctx, key, e.opts.Linger, func(ctx context.Context) (*vouch.Report, error) {
+	v, err := e.verdicts.do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
 		return e.run(ctx, exec, key, pinned)
 	})
-	if err != nil && r == nil {
-		return undecided(ref.String(), pinned.String(), err), err
+	if err != nil && v.r == nil {
+		return undecided(ref.String(), pinned.String(), err), nil, err
 	}
-	return personal(r, ref, pinned), err
+	if err != nil {
+		return personal(v.r, ref, pinned), nil, err
+	}
+	return personal(v.r, ref, pinned), v.entry, nil
+}
+
+// verified is the result of one executor run: the report, and its memo
+// entry when the verdict was cached.
+type verified struct {
+	r     *vouch.Report
+	entry *memoEntry
 }
 
 // run verifies pinned with exec and caches the verdict.
-func (e *Engine) run(ctx context.Context, exec *vouch.Executor, key string, pinned vouch.Reference) (*vouch.Report, error) {
+func (e *Engine) run(ctx context.Context, exec *vouch.Executor, key string, pinned vouch.Reference) (verified, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
 	defer cancel()
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return verified{}, ctx.Err()
 	}
 	defer func() { <-e.sem }()
 	e.inFlight.Add(1)
@@ -260,33 +405,70 @@ func (e *Engine) run(ctx context.Context, exec *vouch.Executor, key string, pinn
 		if ctx.Err() == nil {
 			e.opts.Logger.WarnContext(ctx, "could not decide", "reference", pinned.String(), "error", err.Error())
 		}
-		return r, err
+		return verified{r: r}, err
 	}
+	ttl := time.Duration(0)
 	switch {
 	case r.Verdict == vouch.Allowed:
-		cache.SetReport(ctx, e.cache, key, r, e.opts.AllowTTL)
+		ttl = e.opts.AllowTTL
 	case r.Verdict == vouch.Denied && !hasErrors(r.Root):
-		cache.SetReport(ctx, e.cache, key, r, e.opts.DenyTTL)
+		ttl = e.opts.DenyTTL
 	}
-	return r, nil
+	if ttl <= 0 {
+		return verified{r: r}, nil
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return verified{r: r}, nil
+	}
+	e.cache.Set(ctx, key, data, ttl)
+	// The report as the cache will give it back (a JSON round trip), so
+	// that the first answer is the same as the cached ones.
+	var cached vouch.Report
+	if err := json.Unmarshal(data, &cached); err != nil {
+		return verified{r: r}, nil
+	}
+	return verified{r: &cached, entry: e.memo.add(key, data, &cached)}, nil
 }
 
-// pin returns ref pinned to its digest, resolving (and caching) its tag.
+// pin returns ref pinned to its digest, resolving (and caching) its tag. A
+// cached digest is used as it is for TagTTL, then up to TagMaxStale while a
+// background refresh resolves the tag again; after that the tag is
+// resolved on the request's path.
 func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Reference) (vouch.Reference, error) {
 	if ref.Digest != "" {
 		return ref, nil
 	}
 	key := "tag:" + ref.Name() + ":" + ref.Tag
 	if data, ok := e.cache.Get(ctx, key); ok {
-		if d, err := digest.Parse(string(data)); err == nil {
-			e.hook("tag", true)
-			return ref.WithDigest(d), nil
+		if d, at, ok := parseTagEntry(data); ok {
+			age := e.opts.Now().Sub(at)
+			switch {
+			case age < e.opts.TagTTL:
+				e.hook("tag", true)
+				return ref.WithDigest(d), nil
+			case age < e.opts.TagMaxStale:
+				e.hook("tag", true)
+				e.refresh(ctx, exec, ref, key)
+				return ref.WithDigest(d), nil
+			}
 		}
 	}
 	e.hook("tag", false)
-	d, err := e.tags.do(ctx, key, 0, func(ctx context.Context) (digest.Digest, error) {
+	d, err := e.resolve(ctx, exec, ref, key)
+	if err != nil {
+		return ref, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return ref.WithDigest(d), nil
+}
+
+// resolve resolves ref's tag at the registry and caches the digest under
+// key, dated. Concurrent resolutions of one tag share one request.
+func (e *Engine) resolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
+	return e.tags.do(ctx, key, 0, func(ctx context.Context) (digest.Digest, error) {
 		ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
 		defer cancel()
+		at := e.opts.Now()
 		repo, err := exec.Store.Repository(ctx, ref)
 		if err != nil {
 			return "", err
@@ -299,14 +481,71 @@ func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Refere
 			return "", fmt.Errorf("registry returned a bad digest for %s: %w", ref, err)
 		}
 		if e.opts.TagTTL > 0 {
-			e.cache.Set(ctx, key, []byte(desc.Digest.String()), e.opts.TagTTL)
+			e.cache.Set(ctx, key, tagEntry(desc.Digest, at), max(e.opts.TagTTL, e.opts.TagMaxStale))
 		}
 		return desc.Digest, nil
 	})
-	if err != nil {
-		return ref, fmt.Errorf("resolve %s: %w", ref, err)
+}
+
+// refresh resolves ref's tag again in the background, unless a refresh of
+// it runs already or failed less than TagTTL ago. The refresh keeps ctx's
+// values (the request id, for logs), not its deadline.
+func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) {
+	now := e.opts.Now()
+	e.refreshMu.Lock()
+	if next, ok := e.refreshing[key]; ok && now.Before(next) {
+		e.refreshMu.Unlock()
+		return
 	}
-	return ref.WithDigest(d), nil
+	if len(e.refreshing) >= maxMemoEntries {
+		// Forget failures; running refreshes finish unhindered and at
+		// worst one more starts for their tags.
+		clear(e.refreshing)
+	}
+	e.refreshing[key] = now.Add(e.opts.VerifyTimeout) // it ends by then
+	e.refreshMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.VerifyTimeout)
+		defer cancel()
+		_, err := e.resolve(ctx, exec, ref, key)
+		e.refreshMu.Lock()
+		if err == nil {
+			delete(e.refreshing, key)
+		} else {
+			e.refreshing[key] = e.opts.Now().Add(e.opts.TagTTL)
+		}
+		e.refreshMu.Unlock()
+		if err != nil {
+			e.opts.Logger.WarnContext(ctx, "could not refresh a cached tag; its digest is used until it is too old", "reference", ref.String(), "error", err.Error())
+		}
+		if h := e.opts.Hooks.OnTagRefresh; h != nil {
+			h(err)
+		}
+	}()
+}
+
+// tagEntry is the cached form of a tag's digest resolved at at:
+// "<digest> <unix milliseconds>".
+func tagEntry(d digest.Digest, at time.Time) []byte {
+	return strconv.AppendInt([]byte(d.String()+" "), at.UnixMilli(), 10)
+}
+
+// parseTagEntry reads a tagEntry; anything else (corrupt, or written by an
+// older vouch without the date) is a miss.
+func parseTagEntry(data []byte) (digest.Digest, time.Time, bool) {
+	ds, ms, ok := strings.Cut(string(data), " ")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	d, err := digest.Parse(ds)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return d, time.UnixMilli(n), true
 }
 
 // Resolve returns image pinned to its digest under the registry settings of

@@ -2,14 +2,20 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/server/engine"
@@ -288,12 +294,13 @@ func TestPolicyHash(t *testing.T) {
 	}
 }
 
-// TestTagCache: a tag is resolved once per TagTTL, also by Resolve.
+// TestTagCache: without a stale window, a tag is resolved once per
+// TagTTL, also by Resolve.
 func TestTagCache(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	var lookups, hits atomic.Int64
-	e := f.engine(t, engine.Options{TagTTL: 200 * time.Millisecond, Hooks: engine.Hooks{OnCache: func(kind string, hit bool) {
+	e := f.engine(t, engine.Options{TagTTL: 200 * time.Millisecond, TagMaxStale: -1, Hooks: engine.Hooks{OnCache: func(kind string, hit bool) {
 		if kind == "tag" {
 			lookups.Add(1)
 			if hit {
@@ -319,5 +326,269 @@ func TestTagCache(t *testing.T) {
 	byDigest, err := e.Resolve(ctx, "", f.host+"/eng/app@"+first.Digest.String())
 	if err != nil || byDigest.Digest != first.Digest || lookups.Load() != 4 {
 		t.Fatalf("by digest: %v, lookups %d", err, lookups.Load())
+	}
+}
+
+// clock is a settable clock for the engine and its cache.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// flakyRegistry is a registry whose requests are counted and which can be
+// made to answer 503 to everything, as a registry that is down.
+type flakyRegistry struct {
+	*testbed.Registry
+	requests atomic.Int64
+	down     atomic.Bool
+}
+
+func newFlakyRegistry(t *testing.T) *flakyRegistry {
+	t.Helper()
+	r := &flakyRegistry{}
+	r.Registry = testbed.GGCR(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path != "/v2/" {
+				r.requests.Add(1)
+			}
+			if r.down.Load() {
+				http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, req)
+		})
+	})
+	return r
+}
+
+// TestTagStaleWhileRevalidate: a cached tag digest is used as it is for
+// TagTTL; then, up to TagMaxStale, it is still used while one background
+// refresh resolves the tag again (a re-pointed tag is seen after it); a
+// refresh that fails keeps the digest in use until TagMaxStale, and after
+// that the request resolves the tag itself and fails closed.
+func TestTagStaleWhileRevalidate(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	reg := newFlakyRegistry(t)
+	p := testbed.NewPusher(t, reg.Host, "swr/app")
+	first := p.Image("v1", "first")
+	st, err := registry.New(registry.Options{PlainHTTP: true, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := *f.exec
+	exec.Store = st
+	clk := newClock()
+	refreshes := make(chan error, 10)
+	e := f.engine(t, engine.Options{
+		Executor:    func(string) (*vouch.Executor, string) { return &exec, "h1" },
+		Cache:       cache.NewMemory(cache.MemoryOptions{Now: clk.Now}),
+		Now:         clk.Now,
+		TagTTL:      10 * time.Second,
+		TagMaxStale: time.Minute,
+		Hooks:       engine.Hooks{OnTagRefresh: func(err error) { refreshes <- err }},
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	image := reg.Host + "/swr/app:v1"
+	resolve := func() (string, error) {
+		t.Helper()
+		ref, err := e.Resolve(ctx, "", image)
+		return ref.Digest.String(), err
+	}
+	mustResolve := func(want ocispec.Descriptor, what string) {
+		t.Helper()
+		if d, err := resolve(); err != nil || d != want.Digest.String() {
+			t.Fatalf("%s: %s, %v; want %s", what, d, err, want.Digest)
+		}
+	}
+	refreshed := func(ok bool) {
+		t.Helper()
+		select {
+		case err := <-refreshes:
+			if (err == nil) != ok {
+				t.Fatalf("refresh: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no background refresh")
+		}
+	}
+
+	reg.requests.Store(0) // the pushes
+	mustResolve(first, "first resolution")
+	if n := reg.requests.Load(); n != 1 {
+		t.Fatalf("%d registry requests to resolve a tag, want 1", n)
+	}
+	// Within TagTTL: no registry request.
+	clk.Advance(9 * time.Second)
+	mustResolve(first, "within TagTTL")
+	if r, err := e.Verify(ctx, "", image); err != nil || r.Reference != image+"@"+first.Digest.String() {
+		t.Fatalf("verify: %v %+v", err, r)
+	}
+	before := reg.requests.Load()
+	mustResolve(first, "within TagTTL")
+	if n := reg.requests.Load(); n != before {
+		t.Fatalf("%d registry requests within TagTTL, want none", n-before)
+	}
+
+	// The tag moves. Past TagTTL the old digest is still answered, once
+	// more, while the tag is resolved again in the background.
+	second := p.Image("v1", "second")
+	clk.Advance(2 * time.Second)
+	before = reg.requests.Load()
+	mustResolve(first, "past TagTTL, before the refresh")
+	refreshed(true)
+	mustResolve(second, "after the refresh")
+	mustResolve(second, "after the refresh")
+	if n := reg.requests.Load() - before; n != 1 {
+		t.Fatalf("%d registry requests for a refresh, want 1", n)
+	}
+	select {
+	case err := <-refreshes:
+		t.Fatalf("a second refresh: %v", err)
+	default:
+	}
+
+	// The registry goes down. A failed refresh keeps the digest in use
+	// up to TagMaxStale after it was resolved, and is retried once per
+	// TagTTL.
+	reg.down.Store(true)
+	clk.Advance(15 * time.Second)
+	mustResolve(second, "past TagTTL, registry down")
+	refreshed(false)
+	before = reg.requests.Load()
+	mustResolve(second, "just after a failed refresh")
+	if n := reg.requests.Load() - before; n != 0 {
+		t.Fatalf("%d registry requests just after a failed refresh, want 0", n)
+	}
+	clk.Advance(11 * time.Second)
+	mustResolve(second, "after a failed refresh, registry down")
+	refreshed(false)
+
+	// Past TagMaxStale the cached digest is not used: the request resolves
+	// the tag, and with the registry down vouch cannot decide.
+	clk.Advance(35 * time.Second) // 61 s after the last resolution
+	if d, err := resolve(); err == nil {
+		t.Fatalf("past TagMaxStale with the registry down: %s, want an error", d)
+	}
+	if r, err := e.Verify(ctx, "", image); err == nil || r.Verdict != vouch.Undecided {
+		t.Fatalf("verify past TagMaxStale with the registry down: %v %+v", err, r)
+	}
+
+	reg.down.Store(false)
+	mustResolve(second, "registry back")
+}
+
+// TestVerifyEncoded: an endpoint's encoding of a cached verdict is made
+// once and kept with it: later answers from the cache encode nothing and
+// are the same bytes as a fresh encoding of a fresh verification; each
+// verdict key and each encoding has its own; when the report behind a key
+// changes, so does its encoding.
+func TestVerifyEncoded(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	p := testbed.NewPusher(t, f.host, "enc/app")
+	img := p.Image("v1", "encoded")
+	p.Attach(img, goodType, "text/plain", []byte("good"))
+	clk := newClock()
+	e := f.engine(t, engine.Options{
+		Cache:    cache.NewMemory(cache.MemoryOptions{Now: clk.Now}),
+		Now:      clk.Now,
+		AllowTTL: time.Minute,
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	var encodes atomic.Int64
+	encode := func(r *vouch.Report) ([]byte, error) {
+		encodes.Add(1)
+		if r.Subject != "" || r.Reference != "" {
+			t.Errorf("encode saw the caller's subject %q, reference %q", r.Subject, r.Reference)
+		}
+		return json.Marshal(r)
+	}
+	// fresh verifies image anew, without the engine, and encodes it (for
+	// images with one referrer: with more, the executor may skip some once
+	// the policy is satisfied, and reports differ from run to run).
+	fresh := func(image string) []byte {
+		t.Helper()
+		ref, err := e.Resolve(ctx, "", image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.exec.Verify(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Subject, r.Reference = "", ""
+		data, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	answer := func(image, encoding string, wantEncodes int64) (*vouch.Report, []byte) {
+		t.Helper()
+		before := encodes.Load()
+		r, data, err := e.VerifyEncoded(ctx, "", image, encoding, encode)
+		if err != nil {
+			t.Fatalf("%s: %v", image, err)
+		}
+		if n := encodes.Load() - before; n != wantEncodes {
+			t.Fatalf("%s, %s: %d encodings, want %d", image, encoding, n, wantEncodes)
+		}
+		return r, data
+	}
+
+	image := f.host + "/enc/app:v1"
+	byDigest := f.host + "/enc/app@" + img.Digest.String()
+	_, first := answer(image, "a", 1) // verified now
+	want := fresh(image)
+	if string(first) != string(want) {
+		t.Fatalf("first answer:\n%s\nfresh encoding:\n%s", first, want)
+	}
+	for _, im := range []string{image, byDigest} {
+		r, again := answer(im, "a", 0) // from the cache, same key
+		if string(again) != string(want) || r.Subject != im || r.Verdict != vouch.Allowed {
+			t.Fatalf("%s cached: %+v\n%s", im, r, again)
+		}
+	}
+	// Another encoding of the same verdict, made once.
+	answer(image, "b", 1)
+	answer(image, "b", 0)
+	// Another key: its own encoding.
+	_, bad := answer(f.ref("bad"), "a", 1)
+	if _, again := answer(f.ref("bad"), "a", 0); string(bad) == string(first) || string(again) != string(bad) || string(bad) != string(fresh(f.ref("bad"))) {
+		t.Fatalf("bad: %s\n%s", bad, again)
+	}
+	// A verdict that is not cached is encoded on every answer.
+	answer(f.ref("err"), "a", 1)
+	answer(f.ref("err"), "a", 1)
+
+	// The image gets a failing artifact; once its verdict expires, the
+	// new report is encoded, and then kept.
+	p.Attach(img, badType, "text/plain", []byte("bad"))
+	if _, again := answer(image, "a", 0); string(again) != string(first) {
+		t.Fatal("the cached verdict changed before it expired")
+	}
+	clk.Advance(2 * time.Minute)
+	r, changed := answer(image, "a", 1)
+	r.Subject, r.Reference = "", ""
+	if want, _ := json.Marshal(r); string(changed) == string(first) || string(changed) != string(want) {
+		t.Fatalf("after the change: %s\nwant %s", changed, want)
+	}
+	if _, again := answer(image, "a", 0); string(again) != string(changed) {
+		t.Fatalf("cached after the change:\n%s\nwant\n%s", again, changed)
 	}
 }

@@ -1,6 +1,7 @@
 // Package gatekeeper is vouch's external data provider for OPA Gatekeeper:
-// the verify endpoint answers one item per image (value: isSuccess and
-// vouch's report), the mutate endpoint pins images to their digests.
+// the verify endpoint answers one item per image (value: isSuccess,
+// vouch's verdict and reason, the nodes that failed, and on request the
+// whole report tree), the mutate endpoint pins images to their digests.
 //
 // The protocol is Gatekeeper's, defined here rather than imported:
 // https://open-policy-agent.github.io/gatekeeper/website/docs/externaldata
@@ -16,9 +17,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/vouch-project/vouch"
 )
@@ -40,6 +44,10 @@ const (
 	DefaultMaxKeys     = 1000
 	DefaultConcurrency = 16
 )
+
+// MaxFailures bounds the failed nodes a Value lists; Value.FailuresOmitted
+// counts the others.
+const MaxFailures = 10
 
 // ProviderRequest is what Gatekeeper sends.
 type ProviderRequest struct {
@@ -86,10 +94,13 @@ type Item struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Value is the value of a verify item: vouch's report (subject, pinned
-// reference, verdict, reason, mode and the graph) with the fields Ratify's
-// constraint templates read (isSuccess, traceID, timestamp), so that they
-// work unchanged.
+// Value is the value of a verify item: vouch's verdict on the image with
+// the fields Ratify's constraint templates read (isSuccess, traceID,
+// timestamp), so that they work unchanged. It names the nodes of the
+// report's graph that failed, enough to act on a denial; the graph itself,
+// every artifact and every verifier's result, is there only when asked for
+// (Options.Graph, or "?graph=true" on the request's URL), because
+// Gatekeeper decodes every answer and the graph is most of its size.
 type Value struct {
 	// IsSuccess is true when the verdict is allowed.
 	IsSuccess bool `json:"isSuccess"`
@@ -97,7 +108,153 @@ type Value struct {
 	TraceID string `json:"traceID"`
 	// Timestamp is when the answer was given, RFC 3339 in UTC.
 	Timestamp string `json:"timestamp"`
-	*vouch.Report
+	// Subject is the image as the key named it.
+	Subject string `json:"subject"`
+	// Reference is the image pinned to the digest that was verified.
+	Reference string `json:"reference"`
+	// Verdict is allowed or denied.
+	Verdict vouch.Verdict `json:"verdict"`
+	// Reason explains the verdict: the requirement that failed, or what
+	// satisfied the policy.
+	Reason string `json:"reason"`
+	// Mode is the policy mode that applied (enforce, warn, audit).
+	// Optional.
+	Mode string `json:"mode,omitempty"`
+	// Waived is true when the requirements were not met and the mode let
+	// the image run. Optional.
+	Waived bool `json:"waived,omitempty"`
+	// Failures lists the nodes of the graph that failed a check or could
+	// not be checked, parents first, at most MaxFailures. Optional.
+	Failures []Failure `json:"failures,omitempty"`
+	// FailuresOmitted counts the failed nodes beyond MaxFailures. Optional.
+	FailuresOmitted int `json:"failuresOmitted,omitempty"`
+	// Graph is the report tree (report-format.md), when asked for.
+	// Optional.
+	Graph *vouch.Node `json:"graph,omitempty"`
+}
+
+// Failure is a node of a report's graph that failed a check or could not
+// be checked.
+type Failure struct {
+	// Digest is the node's manifest digest.
+	Digest digest.Digest `json:"digest"`
+	// ArtifactType is the node's artifact type; empty for images.
+	ArtifactType string `json:"artifactType,omitempty"`
+	// Outcome is failed or error.
+	Outcome vouch.Outcome `json:"outcome"`
+	// Reason is the first failing verifier's reason, prefixed with its
+	// name.
+	Reason string `json:"reason"`
+}
+
+// NewValue returns the Value answering report at timestamp for the request
+// traceID, with the graph when graph is true.
+func NewValue(report *vouch.Report, traceID, timestamp string, graph bool) Value {
+	v := Value{
+		IsSuccess: report.Verdict == vouch.Allowed,
+		TraceID:   traceID,
+		Timestamp: timestamp,
+		Subject:   report.Subject,
+		Reference: report.Reference,
+	}
+	t := newVerdict(report, graph)
+	v.Verdict, v.Reason, v.Mode, v.Waived = t.Verdict, t.Reason, t.Mode, t.Waived
+	v.Failures, v.FailuresOmitted, v.Graph = t.Failures, t.FailuresOmitted, t.Graph
+	return v
+}
+
+// verdictFields are the fields of a Value that depend on the report
+// alone, in the Value's order: their encoding is kept with the cached
+// verdict (see appendValue).
+type verdictFields struct {
+	Verdict         vouch.Verdict `json:"verdict"`
+	Reason          string        `json:"reason"`
+	Mode            string        `json:"mode,omitempty"`
+	Waived          bool          `json:"waived,omitempty"`
+	Failures        []Failure     `json:"failures,omitempty"`
+	FailuresOmitted int           `json:"failuresOmitted,omitempty"`
+	Graph           *vouch.Node   `json:"graph,omitempty"`
+}
+
+func newVerdict(r *vouch.Report, graph bool) verdictFields {
+	f := verdictFields{Verdict: r.Verdict, Reason: r.Reason, Mode: r.Mode, Waived: r.Waived}
+	if r.Root != nil {
+		r.Root.Walk(func(n *vouch.Node, _ int) {
+			if n.Outcome != vouch.Failed && n.Outcome != vouch.Errored {
+				return
+			}
+			if len(f.Failures) == MaxFailures {
+				f.FailuresOmitted++
+				return
+			}
+			f.Failures = append(f.Failures, Failure{Digest: n.Digest, ArtifactType: n.ArtifactType, Outcome: n.Outcome, Reason: n.Reason})
+		})
+	}
+	if graph {
+		f.Graph = r.Root
+	}
+	return f
+}
+
+// The encodings of a report's verdict fields, by name for the engine's
+// cache of encoded answers.
+const (
+	encodingCompact = "gatekeeper-value/v1"
+	encodingGraph   = "gatekeeper-value-graph/v1"
+)
+
+func encodeCompact(r *vouch.Report) ([]byte, error) { return json.Marshal(newVerdict(r, false)) }
+func encodeGraph(r *vouch.Report) ([]byte, error)   { return json.Marshal(newVerdict(r, true)) }
+
+// valueParts are what a verify value is encoded from: the per-request
+// fields and the encoded verdictFields.
+type valueParts struct {
+	report             *vouch.Report
+	traceID, timestamp string
+	verdict            []byte
+}
+
+// appendValue appends the encoding of v's Value: the bytes json.Marshal
+// gives for it, spliced from the encoded verdict fields.
+func appendValue(b []byte, v *valueParts) []byte {
+	b = append(b, `{"isSuccess":`...)
+	b = strconv.AppendBool(b, v.report.Verdict == vouch.Allowed)
+	b = append(b, `,"traceID":`...)
+	b = appendString(b, v.traceID)
+	b = append(b, `,"timestamp":`...)
+	b = appendString(b, v.timestamp)
+	b = append(b, `,"subject":`...)
+	b = appendString(b, v.report.Subject)
+	b = append(b, `,"reference":`...)
+	b = appendString(b, v.report.Reference)
+	b = append(b, ',')
+	return append(b, v.verdict[1:]...) // verdict is an object: drop its '{'
+}
+
+// appendString appends s as a JSON string, as encoding/json writes it
+// (HTML characters escaped).
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// EncodingDecider is a Decider that keeps an encoding of each verdict
+// beside the cached verdict, so that an answer from the cache costs no
+// encoding; *engine.Engine is one. The Provider uses VerifyEncoded when
+// its Decider has it.
+type EncodingDecider interface {
+	Decider
+	// VerifyEncoded is Verify that also returns the report encoded by
+	// encode, which sees the report without Subject and Reference.
+	// encoding names encode: one name, one function.
+	VerifyEncoded(ctx context.Context, namespace, image, encoding string, encode func(*vouch.Report) ([]byte, error)) (*vouch.Report, []byte, error)
 }
 
 // Decider decides on and pins images; *engine.Engine is one.
@@ -127,14 +284,23 @@ type Options struct {
 	TraceID func(ctx context.Context) string
 	// Now is the clock for Value.Timestamp. Optional; default time.Now.
 	Now func() time.Time
+	// Graph puts the report tree in every verify value (Value.Graph).
+	// Optional; default false: the graph only for requests whose URL asks
+	// with "?graph=true".
+	Graph bool
 }
 
 // Provider serves Gatekeeper's external data requests. The caller bounds
 // the request body (http.MaxBytesReader) and the time (the request's
 // context deadline): keys not answered by then get a timeout error.
 type Provider struct {
-	opts Options
+	opts    Options
+	encoder EncodingDecider // nil when the Decider is not one
+	buffers sync.Pool       // of *[]byte, for answers
 }
+
+// maxPooledBuffer bounds the answer buffers kept for reuse.
+const maxPooledBuffer = 1 << 20
 
 // New returns a Provider for opts.
 func New(opts Options) (*Provider, error) {
@@ -156,14 +322,30 @@ func New(opts Options) (*Provider, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Provider{opts: opts}, nil
+	p := &Provider{opts: opts}
+	p.encoder, _ = opts.Decider.(EncodingDecider)
+	return p, nil
 }
 
 // Verify serves the verify endpoint: each item's value is a Value; keys
 // vouch could not decide on (unreachable registry, timeout, malformed
-// reference) get an error instead.
+// reference) get an error instead. "?graph=true" (or false) on the URL
+// overrides Options.Graph for the request.
 func (p *Provider) Verify(w http.ResponseWriter, r *http.Request) {
-	p.serve(w, r, p.verifyKey)
+	graph := p.opts.Graph
+	if r.URL.RawQuery != "" {
+		if g := r.URL.Query().Get("graph"); g != "" {
+			var err error
+			if graph, err = strconv.ParseBool(g); err != nil {
+				writeError(w, http.StatusBadRequest, APIVersion, fmt.Sprintf("query parameter graph=%q is not true or false", g))
+				return
+			}
+		}
+	}
+	traceID, timestamp := p.opts.TraceID(r.Context()), p.opts.Now().UTC().Format(time.RFC3339)
+	p.serve(w, r, func(ctx context.Context, ns, image string) answer {
+		return p.verifyKey(ctx, ns, image, graph, traceID, timestamp)
+	})
 }
 
 // Mutate serves the mutate endpoint: each item's value is the image pinned
@@ -173,8 +355,29 @@ func (p *Provider) Mutate(w http.ResponseWriter, r *http.Request) {
 	p.serve(w, r, p.mutateKey)
 }
 
-func (p *Provider) verifyKey(ctx context.Context, ns, image string) Item {
-	report, err := p.opts.Decider.Verify(ctx, ns, image)
+// answer is one key's answer: an Item, or for a verify value the parts
+// the value is encoded from.
+type answer struct {
+	Item
+	value *valueParts
+}
+
+func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, traceID, timestamp string) answer {
+	name, encode := encodingCompact, encodeCompact
+	if graph {
+		name, encode = encodingGraph, encodeGraph
+	}
+	var report *vouch.Report
+	var verdict []byte
+	var err error
+	if p.encoder != nil {
+		report, verdict, err = p.encoder.VerifyEncoded(ctx, ns, image, name, encode)
+	} else {
+		report, err = p.opts.Decider.Verify(ctx, ns, image)
+		if err == nil {
+			verdict, err = encode(report)
+		}
+	}
 	if err != nil {
 		reason := err.Error()
 		if report != nil && report.Reason != "" {
@@ -185,34 +388,29 @@ func (p *Provider) verifyKey(ctx context.Context, ns, image string) Item {
 			msg = "timeout: vouch could not decide within the request's time budget"
 		}
 		p.opts.Logger.WarnContext(ctx, "undecided", "namespace", ns, "image", image, "error", msg)
-		return Item{Error: msg}
+		return answer{Item: Item{Error: msg}}
 	}
 	if report.Verdict != vouch.Allowed {
 		p.opts.Logger.InfoContext(ctx, "denied", "namespace", ns, "image", image, "reason", report.Reason)
 	}
-	return Item{Value: Value{
-		IsSuccess: report.Verdict == vouch.Allowed,
-		TraceID:   p.opts.TraceID(ctx),
-		Timestamp: p.opts.Now().UTC().Format(time.RFC3339),
-		Report:    report,
-	}}
+	return answer{value: &valueParts{report: report, traceID: traceID, timestamp: timestamp, verdict: verdict}}
 }
 
-func (p *Provider) mutateKey(ctx context.Context, ns, image string) Item {
+func (p *Provider) mutateKey(ctx context.Context, ns, image string) answer {
 	ref, err := p.opts.Decider.Resolve(ctx, ns, image)
 	if err != nil {
 		msg := "vouch could not resolve the image's digest: " + err.Error()
 		if ctx.Err() != nil {
 			msg = "timeout: vouch could not resolve the image's digest within the request's time budget"
 		}
-		return Item{Error: msg}
+		return answer{Item: Item{Error: msg}}
 	}
-	return Item{Value: ref.Name() + "@" + ref.Digest.String()}
+	return answer{Item: Item{Value: ref.Name() + "@" + ref.Digest.String()}}
 }
 
 // serve decodes a request, answers its distinct keys concurrently and
 // writes the response.
-func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answer func(ctx context.Context, ns, image string) Item) {
+func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(ctx context.Context, ns, image string) answer) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, APIVersion, "method "+r.Method+" not allowed: POST a ProviderRequest")
@@ -224,14 +422,14 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answer func(ctx
 		return
 	}
 	keys := distinct(req.Request.Keys)
-	items := make([]Item, len(keys))
+	answers := make([]answer, len(keys))
 	ctx := r.Context()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range min(p.opts.Concurrency, len(keys)) {
 		wg.Go(func() {
 			for i := range jobs {
-				items[i] = p.answerKey(ctx, keys[i], answer)
+				answers[i] = p.answerKey(ctx, keys[i], answerFn)
 			}
 		})
 	}
@@ -240,19 +438,65 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answer func(ctx
 	}
 	close(jobs)
 	wg.Wait()
-	writeJSON(w, http.StatusOK, ProviderResponse{APIVersion: req.APIVersion, Kind: KindResponse, Response: Response{Idempotent: true, Items: items}})
+	buf, _ := p.buffers.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = appendResponse((*buf)[:0], req.APIVersion, answers)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(*buf)
+	if cap(*buf) <= maxPooledBuffer {
+		p.buffers.Put(buf)
+	}
 }
 
-func (p *Provider) answerKey(ctx context.Context, key string, answer func(ctx context.Context, ns, image string) Item) Item {
-	ns, image, err := SplitKey(key)
-	var item Item
-	if err != nil {
-		item.Error = err.Error()
-	} else {
-		item = answer(ctx, ns, image)
+// appendResponse appends a successful ProviderResponse, encoded as
+// json.Encoder does (with a trailing newline); verify values are spliced
+// from their encoded parts instead of encoded by reflection.
+func appendResponse(b []byte, apiVersion string, answers []answer) []byte {
+	b = append(b, `{"apiVersion":`...)
+	b = appendString(b, apiVersion)
+	b = append(b, `,"kind":"`+KindResponse+`","response":{"idempotent":true,"items":[`...)
+	for i, a := range answers {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendString(b, a.Key)
+		switch {
+		case a.value != nil:
+			b = append(b, `,"value":`...)
+			b = appendValue(b, a.value)
+		case a.Value != nil:
+			data, err := json.Marshal(a.Value)
+			if err != nil {
+				a.Error = "vouch could not encode its answer: " + err.Error()
+				break
+			}
+			b = append(b, `,"value":`...)
+			b = append(b, data...)
+		}
+		if a.Error != "" {
+			b = append(b, `,"error":`...)
+			b = appendString(b, a.Error)
+		}
+		b = append(b, '}')
 	}
-	item.Key = key
-	return item
+	return append(b, "]}}\n"...)
+}
+
+func (p *Provider) answerKey(ctx context.Context, key string, answerFn func(ctx context.Context, ns, image string) answer) answer {
+	ns, image, err := SplitKey(key)
+	var a answer
+	if err != nil {
+		a.Error = err.Error()
+	} else {
+		a = answerFn(ctx, ns, image)
+	}
+	a.Key = key
+	return a
 }
 
 // SplitKey splits a key into its namespace and image: "[ns]image" names

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/server/gatekeeper"
@@ -40,17 +41,80 @@ func TestSplitKey(t *testing.T) {
 	}
 }
 
-// TestValue: the value is vouch's report with Ratify's isSuccess beside
-// its fields.
+// TestValue: the value is vouch's verdict with Ratify's isSuccess beside
+// its fields, and the nodes that failed; the graph only when asked for.
 func TestValue(t *testing.T) {
-	data, err := json.Marshal(gatekeeper.Value{IsSuccess: false, TraceID: "r1", Timestamp: "2026-01-02T03:04:05Z",
-		Report: &vouch.Report{Subject: "a", Reference: "a@sha256:00", Verdict: vouch.Denied, Reason: "unsigned"}})
+	root := &vouch.Node{Relation: vouch.RelSubject, Digest: "sha256:00", Outcome: vouch.Failed, Reason: "test: <bad>", Referrers: []*vouch.Node{
+		{Relation: vouch.RelReferrer, ArtifactType: "application/vnd.test", Digest: "sha256:01", Outcome: vouch.Passed, Reason: "test: good"},
+		{Relation: vouch.RelReferrer, ArtifactType: "application/vnd.test", Digest: "sha256:02", Outcome: vouch.Errored, Reason: "test: unreadable"},
+	}}
+	report := &vouch.Report{Subject: "a", Reference: "a@sha256:00", Verdict: vouch.Denied, Reason: "unsigned", Root: root}
+	tests := []struct {
+		graph bool
+		want  string
+	}{
+		{false, `{"isSuccess":false,"traceID":"r1","timestamp":"2026-01-02T03:04:05Z","subject":"a","reference":"a@sha256:00","verdict":"denied","reason":"unsigned",` +
+			`"failures":[{"digest":"sha256:00","outcome":"failed","reason":"test: \u003cbad\u003e"},{"digest":"sha256:02","artifactType":"application/vnd.test","outcome":"error","reason":"test: unreadable"}]}`},
+		{true, `"graph":{"relation":"subject","mediaType":"","digest":"sha256:00"`},
+	}
+	for _, tt := range tests {
+		data, err := json.Marshal(gatekeeper.NewValue(report, "r1", "2026-01-02T03:04:05Z", tt.graph))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tt.graph && string(data) != tt.want || tt.graph && !strings.Contains(string(data), tt.want) {
+			t.Fatalf("graph %v: value = %s, want %s", tt.graph, data, tt.want)
+		}
+	}
+
+	// Past MaxFailures, the rest are counted.
+	many := &vouch.Node{Relation: vouch.RelSubject}
+	for range gatekeeper.MaxFailures + 3 {
+		many.Referrers = append(many.Referrers, &vouch.Node{Outcome: vouch.Failed, Reason: "x"})
+	}
+	v := gatekeeper.NewValue(&vouch.Report{Verdict: vouch.Denied, Root: many}, "", "", false)
+	if len(v.Failures) != gatekeeper.MaxFailures || v.FailuresOmitted != 3 || v.Graph != nil {
+		t.Fatalf("%d failures, %d omitted", len(v.Failures), v.FailuresOmitted)
+	}
+}
+
+// TestEncodedResponse: the provider writes its answer by splicing encoded
+// values; the bytes are what encoding/json gives for the same response.
+func TestEncodedResponse(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p, err := gatekeeper.New(gatekeeper.Options{Decider: decider{}, Logger: slog.New(slog.DiscardHandler),
+		TraceID: func(context.Context) string { return `id"<1>` }, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"isSuccess":false,"traceID":"r1","timestamp":"2026-01-02T03:04:05Z","subject":"a","reference":"a@sha256:00","verdict":"denied","reason":"unsigned"}`
-	if string(data) != want {
-		t.Fatalf("value = %s, want %s", data, want)
+	keys := []string{"good<&>", "bad\u2028", "[ns]good", "[x", "good<&>"}
+	for _, query := range []string{"", "?graph=true", "?graph=0"} {
+		body, _ := json.Marshal(gatekeeper.ProviderRequest{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindRequest, Request: gatekeeper.Request{Keys: keys}})
+		rec := httptest.NewRecorder()
+		p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify"+query, bytes.NewReader(body)))
+		var items []gatekeeper.Item
+		for _, key := range keys[:4] {
+			_, image, err := gatekeeper.SplitKey(key)
+			if err != nil {
+				items = append(items, gatekeeper.Item{Key: key, Error: err.Error()})
+				continue
+			}
+			report, _ := decider{}.Verify(context.Background(), "", image)
+			items = append(items, gatekeeper.Item{Key: key, Value: gatekeeper.NewValue(report, `id"<1>`, "2026-01-02T03:04:05Z", query == "?graph=true")})
+		}
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(gatekeeper.ProviderResponse{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindResponse,
+			Response: gatekeeper.Response{Idempotent: true, Items: items}}); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != http.StatusOK || rec.Body.String() != want.String() {
+			t.Fatalf("%q: status %d\n got %s\nwant %s", query, rec.Code, rec.Body.Bytes(), want.Bytes())
+		}
+	}
+	rec := httptest.NewRecorder()
+	p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify?graph=yes", strings.NewReader("{}")))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "graph") {
+		t.Fatalf("graph=yes: %d %s", rec.Code, rec.Body.Bytes())
 	}
 }
 
@@ -60,10 +124,12 @@ func TestValue(t *testing.T) {
 type decider struct{}
 
 func (decider) Verify(_ context.Context, _, image string) (*vouch.Report, error) {
+	root := &vouch.Node{Relation: vouch.RelSubject, Digest: "sha256:00", Outcome: vouch.Passed, Reason: "test: ok"}
 	if strings.Contains(image, "good") {
-		return &vouch.Report{Subject: image, Verdict: vouch.Allowed, Reason: "ok"}, nil
+		return &vouch.Report{Subject: image, Reference: image + "@sha256:00", Verdict: vouch.Allowed, Reason: "ok", Root: root}, nil
 	}
-	return &vouch.Report{Subject: image, Verdict: vouch.Denied, Reason: "no"}, nil
+	root.Outcome, root.Reason = vouch.Failed, "test: <no>"
+	return &vouch.Report{Subject: image, Reference: image + "@sha256:00", Verdict: vouch.Denied, Reason: "no", Mode: "enforce", Root: root}, nil
 }
 
 func (decider) Resolve(_ context.Context, _, image string) (vouch.Reference, error) {
