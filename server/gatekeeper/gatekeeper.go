@@ -112,25 +112,9 @@ type Value struct {
 	Subject string `json:"subject"`
 	// Reference is the image pinned to the digest that was verified.
 	Reference string `json:"reference"`
-	// Verdict is allowed or denied.
-	Verdict vouch.Verdict `json:"verdict"`
-	// Reason explains the verdict: the requirement that failed, or what
-	// satisfied the policy.
-	Reason string `json:"reason"`
-	// Mode is the policy mode that applied (enforce, warn, audit).
-	// Optional.
-	Mode string `json:"mode,omitempty"`
-	// Waived is true when the requirements were not met and the mode let
-	// the image run. Optional.
-	Waived bool `json:"waived,omitempty"`
-	// Failures lists the nodes of the graph that failed a check or could
-	// not be checked, parents first, at most MaxFailures. Optional.
-	Failures []Failure `json:"failures,omitempty"`
-	// FailuresOmitted counts the failed nodes beyond MaxFailures. Optional.
-	FailuresOmitted int `json:"failuresOmitted,omitempty"`
-	// Graph is the report tree (report-format.md), when asked for.
-	// Optional.
-	Graph *vouch.Node `json:"graph,omitempty"`
+	// verdictFields depend on the report alone: verdict, reason, mode,
+	// waived, failures and, when asked for, the graph.
+	verdictFields
 }
 
 // Failure is a node of a report's graph that failed a check or could not
@@ -157,9 +141,7 @@ func NewValue(report *vouch.Report, traceID, timestamp string, graph bool) Value
 		Subject:   report.Subject,
 		Reference: report.Reference,
 	}
-	t := newVerdict(report, graph)
-	v.Verdict, v.Reason, v.Mode, v.Waived = t.Verdict, t.Reason, t.Mode, t.Waived
-	v.Failures, v.FailuresOmitted, v.Graph = t.Failures, t.FailuresOmitted, t.Graph
+	v.verdictFields = newVerdict(report, graph)
 	return v
 }
 
@@ -167,13 +149,25 @@ func NewValue(report *vouch.Report, traceID, timestamp string, graph bool) Value
 // alone, in the Value's order: their encoding is kept with the cached
 // verdict (see appendValue).
 type verdictFields struct {
-	Verdict         vouch.Verdict `json:"verdict"`
-	Reason          string        `json:"reason"`
-	Mode            string        `json:"mode,omitempty"`
-	Waived          bool          `json:"waived,omitempty"`
-	Failures        []Failure     `json:"failures,omitempty"`
-	FailuresOmitted int           `json:"failuresOmitted,omitempty"`
-	Graph           *vouch.Node   `json:"graph,omitempty"`
+	// Verdict is allowed or denied.
+	Verdict vouch.Verdict `json:"verdict"`
+	// Reason explains the verdict: the requirement that failed, or what
+	// satisfied the policy.
+	Reason string `json:"reason"`
+	// Mode is the policy mode that applied (enforce, warn, audit).
+	// Optional.
+	Mode string `json:"mode,omitempty"`
+	// Waived is true when the requirements were not met and the mode let
+	// the image run. Optional.
+	Waived bool `json:"waived,omitempty"`
+	// Failures lists the nodes of the graph that failed a check or could
+	// not be checked, parents first, at most MaxFailures. Optional.
+	Failures []Failure `json:"failures,omitempty"`
+	// FailuresOmitted counts the failed nodes beyond MaxFailures. Optional.
+	FailuresOmitted int `json:"failuresOmitted,omitempty"`
+	// Graph is the report tree (report-format.md), when asked for.
+	// Optional.
+	Graph *vouch.Node `json:"graph,omitempty"`
 }
 
 func newVerdict(r *vouch.Report, graph bool) verdictFields {
