@@ -19,11 +19,26 @@ type Decision struct {
 	Reason string
 	// Mode is the policy mode that applied: enforce, warn or audit. Under
 	// warn and audit a would-be denial is allowed and Reason says so.
-	Mode string
+	Mode Mode
 	// Waived is true when the requirements were not met and the mode (warn
 	// or audit) allowed the subject anyway.
 	Waived bool
 }
+
+// Mode says what a policy's denial does.
+type Mode string
+
+// Policy modes. Under warn and audit a subject that the requirements deny is
+// allowed, and the reason says what would have denied it; the server turns
+// warn into admission warnings and audit into log lines.
+const (
+	// ModeEnforce: a denial denies. The default.
+	ModeEnforce Mode = "enforce"
+	// ModeWarn: a denial is allowed with a warning.
+	ModeWarn Mode = "warn"
+	// ModeAudit: a denial is allowed and only logged.
+	ModeAudit Mode = "audit"
+)
 
 // PolicyFunc adapts a function to a Policy.
 type PolicyFunc func(ctx context.Context, ref Reference, root *Node) (Decision, error)

@@ -37,6 +37,18 @@ type Result struct {
 	Details map[string]any `json:"details,omitempty"`
 }
 
+// Pass returns a passed Result: the check ran and the artifact satisfies it.
+// The executor fills in Verifier.
+func Pass(reason string, details map[string]any) Result {
+	return Result{Outcome: Passed, Reason: reason, Details: details}
+}
+
+// Fail returns a failed Result: the check ran and the artifact does not
+// satisfy it, for the reason given. The executor fills in Verifier.
+func Fail(reason string, details map[string]any) Result {
+	return Result{Outcome: Failed, Reason: reason, Details: details}
+}
+
 // Relation says how a node is linked to its parent.
 type Relation string
 
@@ -165,7 +177,7 @@ type Report struct {
 	// Reason explains the verdict in one or a few sentences.
 	Reason string `json:"reason"`
 	// Mode is the policy mode that applied (enforce, warn, audit). Optional.
-	Mode string `json:"mode,omitempty"`
+	Mode Mode `json:"mode,omitempty"`
 	// Waived is true when the policy's requirements were not met but the
 	// mode (warn or audit) allowed the subject; Reason says what failed.
 	Waived bool `json:"waived,omitempty"`

@@ -8,14 +8,13 @@ package config
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/untrusted"
 	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
@@ -154,17 +153,9 @@ type Revocation struct {
 
 // Load reads and validates the config file at path.
 func Load(path string) (*File, error) {
-	f, err := os.Open(path)
+	data, err := untrusted.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("config %s: larger than %d bytes", path, MaxFileBytes)
 	}
 	file, err := Parse(data, filepath.Dir(path))
 	if err != nil {

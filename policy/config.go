@@ -9,14 +9,6 @@ import (
 	"github.com/vouch-project/vouch"
 )
 
-// Modes of a scope. Under warn and audit a subject that the requirements
-// deny is allowed, and the reason says what would have denied it; the
-// server turns warn into admission warnings and audit into log lines.
-const (
-	ModeWarn  = "warn"
-	ModeAudit = "audit"
-)
-
 // Match values of a Requirement.
 const (
 	// MatchAny: at least one referrer of the type satisfies the requirement.
@@ -60,7 +52,7 @@ type Scope struct {
 	// Optional; default every namespace.
 	Namespaces []string `json:"namespaces,omitempty"`
 	// Mode is enforce, warn or audit. Optional; default enforce.
-	Mode string `json:"mode,omitempty"`
+	Mode vouch.Mode `json:"mode,omitempty"`
 	// Platforms says how an image index subject is covered: "index"
 	// (default) or "each". Optional.
 	Platforms string `json:"platforms,omitempty"`
@@ -126,7 +118,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		switch s.Mode {
-		case "", ModeEnforce, ModeWarn, ModeAudit:
+		case "", vouch.ModeEnforce, vouch.ModeWarn, vouch.ModeAudit:
 		default:
 			return fmt.Errorf("%s.mode: %q is not enforce, warn or audit", path, s.Mode)
 		}
@@ -330,11 +322,11 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 	}
 	scope := p.c.Scope(ref)
 	if scope == nil {
-		return vouch.Decision{Verdict: vouch.Denied, Mode: ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}, nil
+		return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}, nil
 	}
 	mode := scope.Mode
 	if mode == "" {
-		mode = ModeEnforce
+		mode = vouch.ModeEnforce
 	}
 	var problems []string
 	if scope.Platforms == PlatformsEach && len(root.Manifests) > 0 {
@@ -350,7 +342,7 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, describeRequirements(scope.Require))}, nil
 	}
 	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
-	if mode != ModeEnforce {
+	if mode != vouch.ModeEnforce {
 		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: true, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
 	}
 	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil

@@ -26,7 +26,7 @@ func TestConfigPolicy(t *testing.T) {
 	signature := policy.Requirement{ArtifactType: notationType}
 	allSignatures := policy.Requirement{ArtifactType: notationType, Match: policy.MatchAll}
 	signedSBOM := policy.Requirement{ArtifactType: spdxType, Require: []policy.Requirement{signature}}
-	scope := func(mode string, reqs ...policy.Requirement) policy.Config {
+	scope := func(mode vouch.Mode, reqs ...policy.Requirement) policy.Config {
 		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Mode: mode, Require: reqs}}}
 	}
 
@@ -54,8 +54,8 @@ func TestConfigPolicy(t *testing.T) {
 		{"any of two types, none verified", scope("", policy.Requirement{AnyOf: []policy.Requirement{{ArtifactType: "application/vnd.dev.cosign.artifact.sig.v1+json"}, signature}}),
 			subject("a", sig("s1", vouch.Failed)), vouch.Denied, "none of the alternatives is met"},
 		{"optional absent", scope("", signature, policy.Requirement{ArtifactType: sarifType, Optional: true}), subject("a", sig("s1", vouch.Passed)), vouch.Allowed, ""},
-		{"warn allows but says why", scope(policy.ModeWarn, signature), subject("a"), vouch.Allowed, "allowed in warn mode, would deny"},
-		{"audit allows", scope(policy.ModeAudit, signature), subject("a"), vouch.Allowed, "audit"},
+		{"warn allows but says why", scope(vouch.ModeWarn, signature), subject("a"), vouch.Allowed, "allowed in warn mode, would deny"},
+		{"audit allows", scope(vouch.ModeAudit, signature), subject("a"), vouch.Allowed, "audit"},
 		{"named verifier", scope("", policy.Requirement{ArtifactType: notationType, Verifiers: []string{"release"}}),
 			subject("a", withResults(sig("s1", vouch.Passed), vouch.Result{Verifier: "dev", Outcome: vouch.Passed})), vouch.Denied, "not verified by release"},
 		{"named verifier passes", scope("", policy.Requirement{ArtifactType: notationType, Verifiers: []string{"release"}}),
@@ -176,7 +176,7 @@ func TestConfigNamespaces(t *testing.T) {
 	sbomReq := []policy.Requirement{{ArtifactType: spdxType}}
 	c := policy.Config{Scopes: []policy.Scope{
 		{Name: "default", Repositories: []string{"*"}, Require: sig},
-		{Name: "team-a", Repositories: []string{"*"}, Namespaces: []string{"team-a"}, Mode: policy.ModeWarn, Require: sbomReq},
+		{Name: "team-a", Repositories: []string{"*"}, Namespaces: []string{"team-a"}, Mode: vouch.ModeWarn, Require: sbomReq},
 		{Name: "team-b-prod", Repositories: []string{"r.io/prod/*"}, Namespaces: []string{"team-b"}, Require: sbomReq},
 	}}
 	if err := c.Validate(); err != nil {
@@ -194,7 +194,7 @@ func TestConfigNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := p.Decide(context.Background(), ref, subject("x"))
-	if d.Verdict != vouch.Allowed || d.Mode != policy.ModeWarn {
+	if d.Verdict != vouch.Allowed || d.Mode != vouch.ModeWarn {
 		t.Fatalf("team-a warns: %+v", d)
 	}
 	dup := c
@@ -211,7 +211,7 @@ func TestConfigSettled(t *testing.T) {
 	}
 	signature := policy.Requirement{ArtifactType: notationType}
 	allSignatures := policy.Requirement{ArtifactType: notationType, Match: policy.MatchAll}
-	scope := func(mode string, reqs ...policy.Requirement) policy.Config {
+	scope := func(mode vouch.Mode, reqs ...policy.Requirement) policy.Config {
 		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Mode: mode, Require: reqs}}}
 	}
 	pendingSig := func() *vouch.Node { return referrer("p", notationType, "", "") }
@@ -225,7 +225,7 @@ func TestConfigSettled(t *testing.T) {
 		{"any signature, none passed yet", scope("", signature), subject("a", pendingSig()), false},
 		{"all signatures, one pending", scope("", allSignatures), subject("a", referrer("s", notationType, vouch.Passed, "ok"), pendingSig()), false},
 		{"SBOM still pending", scope("", signature, policy.Requirement{ArtifactType: spdxType}), subject("a", referrer("s", notationType, vouch.Passed, "ok"), referrer("b", spdxType, "", "")), false},
-		{"warn mode waiving is not settled", scope(policy.ModeWarn, signature), subject("a", pendingSig()), false},
+		{"warn mode waiving is not settled", scope(vouch.ModeWarn, signature), subject("a", pendingSig()), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

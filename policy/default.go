@@ -11,9 +11,6 @@ import (
 	"github.com/vouch-project/vouch"
 )
 
-// ModeEnforce is the policy mode in which a denial denies.
-const ModeEnforce = "enforce"
-
 // maxListed bounds how many nodes or reasons one reason sentence names.
 const maxListed = 3
 
@@ -42,7 +39,7 @@ type defaultPolicy struct {
 // Decide implements vouch.Policy. It returns an error only when root is nil.
 func (p defaultPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
 	deny := func(reason string) (vouch.Decision, error) {
-		return vouch.Decision{Verdict: vouch.Denied, Reason: reason, Mode: ModeEnforce}, nil
+		return vouch.Decision{Verdict: vouch.Denied, Reason: reason, Mode: vouch.ModeEnforce}, nil
 	}
 	if len(p.verifiers) == 0 {
 		return deny("no verifier is configured: vouch allows nothing it has not verified")
@@ -70,7 +67,7 @@ func (p defaultPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 			Verdict: vouch.Allowed,
 			Reason: fmt.Sprintf("%d of %s verified: %s",
 				len(passed), plural(len(root.Referrers), "referrer"), list(passed, ", ")),
-			Mode: ModeEnforce,
+			Mode: vouch.ModeEnforce,
 		}, nil
 	}
 	return deny("no verified referrer: " + p.found(root))

@@ -229,8 +229,8 @@ func TestDefault(t *testing.T) {
 			if got.Verdict != tt.want {
 				t.Errorf("verdict = %s, want %s (reason %q)", got.Verdict, tt.want, got.Reason)
 			}
-			if got.Mode != policy.ModeEnforce {
-				t.Errorf("mode = %q, want %q", got.Mode, policy.ModeEnforce)
+			if got.Mode != vouch.ModeEnforce {
+				t.Errorf("mode = %q, want %q", got.Mode, vouch.ModeEnforce)
 			}
 			rest := got.Reason
 			for _, want := range tt.reason {

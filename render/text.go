@@ -47,8 +47,8 @@ func (s style) report(b *strings.Builder, r *vouch.Report) {
 		ref = r.Subject
 	}
 	header := s.verdict(r.Verdict) + "  " + clean(ref)
-	if r.Mode != "" && r.Mode != "enforce" {
-		header += "  (mode " + clean(r.Mode) + ")"
+	if r.Mode != "" && r.Mode != vouch.ModeEnforce {
+		header += "  (mode " + clean(string(r.Mode)) + ")"
 	}
 	b.WriteString(header + "\n")
 	if r.Reason != "" {

@@ -585,7 +585,7 @@ func TestAdmissionWarnMode(t *testing.T) {
 	require := []policy.Requirement{{ArtifactType: notation.ArtifactType}}
 	cfg := policy.Config{Scopes: []policy.Scope{
 		{Name: "everywhere", Repositories: []string{"*"}, Require: require},
-		{Name: "relaxed", Repositories: []string{"*"}, Namespaces: []string{"sandbox"}, Mode: policy.ModeWarn, Require: require},
+		{Name: "relaxed", Repositories: []string{"*"}, Namespaces: []string{"sandbox"}, Mode: vouch.ModeWarn, Require: require},
 	}}
 	exec := sig.Executor(t, nil)
 	s := servertest.Start(t, servertest.Options{Executor: exec, Engine: func(o *engine.Options) {

@@ -22,7 +22,6 @@ import (
 	"sync"
 
 	"github.com/vouch-project/vouch"
-	"github.com/vouch-project/vouch/policy"
 )
 
 // APIVersion is the AdmissionReview version served.
@@ -239,9 +238,9 @@ func (wh *Webhook) validate(ctx context.Context, req *Request) *Response {
 			denials = append(denials, fmt.Sprintf("%s image %s: %s", im.Where, im.Image, reason))
 		case v.report.Verdict != vouch.Allowed:
 			denials = append(denials, fmt.Sprintf("%s image %s: %s", im.Where, im.Image, v.report.Reason))
-		case wouldDeny(v.report, policy.ModeWarn):
+		case wouldDeny(v.report, vouch.ModeWarn):
 			warnings = append(warnings, truncate(fmt.Sprintf("vouch: %s image %s: %s", im.Where, im.Image, v.report.Reason), maxWarning))
-		case wouldDeny(v.report, policy.ModeAudit):
+		case wouldDeny(v.report, vouch.ModeAudit):
 			wh.opts.Logger.InfoContext(ctx, "audit: would deny", "namespace", req.Namespace, "image", im.Image, "reason", v.report.Reason)
 		}
 	}
@@ -255,7 +254,7 @@ func (wh *Webhook) validate(ctx context.Context, req *Request) *Response {
 
 // wouldDeny tells a subject allowed only because its policy scope's mode
 // is mode (warn or audit).
-func wouldDeny(r *vouch.Report, mode string) bool {
+func wouldDeny(r *vouch.Report, mode vouch.Mode) bool {
 	return r.Mode == mode && r.Waived
 }
 

@@ -156,7 +156,7 @@ type verdictFields struct {
 	Reason string `json:"reason"`
 	// Mode is the policy mode that applied (enforce, warn, audit).
 	// Optional.
-	Mode string `json:"mode,omitempty"`
+	Mode vouch.Mode `json:"mode,omitempty"`
 	// Waived is true when the requirements were not met and the mode let
 	// the image run. Optional.
 	Waived bool `json:"waived,omitempty"`

@@ -212,7 +212,7 @@ func (v *Verifier) Handles(artifactType string) bool {
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layers := req.Manifest.Layers
 	if len(layers) == 0 {
-		return vouch.Result{Outcome: vouch.Failed, Reason: "no signature: the manifest has no layers"}, nil
+		return vouch.Fail("no signature: the manifest has no layers", nil), nil
 	}
 	if len(layers) > MaxSignatures {
 		return vouch.Result{}, &vouch.LimitError{Limit: "cosign-max-signatures", What: "layers of " + req.Artifact.Digest.String(), Value: int64(len(layers)), Max: MaxSignatures}

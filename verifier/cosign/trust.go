@@ -12,8 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // MaxTrustFileBytes bounds a key, certificate or trusted-root file.
@@ -223,19 +222,7 @@ func resolve(baseDir, p string) string {
 }
 
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTrustFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxTrustFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxTrustFileBytes)
-	}
-	return data, nil
+	return untrusted.ReadFile(path, MaxTrustFileBytes)
 }
 
 // material is the trust that one check runs under: sigstore-go's

@@ -164,14 +164,14 @@ func (v *Verifier) Handles(artifactType string) bool { return artifactType == Ar
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layers := req.Manifest.Layers
 	if len(layers) != 1 {
-		return failed(fmt.Sprintf("malformed signature manifest: a Notary Project signature has exactly one layer, the envelope; this one has %d", len(layers)), nil), nil
+		return vouch.Fail(fmt.Sprintf("malformed signature manifest: a Notary Project signature has exactly one layer, the envelope; this one has %d", len(layers)), nil), nil
 	}
 	env := layers[0]
 	if env.MediaType != MediaTypeJWS && env.MediaType != MediaTypeCOSE {
-		return failed(fmt.Sprintf("unsupported envelope media type %q (notation signs %s or %s)", env.MediaType, MediaTypeJWS, MediaTypeCOSE), nil), nil
+		return vouch.Fail(fmt.Sprintf("unsupported envelope media type %q (notation signs %s or %s)", env.MediaType, MediaTypeJWS, MediaTypeCOSE), nil), nil
 	}
 	if env.Size > MaxEnvelopeBytes {
-		return failed(fmt.Sprintf("signature envelope is %d bytes, over the %d that notation accepts", env.Size, MaxEnvelopeBytes), nil), nil
+		return vouch.Fail(fmt.Sprintf("signature envelope is %d bytes, over the %d that notation accepts", env.Size, MaxEnvelopeBytes), nil), nil
 	}
 	blob, err := req.Repository.Fetch(ctx, env)
 	if err != nil {
@@ -191,7 +191,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	}
 	var noPolicy notationgo.ErrorNoApplicableTrustPolicy
 	if errors.As(err, &noPolicy) || statement == nil {
-		return failed(fmt.Sprintf("no trust policy applies to %s: no statement has it, or \"*\", in its registryScopes", scope), map[string]any{"artifactReference": ref}), nil
+		return vouch.Fail(fmt.Sprintf("no trust policy applies to %s: no statement has it, or \"*\", in its registryScopes", scope), map[string]any{"artifactReference": ref}), nil
 	}
 	if outcome == nil {
 		return vouch.Result{}, fmt.Errorf("notation returned no outcome: %w", err)
@@ -237,7 +237,7 @@ func (c *check) result() vouch.Result {
 		if len(logged) > 0 {
 			reason = fmt.Sprintf("logged only, not enforced (level %s): %s; the signature passed the enforced checks", levelName(level), strings.Join(logged, "; "))
 		}
-		return vouch.Result{Outcome: vouch.Passed, Reason: reason, Details: details}
+		return vouch.Pass(reason, details)
 	}
 	for _, r := range c.outcome.VerificationResults {
 		if r.Error != nil && r.Action == trustpolicy.ActionEnforce {
@@ -255,12 +255,12 @@ func (c *check) result() vouch.Result {
 	}
 	if target, ok := c.target(); ok && target.Digest != c.req.Subject.Digest {
 		details["check"] = string(trustpolicy.TypeIntegrity)
-		return vouch.Result{Outcome: vouch.Failed, Reason: fmt.Sprintf("signature is for another artifact (digest mismatch): it signs %s, but is attached to %s", target.Digest, c.req.Subject.Digest), Details: details}
+		return vouch.Fail(fmt.Sprintf("signature is for another artifact (digest mismatch): it signs %s, but is attached to %s", target.Digest, c.req.Subject.Digest), details)
 	} else if ok && (target.MediaType != c.req.Subject.MediaType || target.Size != c.req.Subject.Size) {
 		details["check"] = string(trustpolicy.TypeIntegrity)
-		return vouch.Result{Outcome: vouch.Failed, Reason: fmt.Sprintf("signature is for another descriptor of %s: it signs media type %q and size %d, the subject has %q and %d", target.Digest, target.MediaType, target.Size, c.req.Subject.MediaType, c.req.Subject.Size), Details: details}
+		return vouch.Fail(fmt.Sprintf("signature is for another descriptor of %s: it signs media type %q and size %d, the subject has %q and %d", target.Digest, target.MediaType, target.Size, c.req.Subject.MediaType, c.req.Subject.Size), details)
 	}
-	return vouch.Result{Outcome: vouch.Failed, Reason: "signature verification failed: " + c.err.Error(), Details: details}
+	return vouch.Fail("signature verification failed: "+c.err.Error(), details)
 }
 
 // explain names the enforced check that failed.
@@ -468,10 +468,6 @@ func (c *check) target() (ocispec.Descriptor, bool) {
 		return ocispec.Descriptor{}, false
 	}
 	return payload.TargetArtifact, true
-}
-
-func failed(reason string, details map[string]any) vouch.Result {
-	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
 }
 
 func levelName(l *trustpolicy.VerificationLevel) string {

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // MaxTrustPolicyBytes bounds a trust policy document read by LoadTrustPolicy.
@@ -24,17 +24,9 @@ const QuickTrustPolicyName = "vouch-quick"
 // (unknown fields and trailing data are errors), validated by notation-go's
 // rules for version "1.0".
 func LoadTrustPolicy(path string) (*trustpolicy.Document, error) {
-	f, err := os.Open(path)
+	data, err := untrusted.ReadFile(path, MaxTrustPolicyBytes)
 	if err != nil {
 		return nil, fmt.Errorf("trust policy: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTrustPolicyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("trust policy %s: %w", path, err)
-	}
-	if len(data) > MaxTrustPolicyBytes {
-		return nil, fmt.Errorf("trust policy %s is larger than %d bytes", path, MaxTrustPolicyBytes)
 	}
 	doc, err := parseTrustPolicy(data)
 	if err != nil {

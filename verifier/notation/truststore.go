@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // MaxCertificateFileBytes bounds one certificate file read from
@@ -239,19 +239,7 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 }
 
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxCertificateFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxCertificateFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxCertificateFileBytes)
-	}
-	return data, nil
+	return untrusted.ReadFile(path, MaxCertificateFileBytes)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

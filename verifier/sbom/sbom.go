@@ -141,7 +141,7 @@ func formatOf(mediaType string) string {
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layer, format, reason := pickLayer(req.Manifest, req.Artifact.ArtifactType)
 	if reason != "" {
-		return failed(reason, nil), nil
+		return vouch.Fail(reason, nil), nil
 	}
 	data, err := req.Repository.Fetch(ctx, layer)
 	if err != nil {
@@ -154,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 		doc, err = ParseCycloneDX(data)
 	}
 	if err != nil {
-		return failed(fmt.Sprintf("malformed %s SBOM: %s", format, untrusted.Text(err.Error(), 512)), map[string]any{"layer": layer.Digest.String()}), nil
+		return vouch.Fail(fmt.Sprintf("malformed %s SBOM: %s", format, untrusted.Text(err.Error(), 512)), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(doc, time.Now()), nil
 }
@@ -226,7 +226,7 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 	what := fmt.Sprintf("%s SBOM of %s", details["format"], plural(len(doc.Packages), noun))
 
 	if len(offenses) == 0 && ageProblem == "" {
-		return vouch.Result{Outcome: vouch.Passed, Reason: what + ": " + p.passNote(ageNote), Details: details}
+		return vouch.Pass(what+": "+p.passNote(ageNote), details)
 	}
 
 	var reasons []string
@@ -262,7 +262,7 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		details["ageProblem"] = ageProblem
 		reasons = append(reasons, ageProblem)
 	}
-	return vouch.Result{Outcome: vouch.Failed, Reason: what + ": " + strings.Join(reasons, "; "), Details: details}
+	return vouch.Fail(what+": "+strings.Join(reasons, "; "), details)
 }
 
 // checkPackage returns what is wrong with pkg, if anything.
@@ -365,8 +365,4 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func failed(reason string, details map[string]any) vouch.Result {
-	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
 }

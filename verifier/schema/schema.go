@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -273,7 +272,7 @@ func (v *Verifier) Handles(artifactType string) bool { return v.types[artifactTy
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layer, why := v.pickLayer(req)
 	if why != "" {
-		return failed(why, nil), nil
+		return vouch.Fail(why, nil), nil
 	}
 	data, err := req.Repository.Fetch(ctx, layer)
 	if err != nil {
@@ -290,11 +289,11 @@ func (v *Verifier) validate(data []byte, layer ocispec.Descriptor) (vouch.Result
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
-		return failed(fmt.Sprintf("layer %s (%s) is not JSON: %v", vouch.ShortDigest(layer.Digest), layer.MediaType, err), details), nil
+		return vouch.Fail(fmt.Sprintf("layer %s (%s) is not JSON: %v", vouch.ShortDigest(layer.Digest), layer.MediaType, err), details), nil
 	}
 	err = v.schema.Validate(doc)
 	if err == nil {
-		return vouch.Result{Outcome: vouch.Passed, Reason: "valid against schema " + v.schemaName, Details: details}, nil
+		return vouch.Pass("valid against schema "+v.schemaName, details), nil
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
@@ -315,7 +314,7 @@ func (v *Verifier) validate(data []byte, layer ocispec.Descriptor) (vouch.Result
 	if n := len(found) - MaxReasonErrors; n > 0 {
 		reason += fmt.Sprintf(" (and %d more)", n)
 	}
-	return failed(reason, details), nil
+	return vouch.Fail(reason, details), nil
 }
 
 // pickLayer chooses the layer to validate, or says why none can be.
@@ -346,10 +345,6 @@ func (v *Verifier) pickLayer(req *vouch.VerifyRequest) (ocispec.Descriptor, stri
 	default:
 		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d layers of media type %s: cannot tell which to validate", len(match), want)
 	}
-}
-
-func failed(reason string, details map[string]any) vouch.Result {
-	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
 }
 
 // violation is one leaf of a validation error tree.
@@ -445,12 +440,11 @@ func (l *loader) Load(s string) (any, error) {
 }
 
 func (l *loader) readFile(path string) (any, error) {
-	f, err := os.Open(path)
+	data, err := untrusted.ReadFile(path, MaxSchemaBytes)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return l.decode(f, path)
+	return l.decode(bytes.NewReader(data), path)
 }
 
 func (l *loader) fetch(s string) (any, error) {

@@ -196,7 +196,7 @@ func isSARIF(mediaType string) bool {
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layer, reason := pickLayer(req.Manifest)
 	if reason != "" {
-		return failed(reason, nil), nil
+		return vouch.Fail(reason, nil), nil
 	}
 	data, err := req.Repository.Fetch(ctx, layer)
 	if err != nil {
@@ -204,7 +204,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	}
 	rep, err := ParseSARIF(data)
 	if err != nil {
-		return failed("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
+		return vouch.Fail("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
 	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
 }
@@ -332,7 +332,7 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	}
 
 	if len(reasons) > 0 {
-		return vouch.Result{Outcome: vouch.Failed, Reason: what + ": " + strings.Join(reasons, "; "), Details: details}
+		return vouch.Fail(what+": "+strings.Join(reasons, "; "), details)
 	}
 	summary := fmt.Sprintf("%s (%d critical, %d high, %d medium, %d low, %d unknown)", plural(len(rep.Findings), "finding"),
 		counts["critical"], counts["high"], counts["medium"], counts["low"], counts["unknown"])
@@ -349,7 +349,7 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	if len(checked) == 0 {
 		checked = append(checked, "no checks configured")
 	}
-	return vouch.Result{Outcome: vouch.Passed, Reason: what + ": " + summary + ", " + strings.Join(checked, ", "), Details: details}
+	return vouch.Pass(what+": "+summary+", "+strings.Join(checked, ", "), details)
 }
 
 // denies says why f is denied, or "".
@@ -435,8 +435,4 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func failed(reason string, details map[string]any) vouch.Result {
-	return vouch.Result{Outcome: vouch.Failed, Reason: reason, Details: details}
 }
