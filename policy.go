@@ -10,6 +10,19 @@ type Policy interface {
 	Decide(ctx context.Context, ref Reference, root *Node) (Decision, error)
 }
 
+// Settler is an optional Policy capability that lets the Executor stop
+// verifying once more results cannot change the verdict: with many
+// signatures on an image and a policy that needs one, the first that passes
+// settles it, as `notation verify` and `cosign verify` stop at the first
+// valid signature.
+type Settler interface {
+	// Settled reports whether Decide allows root (without waiving) and
+	// keeps allowing it whatever the outcome of the nodes for which pending
+	// returns true: referrers not verified yet, whose Outcome is "". It
+	// must not do I/O; it is called after each node that passes.
+	Settled(ctx context.Context, ref Reference, root *Node, pending func(*Node) bool) bool
+}
+
 // Decision is a policy's answer for one subject.
 type Decision struct {
 	// Verdict is allowed or denied (a policy that cannot decide returns an

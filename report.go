@@ -107,11 +107,6 @@ type Node struct {
 	// Manifests are the platform manifests of an image index, each walked as
 	// a subject in its own right.
 	Manifests []*Node `json:"manifests,omitempty"`
-
-	// dropped marks a referrer filtered out by Discovery.ArtifactType.
-	dropped bool
-	// check is what the verify phase still has to do for the node.
-	check *check
 }
 
 // ShortDigest is d's algorithm and the first 12 hex digits of its value,
@@ -237,13 +232,10 @@ func (n *Node) summarizeResults() {
 	}
 	n.Outcome = Skipped
 	if n.Reason == "" {
-		n.Reason = "no verifier handles artifact type " + displayType(n.ArtifactType)
+		t := n.ArtifactType
+		if t == "" {
+			t = "(none)"
+		}
+		n.Reason = "no verifier handles artifact type " + t
 	}
-}
-
-func displayType(t string) string {
-	if t == "" {
-		return "(none)"
-	}
-	return t
 }

@@ -2,39 +2,9 @@ package vouch
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
-
-// Settler is an optional Policy capability that lets the Executor stop
-// verifying once more results cannot change the verdict: with many
-// signatures on an image and a policy that needs one, the first that passes
-// settles it, as `notation verify` and `cosign verify` stop at the first
-// valid signature.
-type Settler interface {
-	// Settled reports whether Decide allows root (without waiving) and
-	// keeps allowing it whatever the outcome of the nodes for which pending
-	// returns true: referrers not verified yet, whose Outcome is "". It
-	// must not do I/O; it is called after each node that passes.
-	Settled(ctx context.Context, ref Reference, root *Node, pending func(*Node) bool) bool
-}
-
-// notNeeded is the reason given to referrers left unverified once the
-// policy had settled the verdict.
-const notNeeded = "not needed: the policy was already satisfied"
-
-// settle is the verify phase's shared state. Every write to the tree during
-// the phase, and every policy call that reads it, holds mu.
-type settle struct {
-	mu      sync.Mutex
-	root    *Node
-	pending map[*Node]bool
-	settler Settler
-	done    atomic.Bool
-	cancel  context.CancelFunc
-}
 
 // verifyGraph is the walk's verify phase: it checks every referrer the walk
 // left a check on, in the tree's order, at most w.n at once. When the
@@ -44,7 +14,7 @@ type settle struct {
 // been fetched.
 func (w *walker) verifyGraph(ctx context.Context, root *Node) error {
 	var checks []*check
-	collectChecks(root, &checks)
+	w.collectChecks(root, &checks)
 	if len(checks) == 0 {
 		return nil
 	}
@@ -71,15 +41,15 @@ func (w *walker) verifyGraph(ctx context.Context, root *Node) error {
 }
 
 // collectChecks lists the checks under n, parents before their referrers.
-func collectChecks(n *Node, out *[]*check) {
+func (w *walker) collectChecks(n *Node, out *[]*check) {
 	for _, m := range n.Manifests {
-		collectChecks(m, out)
+		w.collectChecks(m, out)
 	}
 	for _, r := range n.Referrers {
-		if r.check != nil {
-			*out = append(*out, r.check)
+		if c := w.checkOf(r); c != nil {
+			*out = append(*out, c)
 		}
-		collectChecks(r, out)
+		w.collectChecks(r, out)
 	}
 }
 
@@ -162,7 +132,7 @@ func (w *walker) runCheck(ctx context.Context, st *settle, c *check) error {
 			if err := w.referrers(ctx, sub, c.artifact(), c.depth, false); err != nil {
 				return err
 			}
-			collectChecks(sub, &nested)
+			w.collectChecks(sub, &nested)
 			published := st.publish(func() {
 				node.Referrers = sub.Referrers
 				for _, n := range nested {
@@ -206,39 +176,4 @@ func (w *walker) runCheck(ctx context.Context, st *settle, c *check) error {
 		return w.runChecks(ctx, st, nested)
 	}
 	return nil
-}
-
-// publish runs write under the lock, unless the verdict is settled: from
-// then on the tree stays as the policy saw it (and what is pending becomes
-// skipped). It reports whether write ran.
-func (st *settle) publish(write func()) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.done.Load() {
-		return false
-	}
-	write()
-	return true
-}
-
-// finish publishes node's outcome with write, marks it checked and, unless
-// it failed, asks the policy whether the verdict is settled.
-func (st *settle) finish(ctx context.Context, ref Reference, node *Node, write func()) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.done.Load() {
-		return
-	}
-	write()
-	delete(st.pending, node)
-	if st.settler == nil || node.Outcome == Failed || node.Outcome == Errored {
-		return
-	}
-	if len(st.pending) == 0 {
-		return // nothing left to spare
-	}
-	if st.settler.Settled(ctx, ref, st.root, func(n *Node) bool { return st.pending[n] }) {
-		st.done.Store(true)
-		st.cancel()
-	}
 }

@@ -1,0 +1,38 @@
+package vouch
+
+import "slices"
+
+// Artifact types that vouch gives to cosign's tag-layout manifests, which
+// carry no artifactType of their own. They are the types cosign itself uses
+// when it attaches the same content as OCI 1.1 referrers.
+const (
+	CosignSignatureType   = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	CosignAttestationType = "application/vnd.dev.cosign.artifact.att.v1+json"
+)
+
+// signatureTypes backs SignatureTypes and IsSignature; an array, so that no
+// caller can change it.
+var signatureTypes = [...]string{
+	"application/vnd.cncf.notary.signature",
+	CosignSignatureType,
+	"application/vnd.dev.sigstore.bundle.v0.3+json",
+}
+
+// SignatureTypes returns the artifact types of signatures: Notary Project
+// signatures, cosign's legacy signatures and Sigstore bundles. The slice is
+// the caller's own.
+func SignatureTypes() []string {
+	return slices.Clone(signatureTypes[:])
+}
+
+// IsSignature reports whether artifactType is one of SignatureTypes.
+func IsSignature(artifactType string) bool {
+	return slices.Contains(signatureTypes[:], artifactType)
+}
+
+// DefaultLeafTypes returns the types whose referrers are not looked up
+// unless Discovery.LeafTypes says otherwise: the signature types. The slice
+// is the caller's own.
+func DefaultLeafTypes() []string {
+	return SignatureTypes()
+}
