@@ -123,6 +123,21 @@ func ShortDigest(d digest.Digest) string {
 	return algo + ":" + hex[:12]
 }
 
+// DisplayType names n's type for people: its artifact type, or for
+// subjects and platform manifests its media type (which says image or
+// index), else whichever of the two is set. It is "" when neither is, and
+// callers choose the placeholder.
+func (n *Node) DisplayType() string {
+	t := n.ArtifactType
+	if t == "" || n.Relation == RelSubject || n.Relation == RelManifest {
+		t = n.MediaType
+	}
+	if t == "" {
+		t = n.ArtifactType
+	}
+	return t
+}
+
 // Walk calls fn for n and every node below it, parents first, with the
 // depth of each (0 for n).
 func (n *Node) Walk(fn func(node *Node, depth int)) {

@@ -195,13 +195,7 @@ func (p defaultPolicy) found(root *vouch.Node) string {
 // describe names a node by its artifact type (media type for subjects and
 // manifests) and short digest.
 func describe(n *vouch.Node) string {
-	t := n.ArtifactType
-	if t == "" || n.Relation == vouch.RelSubject || n.Relation == vouch.RelManifest {
-		t = n.MediaType
-	}
-	if t == "" {
-		t = n.ArtifactType
-	}
+	t := n.DisplayType()
 	if t == "" {
 		t = "artifact"
 	}

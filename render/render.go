@@ -159,20 +159,12 @@ func (s style) writeDetails(b *strings.Builder, n *vouch.Node, prefix string, de
 	}
 }
 
-// displayType is a node's artifact type, or media type for subjects and
-// manifests.
+// displayType is n.DisplayType(), or "(unknown type)".
 func displayType(n *vouch.Node) string {
-	t := n.ArtifactType
-	if t == "" || n.Relation == vouch.RelSubject || n.Relation == vouch.RelManifest {
-		t = n.MediaType
+	if t := n.DisplayType(); t != "" {
+		return t
 	}
-	if t == "" {
-		t = n.ArtifactType
-	}
-	if t == "" {
-		return "(unknown type)"
-	}
-	return t
+	return "(unknown type)"
 }
 
 // manifestLabel marks a platform manifest of an index, with its platform.
