@@ -315,7 +315,7 @@ func (f *File) NamespacePolicy(ns string, verifierNames []string) (vouch.Policy,
 	if f.Policy == nil {
 		return policy.Default(verifierNames), nil
 	}
-	return policy.NewConfigForNamespace(*f.Policy, verifierNames, ns)
+	return policy.New(*f.Policy, verifierNames, policy.InNamespace(ns))
 }
 
 // Build constructs the verifiers and the policy the file describes, reading
@@ -362,7 +362,7 @@ func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 	if f.Policy == nil {
 		return verifiers, policy.Default(names), nil
 	}
-	p, err := policy.NewConfig(*f.Policy, names)
+	p, err := policy.New(*f.Policy, names)
 	if err != nil {
 		return nil, nil, err
 	}

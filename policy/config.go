@@ -226,10 +226,29 @@ func validPattern(p string) error {
 	return nil
 }
 
-// NewConfig returns the policy c describes, after validating it; verifiers
-// lists the configured verifiers' names, so that requirements naming an
-// unknown verifier are refused.
-func NewConfig(c Config, verifiers []string) (vouch.Policy, error) {
+// Option changes what New builds.
+type Option func(*options)
+
+type options struct {
+	namespace string
+}
+
+// InNamespace makes New build the policy that applies in the Kubernetes
+// namespace ns (see Config.ForNamespace). Without it New builds the policy
+// for requests that name no namespace, such as the CLI's.
+func InNamespace(ns string) Option {
+	return func(o *options) { o.namespace = ns }
+}
+
+// New returns the policy c describes, after validating it; verifiers lists
+// the configured verifiers' names, so that requirements naming an unknown
+// verifier are refused. The whole of c is validated whatever namespace is
+// chosen.
+func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -259,18 +278,10 @@ func NewConfig(c Config, verifiers []string) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
-	return &configPolicy{c: c.ForNamespace("")}, nil
+	return &configPolicy{c: c.ForNamespace(o.namespace)}, nil
 }
 
-// NewConfigForNamespace is NewConfig for the policy that applies in the
-// Kubernetes namespace ns (see Config.ForNamespace).
-func NewConfigForNamespace(c Config, verifiers []string, ns string) (vouch.Policy, error) {
-	if _, err := NewConfig(c, verifiers); err != nil {
-		return nil, err
-	}
-	return &configPolicy{c: c.ForNamespace(ns)}, nil
-}
-
+// configPolicy is the policy a Config describes, narrowed to one namespace.
 type configPolicy struct {
 	c Config
 }

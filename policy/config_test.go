@@ -63,7 +63,7 @@ func TestConfigPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := policy.NewConfig(tt.config, []string{"release", "dev"})
+			p, err := policy.New(tt.config, []string{"release", "dev"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestConfigScopes(t *testing.T) {
 	}
 
 	narrow := policy.Config{Scopes: []policy.Scope{{Name: "only", Repositories: []string{"r.io/app"}, Require: req}}}
-	p, err := policy.NewConfig(narrow, nil)
+	p, err := policy.New(narrow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestConfigScopes(t *testing.T) {
 func TestConfigPlatformsEach(t *testing.T) {
 	req := []policy.Requirement{{ArtifactType: notationType}}
 	c := policy.Config{Scopes: []policy.Scope{{Name: "each", Repositories: []string{"*"}, Platforms: policy.PlatformsEach, Require: req}}}
-	p, err := policy.NewConfig(c, nil)
+	p, err := policy.New(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want %q", err, tt.want)
 		}
 	}
-	_, err := policy.NewConfig(policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Verifiers: []string{"ghost"}}}}}}, []string{"notation"})
+	_, err := policy.New(policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Verifiers: []string{"ghost"}}}}}}, []string{"notation"})
 	if err == nil || !strings.Contains(err.Error(), `no verifier is named "ghost"`) {
 		t.Fatalf("unknown verifier: %v", err)
 	}
@@ -189,7 +189,7 @@ func TestConfigNamespaces(t *testing.T) {
 			t.Errorf("namespace %q: scope %v, want %s", ns, got, want)
 		}
 	}
-	p, err := policy.NewConfigForNamespace(c, nil, "team-a")
+	p, err := policy.New(c, nil, policy.InNamespace("team-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestConfigSettled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := policy.NewConfig(tt.config, []string{"notation"})
+			p, err := policy.New(tt.config, []string{"notation"})
 			if err != nil {
 				t.Fatal(err)
 			}

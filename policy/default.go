@@ -1,5 +1,7 @@
-// Package policy turns a subject's report tree into a verdict. Default is
-// the fail-closed policy vouch applies until a configured policy is given.
+// Package policy turns a subject's report tree into a verdict. It holds two
+// vouch.Policy implementations: Default, the fail-closed policy vouch
+// applies until a configured policy is given, and the policy of the config
+// file's policy section (Config), which New builds.
 package policy
 
 import (

@@ -590,7 +590,7 @@ func TestAdmissionWarnMode(t *testing.T) {
 	exec := sig.Executor(t, nil)
 	s := servertest.Start(t, servertest.Options{Executor: exec, Engine: func(o *engine.Options) {
 		o.Executor = func(ns string) (*vouch.Executor, string) {
-			pol, err := policy.NewConfigForNamespace(cfg, []string{"notation"}, ns)
+			pol, err := policy.New(cfg, []string{"notation"}, policy.InNamespace(ns))
 			if err != nil {
 				t.Errorf("policy: %v", err)
 				return nil, ""
