@@ -58,6 +58,7 @@ import (
 
 	"github.com/vouch-project/vouch/internal/maxage"
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -160,29 +161,27 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 }
 
 // pickLayer finds the SBOM layer of m and its format, or says why there is
-// none.
+// none: the one layer of an SBOM media type, else the only layer, whose
+// format the artifact type then names (layer.Pick with layer.OnlyLayer).
 func pickLayer(m ocispec.Manifest, artifactType string) (ocispec.Descriptor, string, string) {
-	var found []ocispec.Descriptor
-	for _, l := range m.Layers {
-		if formatOf(l.MediaType) != "" {
-			found = append(found, l)
-		}
-	}
+	l, matched, ok := layer.Pick(m.Layers, func(t string) bool { return formatOf(t) != "" }, layer.OnlyLayer)
 	switch {
-	case len(found) == 1:
-		return found[0], formatOf(found[0].MediaType), ""
-	case len(found) > 1:
-		return ocispec.Descriptor{}, "", fmt.Sprintf("the artifact has %d SBOM layers; vouch checks an artifact that holds one", len(found))
+	case ok:
 	case len(m.Layers) == 0:
 		return ocispec.Descriptor{}, "", "the artifact has no layer: there is no SBOM to check"
-	case len(m.Layers) > 1:
+	case matched > 1:
+		return ocispec.Descriptor{}, "", fmt.Sprintf("the artifact has %d SBOM layers; vouch checks an artifact that holds one", matched)
+	default:
 		return ocispec.Descriptor{}, "", fmt.Sprintf("none of the artifact's %d layers has an SBOM media type (%s or %s)", len(m.Layers), MediaTypeSPDX, MediaTypeCycloneDX)
 	}
-	format := formatOf(artifactType)
+	format := formatOf(l.MediaType)
 	if format == "" {
-		return ocispec.Descriptor{}, "", fmt.Sprintf("neither the layer's media type %q nor the artifact type %q names an SBOM format", m.Layers[0].MediaType, artifactType)
+		format = formatOf(artifactType)
 	}
-	return m.Layers[0], format, ""
+	if format == "" {
+		return ocispec.Descriptor{}, "", fmt.Sprintf("neither the layer's media type %q nor the artifact type %q names an SBOM format", l.MediaType, artifactType)
+	}
+	return l, format, ""
 }
 
 // offense is one package that fails the policy.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -317,33 +318,28 @@ func (v *Verifier) validate(data []byte, layer ocispec.Descriptor) (vouch.Result
 	return vouch.Fail(reason, details), nil
 }
 
-// pickLayer chooses the layer to validate, or says why none can be.
+// pickLayer chooses the layer to validate, or says why none can be: the
+// one layer of Config.LayerMediaType when that is set (layer.Strict), else
+// the one layer whose media type is the artifact type, or the only layer
+// (layer.OnlyLayer).
 func (v *Verifier) pickLayer(req *vouch.VerifyRequest) (ocispec.Descriptor, string) {
 	layers := req.Manifest.Layers
-	var match []ocispec.Descriptor
-	want := v.layerType
+	want, fallback := v.layerType, layer.Strict
 	if want == "" {
-		if len(layers) == 1 {
-			return layers[0], ""
-		}
-		want = req.Artifact.ArtifactType
+		want, fallback = req.Artifact.ArtifactType, layer.OnlyLayer
 	}
-	for _, l := range layers {
-		if l.MediaType == want {
-			match = append(match, l)
-		}
-	}
+	l, matched, ok := layer.Pick(layers, func(t string) bool { return t == want }, fallback)
 	switch {
-	case len(match) == 1:
-		return match[0], ""
+	case ok:
+		return l, ""
 	case len(layers) == 0:
 		return ocispec.Descriptor{}, "the artifact has no layer to validate"
-	case len(match) == 0 && v.layerType != "":
+	case matched > 1:
+		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d layers of media type %s: cannot tell which to validate", matched, want)
+	case v.layerType != "":
 		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has no layer of media type %s (layerMediaType)", want)
-	case len(match) == 0:
-		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d layers and none of media type %s: set layerMediaType to say which to validate", len(layers), want)
 	default:
-		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d layers of media type %s: cannot tell which to validate", len(match), want)
+		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d layers and none of media type %s: set layerMediaType to say which to validate", len(layers), want)
 	}
 }
 

@@ -41,6 +41,7 @@ import (
 
 	"github.com/vouch-project/vouch/internal/maxage"
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -209,22 +210,17 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
 }
 
+// pickLayer finds the SARIF layer of m, else its only layer (layer.Pick
+// with layer.OnlyLayer), or says why there is none.
 func pickLayer(m ocispec.Manifest) (ocispec.Descriptor, string) {
-	var found []ocispec.Descriptor
-	for _, l := range m.Layers {
-		if isSARIF(l.MediaType) {
-			found = append(found, l)
-		}
-	}
+	l, matched, ok := layer.Pick(m.Layers, isSARIF, layer.OnlyLayer)
 	switch {
-	case len(found) == 1:
-		return found[0], ""
-	case len(found) > 1:
-		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d SARIF layers; vouch checks an artifact that holds one", len(found))
-	case len(m.Layers) == 1:
-		return m.Layers[0], ""
+	case ok:
+		return l, ""
 	case len(m.Layers) == 0:
 		return ocispec.Descriptor{}, "the artifact has no layer: there is no report to check"
+	case matched > 1:
+		return ocispec.Descriptor{}, fmt.Sprintf("the artifact has %d SARIF layers; vouch checks an artifact that holds one", matched)
 	}
 	return ocispec.Descriptor{}, fmt.Sprintf("none of the artifact's %d layers has media type %s", len(m.Layers), MediaType)
 }
