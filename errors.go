@@ -28,6 +28,7 @@ type LimitError struct {
 	Max int64
 }
 
+// Error names the thing, its size or count when known, and the setting.
 func (e *LimitError) Error() string {
 	if e.Value < 0 {
 		return fmt.Sprintf("%s exceeds the limit %s=%d", e.What, e.Limit, e.Max)
@@ -41,9 +42,13 @@ func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 // DigestMismatchError reports content whose digest is not the one that named
 // it: a registry that lies, or a corrupted layout.
 type DigestMismatchError struct {
-	Expected, Actual string
+	// Expected is the digest that named the content.
+	Expected string
+	// Actual is the digest of the content as read.
+	Actual string
 }
 
+// Error names both digests.
 func (e *DigestMismatchError) Error() string {
 	return fmt.Sprintf("digest mismatch: expected %s, content hashes to %s", e.Expected, e.Actual)
 }

@@ -88,9 +88,10 @@ type Node struct {
 	// ArtifactType is taken from the fetched manifest (artifactType, else its
 	// config media type), never from a registry's index alone.
 	ArtifactType string `json:"artifactType,omitempty"`
-	// Digest and Size identify the manifest.
+	// Digest identifies the manifest.
 	Digest digest.Digest `json:"digest"`
-	Size   int64         `json:"size"`
+	// Size is the manifest's size in bytes.
+	Size int64 `json:"size"`
 	// Platform is the platform an index lists a manifest for.
 	Platform *ocispec.Platform `json:"platform,omitempty"`
 	// Annotations are the manifest's annotations, when it has any.

@@ -32,6 +32,8 @@ const (
 
 var severityNames = []string{"unknown", "low", "medium", "high", "critical"}
 
+// String names the severity in lower case; out-of-range values are
+// "unknown".
 func (s Severity) String() string {
 	if s < Unknown || s > Critical {
 		return "unknown"
