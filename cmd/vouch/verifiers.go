@@ -106,7 +106,7 @@ func (f *verifierFlags) quickCosign(existing []vouch.Verifier) (vouch.Verifier, 
 	if len(f.cosignKeys) == 0 {
 		return nil, nil
 	}
-	v, err := cosign.New(quickName("cosign", existing), cosign.KeyConfig(f.cosignKeys), "")
+	v, err := cosign.New(quickName("cosign", existing), cosign.KeyConfig(f.cosignKeys))
 	if err != nil {
 		return nil, fmt.Errorf("--cosign-key: %w", err)
 	}

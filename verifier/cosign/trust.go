@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ func (k *trustedKey) ValidAtTime(time.Time) bool { return true }
 func (k *trustedKey) label() string { return fmt.Sprintf("key %s (%s)", k.name, k.fingerprint) }
 
 // loadKeys reads the configured public keys.
-func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
+func loadKeys(src PEMSource, path string) ([]*trustedKey, error) {
 	var keys []*trustedKey
 	add := func(data []byte, name, where string) error {
 		blocks, err := pemBlocks(data)
@@ -68,11 +67,12 @@ func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
 		return nil
 	}
 	for i, f := range src.Files {
-		data, err := readBounded(resolve(baseDir, f))
+		data, err := readBounded(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
 		}
-		if err := add(data, f, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
+		name := src.name(i)
+		if err := add(data, name, fmt.Sprintf("%s.files[%d] (%s)", path, i, name)); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +143,7 @@ func newTrustedKey(pub crypto.PublicKey, name string) (*trustedKey, error) {
 }
 
 // loadCertificates reads the configured certificate roots.
-func loadCertificates(src PEMSource, baseDir, path string) ([]*x509.Certificate, error) {
+func loadCertificates(src PEMSource, path string) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	add := func(data []byte, where string) error {
 		blocks, err := pemBlocks(data)
@@ -163,11 +163,11 @@ func loadCertificates(src PEMSource, baseDir, path string) ([]*x509.Certificate,
 		return nil
 	}
 	for i, f := range src.Files {
-		data, err := readBounded(resolve(baseDir, f))
+		data, err := readBounded(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
 		}
-		if err := add(data, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
+		if err := add(data, fmt.Sprintf("%s.files[%d] (%s)", path, i, src.name(i))); err != nil {
 			return nil, err
 		}
 	}
@@ -212,13 +212,6 @@ func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tr, nil
-}
-
-func resolve(baseDir, p string) string {
-	if filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }
 
 func readBounded(path string) ([]byte, error) {
