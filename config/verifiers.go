@@ -30,7 +30,7 @@ type kind struct {
 	resolve func(v *Verifier, abs func(string) string)
 	// files lists the files and folders that v's section names and whose
 	// content the verifier reads (not caches).
-	files func(f *File, v *Verifier) []string
+	files func(v *Verifier) []string
 	// build builds the verifier of v, the entry at path ("verifiers[0]").
 	build func(f *File, path string, v *Verifier) (vouch.Verifier, error)
 }
@@ -39,17 +39,17 @@ type kind struct {
 // It is read-only.
 var kinds = []kind{
 	sectionKind("notation", func(v *Verifier) **notation.Config { return &v.Notation },
-		(*notation.Config).Validate, resolveNotation, nil, buildNotation),
+		(*notation.Config).Validate, resolveNotation, notationFiles, buildNotation),
 	sectionKind("cosign", func(v *Verifier) **cosign.Config { return &v.Cosign },
-		required((*cosign.Config).Validate), resolveCosign, nil, builder(cosign.New)),
+		required((*cosign.Config).Validate), resolveCosign, cosignFiles, builder(cosign.New)),
 	sectionKind("sbom", func(v *Verifier) **sbom.Config { return &v.SBOM },
 		required((*sbom.Config).Validate), nil, nil, builder(sbom.New)),
 	sectionKind("vulnreport", func(v *Verifier) **vulnreport.Config { return &v.VulnReport },
 		required((*vulnreport.Config).Validate), nil, nil, builder(vulnreport.New)),
 	sectionKind("schema", func(v *Verifier) **schema.Config { return &v.Schema },
-		required((*schema.Config).Validate), resolveSchema, nil, builder(schema.New)),
+		required((*schema.Config).Validate), resolveSchema, schemaFiles, builder(schema.New)),
 	sectionKind("plugin", func(v *Verifier) **plugin.Config { return &v.Plugin },
-		required((*plugin.Config).Validate), resolvePlugin, nil, builder(plugin.New)),
+		required((*plugin.Config).Validate), resolvePlugin, pluginFiles, builder(plugin.New)),
 }
 
 // kindOf returns the kind named name.
@@ -77,7 +77,7 @@ func kindNames() []string {
 func sectionKind[C any](name string, section func(*Verifier) **C,
 	validate func(c *C, path string) error,
 	resolve func(c *C, abs func(string) string),
-	files func(f *File, c *C) []string,
+	files func(c *C) []string,
 	build func(f *File, path, name string, c *C) (vouch.Verifier, error),
 ) kind {
 	k := kind{
@@ -85,7 +85,7 @@ func sectionKind[C any](name string, section func(*Verifier) **C,
 		set:      func(v *Verifier) bool { return *section(v) != nil },
 		validate: func(v *Verifier, path string) error { return validate(*section(v), path) },
 		resolve:  func(*Verifier, func(string) string) {},
-		files:    func(*File, *Verifier) []string { return nil },
+		files:    func(*Verifier) []string { return nil },
 		build: func(f *File, path string, v *Verifier) (vouch.Verifier, error) {
 			return build(f, path, v.Name, *section(v))
 		},
@@ -94,7 +94,7 @@ func sectionKind[C any](name string, section func(*Verifier) **C,
 		k.resolve = func(v *Verifier, abs func(string) string) { resolve(*section(v), abs) }
 	}
 	if files != nil {
-		k.files = func(f *File, v *Verifier) []string { return files(f, *section(v)) }
+		k.files = func(v *Verifier) []string { return files(*section(v)) }
 	}
 	return k
 }
