@@ -1,6 +1,10 @@
 // Package config reads vouch's config file (YAML or JSON, versioned,
-// strict: an unknown field is an error that names its path) and builds what
-// it describes: registry options, limits, verifiers and the policy.
+// strict: an unknown field is an error that names its path), resolves the
+// paths in it against its folder, and builds what it describes: registry
+// options, limits, verifiers (one table from verifier type to its section
+// and constructor) and the policy. It also builds the verifiers of the
+// CLI's quick flags (Quick), and lists and fingerprints the trust files a
+// configuration reads (File.TrustFiles, File.Fingerprint).
 //
 // docs/configuration.md documents every field; examples/config holds
 // configs that the tests load.
