@@ -1,6 +1,10 @@
 // Package config reads vouch's config file (YAML or JSON, versioned,
-// strict: an unknown field is an error that names its path) and builds what
-// it describes: registry options, limits, verifiers and the policy.
+// strict: an unknown field is an error that names its path), resolves the
+// paths in it against its folder, and builds what it describes: registry
+// options, limits, verifiers (one table from verifier type to its section
+// and constructor) and the policy. It also builds the verifiers of the
+// CLI's quick flags (Quick), and lists and fingerprints the trust files a
+// configuration reads (File.TrustFiles, File.Fingerprint).
 //
 // docs/configuration.md documents every field; examples/config holds
 // configs that the tests load.
@@ -10,8 +14,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-
-	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/untrusted"
@@ -38,7 +40,7 @@ type File struct {
 	Registries Registries `json:"registries,omitempty"`
 	// Limits bound what is read from outside. Optional; defaults as in
 	// vouch.Limits.
-	Limits Limits `json:"limits,omitempty"`
+	Limits vouch.Limits `json:"limits,omitempty"`
 	// TrustStores are named certificate stores, named "TYPE:NAME" as Notation
 	// trust policies name them (ca, signingAuthority, tsa). Optional.
 	TrustStores []TrustStore `json:"trustStores,omitempty"`
@@ -49,8 +51,8 @@ type File struct {
 	// its referrers verified and nothing failed.
 	Policy *policy.Config `json:"policy,omitempty"`
 
-	// dir is the folder relative paths are resolved against.
-	dir string
+	// data is the document the file was parsed from.
+	data []byte
 }
 
 // Registries says how registries are reached.
@@ -65,15 +67,6 @@ type Registries struct {
 	// helpers. Optional; default $DOCKER_CONFIG/config.json or
 	// ~/.docker/config.json.
 	DockerConfig string `json:"dockerConfig,omitempty"`
-}
-
-// Limits bound what vouch reads; a zero or absent field takes its default.
-type Limits struct {
-	MaxManifestBytes int64 `json:"maxManifestBytes,omitempty"`
-	MaxBlobBytes     int64 `json:"maxBlobBytes,omitempty"`
-	MaxReferrerPages int   `json:"maxReferrerPages,omitempty"`
-	MaxDepth         int   `json:"maxDepth,omitempty"`
-	MaxNodes         int   `json:"maxNodes,omitempty"`
 }
 
 // TrustStore is a named set of certificates.
@@ -96,8 +89,9 @@ type Verifier struct {
 	// Type is the kind of verifier: notation, cosign, sbom, vulnreport,
 	// schema or plugin. Required.
 	Type string `json:"type"`
-	// Notation holds the parameters of a notation verifier.
-	Notation *Notation `json:"notation,omitempty"`
+	// Notation holds the parameters of a notation verifier
+	// (docs/verifiers/notation.md).
+	Notation *notation.Config `json:"notation,omitempty"`
 	// Cosign holds the parameters of a cosign verifier
 	// (docs/verifiers/cosign.md).
 	Cosign *cosign.Config `json:"cosign,omitempty"`
@@ -113,44 +107,6 @@ type Verifier struct {
 	Plugin *plugin.Config `json:"plugin,omitempty"`
 }
 
-// sections lists the verifier's parameter sections by type name, with
-// whether each is set.
-func (v *Verifier) sections() map[string]bool {
-	return map[string]bool{
-		"notation":   v.Notation != nil,
-		"cosign":     v.Cosign != nil,
-		"sbom":       v.SBOM != nil,
-		"vulnreport": v.VulnReport != nil,
-		"schema":     v.Schema != nil,
-		"plugin":     v.Plugin != nil,
-	}
-}
-
-// Notation configures a Notary Project signature verifier.
-type Notation struct {
-	// TrustPolicy is a trust policy file in Notation's own format
-	// (trustpolicy.json), read as-is. Required.
-	TrustPolicy string `json:"trustPolicy"`
-	// ConfigDir is a Notation configuration folder holding
-	// truststore/x509/TYPE/NAME/ certificates, such as
-	// ~/.config/notation. Optional.
-	ConfigDir string `json:"configDir,omitempty"`
-	// Revocation configures OCSP and CRL checks. Optional.
-	Revocation *Revocation `json:"revocation,omitempty"`
-}
-
-// Revocation configures certificate revocation checks.
-type Revocation struct {
-	// Timeout bounds each OCSP request and CRL download. Optional;
-	// default 2s.
-	Timeout Duration `json:"timeout,omitempty"`
-	// CRLCacheDir caches CRLs on disk. Optional; default in memory.
-	CRLCacheDir string `json:"crlCacheDir,omitempty"`
-	// DisableUnsafe turns revocation checks off: a revoked certificate is
-	// then trusted. Optional; default false.
-	DisableUnsafe bool `json:"disableUnsafe,omitempty"`
-}
-
 // Load reads and validates the config file at path.
 func Load(path string) (*File, error) {
 	data, err := untrusted.ReadFile(path, MaxFileBytes)
@@ -164,17 +120,19 @@ func Load(path string) (*File, error) {
 	return file, nil
 }
 
-// Parse decodes and validates a config document; dir is the folder that
-// relative paths in it are resolved against.
+// Parse decodes and validates a config document, then resolves the
+// relative paths in it against dir, the config file's folder ("" leaves them
+// as they are, relative to the working directory).
 func Parse(data []byte, dir string) (*File, error) {
 	var f File
 	if err := decodeStrict(data, &f); err != nil {
 		return nil, err
 	}
-	f.dir = dir
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	f.data = data
+	f.resolvePaths(dir)
 	return &f, nil
 }
 
@@ -206,7 +164,8 @@ func (f *File) Validate() error {
 		}
 	}
 	names := map[string]bool{}
-	for i, v := range f.Verifiers {
+	for i := range f.Verifiers {
+		v := &f.Verifiers[i]
 		path := fmt.Sprintf("verifiers[%d]", i)
 		if v.Name == "" {
 			return fmt.Errorf("%s.name: required", path)
@@ -215,36 +174,19 @@ func (f *File) Validate() error {
 			return fmt.Errorf("%s.name: %q is used twice", path, v.Name)
 		}
 		names[v.Name] = true
-		sections := v.sections()
 		if v.Type == "" {
 			return fmt.Errorf("%s.type: required", path)
 		}
-		if _, ok := sections[v.Type]; !ok {
-			return fmt.Errorf("%s.type: %q is not a verifier type this vouch knows (notation, cosign, sbom, vulnreport, schema, plugin)", path, v.Type)
+		k, ok := kindOf(v.Type)
+		if !ok {
+			return fmt.Errorf("%s.type: %q is not a verifier type this vouch knows (%s)", path, v.Type, strings.Join(kindNames(), ", "))
 		}
-		for section, set := range sections {
-			if set && section != v.Type {
-				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, section, v.Type)
+		for _, other := range kinds {
+			if other.set(v) && other.name != v.Type {
+				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, other.name, v.Type)
 			}
 		}
-		var err error
-		switch v.Type {
-		case "notation":
-			if v.Notation == nil || v.Notation.TrustPolicy == "" {
-				return fmt.Errorf("%s.notation.trustPolicy: required for a notation verifier", path)
-			}
-		case "cosign":
-			err = validateSection(v.Cosign, path+".cosign")
-		case "sbom":
-			err = validateSection(v.SBOM, path+".sbom")
-		case "vulnreport":
-			err = validateSection(v.VulnReport, path+".vulnreport")
-		case "schema":
-			err = validateSection(v.Schema, path+".schema")
-		case "plugin":
-			err = validateSection(v.Plugin, path+".plugin")
-		}
-		if err != nil {
+		if err := k.validate(v, path+"."+k.name); err != nil {
 			return err
 		}
 	}
@@ -256,56 +198,32 @@ func (f *File) Validate() error {
 	return nil
 }
 
-// validator is a verifier parameter section.
-type validator interface{ Validate(prefix string) error }
-
-// validateSection validates a required section.
-func validateSection[T any, P interface {
-	*T
-	validator
-}](section P, path string) error {
-	if section == nil {
-		return fmt.Errorf("%s: required for this verifier type", path)
+// resolvePaths makes the relative paths in f relative to dir, once, so that
+// everything built from f reads the files the config file means. Paths
+// shown in reports (cosign key files, a schema file) keep their written form
+// as their name. The Docker config path is left as it is: it has always been
+// read relative to the working directory.
+func (f *File) resolvePaths(dir string) {
+	if dir == "" {
+		return
 	}
-	return section.Validate(path)
-}
-
-// path resolves a path from the file against its folder.
-func (f *File) path(p string) string {
-	if p == "" || filepath.IsAbs(p) || f.dir == "" {
-		return p
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
 	}
-	return filepath.Join(f.dir, p)
-}
-
-// VouchLimits returns the limits as the engine takes them.
-func (f *File) VouchLimits() vouch.Limits {
-	l := f.Limits
-	return vouch.Limits{MaxManifestBytes: l.MaxManifestBytes, MaxBlobBytes: l.MaxBlobBytes, MaxReferrerPages: l.MaxReferrerPages, MaxDepth: l.MaxDepth, MaxNodes: l.MaxNodes}
-}
-
-// trustStores returns the file's stores that doc names, in the notation
-// verifier's form.
-func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.TrustStores {
-	named := map[string]bool{}
-	for _, st := range doc.TrustPolicies {
-		for _, n := range st.TrustStores {
-			named[n] = true
+	for i := range f.TrustStores {
+		for j, p := range f.TrustStores[i].Files {
+			f.TrustStores[i].Files[j] = abs(p)
 		}
 	}
-	ts := notation.TrustStores{Dir: dir, Files: map[string][]string{}, Inline: map[string][]string{}}
-	for _, s := range f.TrustStores {
-		if !named[s.Name] {
-			continue
-		}
-		for _, p := range s.Files {
-			ts.Files[s.Name] = append(ts.Files[s.Name], f.path(p))
-		}
-		if strings.TrimSpace(s.PEM) != "" {
-			ts.Inline[s.Name] = append(ts.Inline[s.Name], s.PEM)
+	for i := range f.Verifiers {
+		v := &f.Verifiers[i]
+		if k, ok := kindOf(v.Type); ok && k.set(v) {
+			k.resolve(v, abs)
 		}
 	}
-	return ts
 }
 
 // NamespacePolicy returns the policy that applies in a Kubernetes
@@ -323,38 +241,15 @@ func (f *File) NamespacePolicy(ns string, verifierNames []string) (vouch.Policy,
 func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 	var verifiers []vouch.Verifier
 	var names []string
-	for i, vc := range f.Verifiers {
-		var v vouch.Verifier
-		var err error
-		switch vc.Type {
-		case "notation":
-			n := vc.Notation
-			doc, err := notation.LoadTrustPolicy(f.path(n.TrustPolicy))
-			if err != nil {
-				return nil, nil, fmt.Errorf("verifiers[%d].notation.trustPolicy: %w", i, err)
-			}
-			opts := notation.Options{Name: vc.Name, TrustPolicy: doc, TrustStores: f.trustStores(doc, f.path(n.ConfigDir))}
-			if r := n.Revocation; r != nil {
-				opts.Revocation = notation.Revocation{Timeout: r.Timeout.Duration, CRLCacheDir: f.path(r.CRLCacheDir), DisableUnsafe: r.DisableUnsafe}
-			}
-			nv, err := notation.New(opts)
-			if err != nil {
-				return nil, nil, fmt.Errorf("verifiers[%d] (%s): %w", i, vc.Name, err)
-			}
-			v = nv
-		case "cosign":
-			v, err = cosign.New(vc.Name, *vc.Cosign, f.dir)
-		case "sbom":
-			v, err = sbom.New(vc.Name, *vc.SBOM, f.dir)
-		case "vulnreport":
-			v, err = vulnreport.New(vc.Name, *vc.VulnReport, f.dir)
-		case "schema":
-			v, err = schema.New(vc.Name, *vc.Schema, f.dir)
-		case "plugin":
-			v, err = plugin.New(vc.Name, *vc.Plugin, f.dir)
+	for i := range f.Verifiers {
+		vc := &f.Verifiers[i]
+		k, ok := kindOf(vc.Type)
+		if !ok || !k.set(vc) {
+			return nil, nil, fmt.Errorf("verifiers[%d] (%s): not validated", i, vc.Name)
 		}
+		v, err := k.build(f, fmt.Sprintf("verifiers[%d]", i), vc)
 		if err != nil {
-			return nil, nil, fmt.Errorf("verifiers[%d] (%s): %w", i, vc.Name, err)
+			return nil, nil, err
 		}
 		verifiers = append(verifiers, v)
 		names = append(names, vc.Name)

@@ -112,3 +112,58 @@ func TestBuildErrorsNameTheProblem(t *testing.T) {
 		t.Fatalf("oversized config: %v", err)
 	}
 }
+
+// Relative paths in every verifier section resolve against the config
+// file's folder, whatever the working directory; reports keep the names the
+// file writes.
+func TestRelativePathsResolveAgainstTheConfigFolder(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, err := os.ReadFile("../examples/config/certs/example-ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("certs/ca.pem", string(ca), 0o600)
+	write("tp.json", `{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:acme"],"trustedIdentities":["*"]}]}`, 0o600)
+	key, err := os.ReadFile("../verifier/cosign/testdata/cosign.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("keys/cosign.pub", string(key), 0o600)
+	write("schemas/doc.json", `{"type":"object"}`, 0o600)
+	write("bin/plugin", "#!/bin/sh\nexit 0\n", 0o755)
+	write("vouch.yaml", `version: v1
+trustStores: [{name: "ca:acme", files: [certs/ca.pem]}]
+verifiers:
+  - {name: n, type: notation, notation: {trustPolicy: tp.json}}
+  - {name: c, type: cosign, cosign: {keys: {files: [keys/cosign.pub]}, ignoreTlogUnsafe: true}}
+  - {name: s, type: schema, schema: {artifactTypes: [application/json], schema: schemas/doc.json}}
+  - {name: p, type: plugin, plugin: {path: bin/plugin, artifactTypes: ["*"]}}
+`, 0o600)
+	t.Chdir(t.TempDir())
+	f, err := config.Load(filepath.Join(dir, "vouch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Verifiers[1].Cosign.Keys; got.Files[0] != filepath.Join(dir, "keys/cosign.pub") || got.Names[0] != "keys/cosign.pub" {
+		t.Errorf("cosign keys %+v, want the file resolved and its written name kept", got)
+	}
+	if got := f.Verifiers[2].Schema; got.Schema != filepath.Join(dir, "schemas/doc.json") || got.SchemaName != "schemas/doc.json" {
+		t.Errorf("schema %+v, want the file resolved and its written name kept", got)
+	}
+	verifiers, _, err := f.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(verifiers) != 4 {
+		t.Fatalf("built %d verifiers, want 4", len(verifiers))
+	}
+}

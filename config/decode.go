@@ -9,9 +9,10 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vouch-project/vouch/internal/duration"
 )
 
 // decodeStrict decodes YAML or JSON into out (a pointer to a struct),
@@ -160,25 +161,6 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
-// Duration is a time.Duration written as a string ("2s", "1m30s").
-type Duration struct{ time.Duration }
-
-// UnmarshalJSON reads "2s"-style strings.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("expected a duration such as \"2s\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q is negative", s)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+// Duration is a time.Duration written as a string ("2s", "1m30s"), as
+// the config file's durations are.
+type Duration = duration.Duration

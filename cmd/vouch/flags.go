@@ -138,7 +138,7 @@ func (f *graphFlags) applyConfig(fs *pflag.FlagSet, cfg *config.File) {
 	if f.dockerConfig == "" {
 		f.dockerConfig = r.DockerConfig
 	}
-	l := cfg.VouchLimits()
+	l := cfg.Limits
 	set := func(flag string, dst *int64, v int64) {
 		if !fs.Changed(flag) && v != 0 {
 			*dst = v

@@ -1,27 +1,18 @@
 package main
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9/logging"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/cache"
@@ -196,7 +187,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	if err != nil {
 		return err
 	}
-	fingerprint, err := trustFingerprint(gf, vf)
+	fingerprint, err := verdictFingerprint(gf, vf, cfg)
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -376,159 +367,4 @@ func (e *namespaceExecutors) executor(ns string) (*vouch.Executor, string) {
 		e.byNS[ns] = &ex
 	}
 	return &ex, hash
-}
-
-// Bounds on what trustFingerprint reads.
-const (
-	maxFingerprintFiles = 10000
-	maxFingerprintBytes = 256 << 20
-)
-
-// trustFingerprint hashes everything verdicts depend on, so that cached
-// verdicts (in Redis, shared by replicas and kept across restarts) are used
-// only under the same policy and trust material: vouch's version, the
-// config file, the files it names (trust policies, certificates, keys,
-// trusted roots, schemas, plugins; notation configuration folders' trust
-// stores), the quick flags' files and the flags that change what is read.
-func trustFingerprint(gf *graphFlags, vf *verifierFlags) (string, error) {
-	fp := &fingerprinter{h: sha256.New()}
-	fp.add("vouch", version)
-	if vf.configPath != "" {
-		data, err := os.ReadFile(vf.configPath)
-		if err != nil {
-			return "", fmt.Errorf("config: %w", err)
-		}
-		fp.add("config", string(data))
-		var doc any
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return "", fmt.Errorf("config %s: %w", vf.configPath, err)
-		}
-		if err := fp.walkConfig(filepath.Dir(vf.configPath), "", doc); err != nil {
-			return "", err
-		}
-	}
-	for _, p := range vf.notationCerts {
-		if err := fp.file(p); err != nil {
-			return "", err
-		}
-	}
-	for _, p := range vf.cosignKeys {
-		if err := fp.file(p); err != nil {
-			return "", err
-		}
-	}
-	if vf.notationTrustPolicy != "" {
-		if err := fp.file(vf.notationTrustPolicy); err != nil {
-			return "", err
-		}
-		dir := vf.notationConfigDir
-		if dir == "" {
-			dir = defaultNotationDir()
-		}
-		if err := fp.dir(filepath.Join(dir, "truststore")); err != nil {
-			return "", err
-		}
-	}
-	// What changes what is read, hence verdicts.
-	insecure := append([]string(nil), gf.insecure...)
-	sort.Strings(insecure)
-	fp.add("registries", fmt.Sprintf("plainHTTP=%v insecure=%s", gf.plainHTTP, strings.Join(insecure, ",")))
-	fp.add("limits", fmt.Sprintf("%+v", gf.limits))
-	return hex.EncodeToString(fp.h.Sum(nil)), nil
-}
-
-// fingerprinter feeds named parts into a hash, bounded.
-type fingerprinter struct {
-	h            hash.Hash
-	files, bytes int64
-}
-
-func (fp *fingerprinter) add(name, value string) {
-	fmt.Fprintf(fp.h, "%d:%s=%d:%s;", len(name), name, len(value), value)
-}
-
-// walkConfig hashes the files that string values of the config document
-// name (relative to dir). Keys that name caches (crlCacheDir) are skipped:
-// their content changes as vouch runs. Directories are hashed only under
-// configDir (a Notation configuration folder: its truststore).
-func (fp *fingerprinter) walkConfig(dir, key string, v any) error {
-	switch v := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := fp.walkConfig(dir, k, v[k]); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for _, item := range v {
-			if err := fp.walkConfig(dir, key, item); err != nil {
-				return err
-			}
-		}
-	case string:
-		if v == "" || strings.Contains(strings.ToLower(key), "cache") || strings.ContainsAny(v, "\n*") {
-			return nil
-		}
-		path := v
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		fi, err := os.Stat(path)
-		switch {
-		case err != nil:
-			return nil // not a path
-		case fi.Mode().IsRegular():
-			return fp.file(path)
-		case fi.IsDir() && key == "configDir":
-			return fp.dir(filepath.Join(path, "truststore"))
-		}
-	}
-	return nil
-}
-
-func (fp *fingerprinter) file(path string) error {
-	fp.files++
-	if fp.files > maxFingerprintFiles {
-		return fmt.Errorf("trust material: more than %d files to fingerprint", maxFingerprintFiles)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("trust material: %w", err)
-	}
-	defer f.Close()
-	fp.add("file", path)
-	n, err := io.Copy(fp.h, io.LimitReader(f, maxFingerprintBytes-fp.bytes+1))
-	fp.bytes += n
-	if err != nil {
-		return fmt.Errorf("trust material %s: %w", path, err)
-	}
-	if fp.bytes > maxFingerprintBytes {
-		return fmt.Errorf("trust material: more than %d bytes to fingerprint (at %s)", maxFingerprintBytes, path)
-	}
-	return nil
-}
-
-// dir hashes the regular files below root in lexical order; a missing root
-// hashes as empty.
-func (fp *fingerprinter) dir(root string) error {
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
-			if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
-				return fp.file(path)
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/testbed"
 )
 
@@ -146,63 +145,5 @@ func TestServe(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}
-	}
-}
-
-// TestTrustFingerprint: the hash under which verdicts are cached changes
-// with any trust file the config names, and not with caches.
-func TestTrustFingerprint(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, data string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("vouch.yaml", `version: v1
-trustStores: [{name: "ca:acme", files: [certs/ca.pem]}]
-verifiers:
-  - name: n
-    type: notation
-    notation: {trustPolicy: trustpolicy.json, configDir: notation, revocation: {crlCacheDir: crl}}
-`)
-	write("certs/ca.pem", "cert 1")
-	write("trustpolicy.json", "{}")
-	write("notation/truststore/x509/ca/acme/root.pem", "root 1")
-	write("crl/cached.crl", "crl 1")
-	hash := func() string {
-		t.Helper()
-		gf := graphFlags{}
-		h, err := trustFingerprint(&gf, &verifierFlags{configPath: filepath.Join(dir, "vouch.yaml")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	first := hash()
-	write("crl/cached.crl", "crl 2")
-	write("crl/other.crl", "crl 3")
-	if hash() != first {
-		t.Fatal("a CRL cache changed the fingerprint")
-	}
-	for _, change := range [][2]string{
-		{"certs/ca.pem", "cert 2"},
-		{"trustpolicy.json", `{"version":"1.0"}`},
-		{"notation/truststore/x509/ca/acme/root.pem", "root 2"},
-		{"notation/truststore/x509/ca/acme/new.pem", "new"},
-	} {
-		before := hash()
-		write(change[0], change[1])
-		if hash() == before {
-			t.Fatalf("changing %s did not change the fingerprint", change[0])
-		}
-	}
-	gf := graphFlags{limits: vouch.Limits{MaxDepth: 16}}
-	h, err := trustFingerprint(&gf, &verifierFlags{configPath: filepath.Join(dir, "vouch.yaml")})
-	if err != nil || h == hash() {
-		t.Fatalf("other limits, same fingerprint (%v)", err)
 	}
 }

@@ -66,7 +66,7 @@ func TestCosignCLI(t *testing.T) {
 	// policy.
 	vouchAllows := func(t *testing.T, ref, name string) (bool, string) {
 		t.Helper()
-		v, err := cosign.New(name, configs[name], "")
+		v, err := cosign.New(name, configs[name])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,10 +62,23 @@ type Config struct {
 
 // PEMSource is PEM material from files, inline, or both.
 type PEMSource struct {
-	// Files are PEM files, relative to the config file's folder. Optional.
+	// Files are PEM files; in the config file, relative to its folder.
+	// Optional.
 	Files []string `json:"files,omitempty"`
 	// PEM holds PEM blocks inline. Optional.
 	PEM string `json:"pem,omitempty"`
+	// Names, when set, are how messages and reports name Files, one per
+	// file: the paths as the config file writes them, before they were
+	// resolved. Not read from the config file. Optional; default Files.
+	Names []string `json:"-"`
+}
+
+// name is how messages name file i.
+func (s PEMSource) name(i int) string {
+	if i < len(s.Names) && s.Names[i] != "" {
+		return s.Names[i]
+	}
+	return s.Files[i]
 }
 
 func (s PEMSource) empty() bool { return len(s.Files) == 0 && strings.TrimSpace(s.PEM) == "" }

@@ -9,6 +9,26 @@ import (
 	"github.com/vouch-project/vouch/verifier/cosign"
 )
 
+// inDir resolves the relative paths of c against dir, as vouch's config
+// package does for a config file in dir: files keep their written names.
+func inDir(dir string, c cosign.Config) cosign.Config {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for _, src := range []*cosign.PEMSource{&c.Keys, &c.CertificateRoots} {
+		src.Names = src.Files
+		src.Files = make([]string, len(src.Names))
+		for i, p := range src.Names {
+			src.Files[i] = abs(p)
+		}
+	}
+	c.TrustedRoot = abs(c.TrustedRoot)
+	return c
+}
+
 func TestConfigValidate(t *testing.T) {
 	keys := cosign.PEMSource{Files: []string{"cosign.pub"}}
 	roots := cosign.PEMSource{PEM: "-----BEGIN CERTIFICATE-----"}
@@ -91,7 +111,7 @@ func TestNewReadsTrust(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := cosign.New("", c.c, dir)
+			_, err := cosign.New("", inDir(dir, c.c))
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -105,13 +125,13 @@ func TestNewReadsTrust(t *testing.T) {
 func TestHandles(t *testing.T) {
 	dir := t.TempDir()
 	newKey(t, dir, "cosign", "ecdsa")
-	quick, err := cosign.New("", cosign.KeyConfig([]string{filepath.Join(dir, "cosign.pub")}), "")
+	quick, err := cosign.New("", cosign.KeyConfig([]string{filepath.Join(dir, "cosign.pub")}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	att := cosign.KeyConfig([]string{"cosign.pub"})
 	att.Attestations = &cosign.Attestations{}
-	withAtt, err := cosign.New("att", att, dir)
+	withAtt, err := cosign.New("att", inDir(dir, att))
 	if err != nil {
 		t.Fatal(err)
 	}

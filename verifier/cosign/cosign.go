@@ -124,10 +124,11 @@ type Verifier struct {
 }
 
 // New builds the verifier named name (DefaultName when empty) from c,
-// reading the key, certificate and trusted-root files it names once;
-// relative paths resolve against baseDir. Build a new Verifier to pick up
-// changed files.
-func New(name string, c Config, baseDir string) (*Verifier, error) {
+// reading the key, certificate and trusted-root files it names once, at the
+// paths as given (vouch's config package resolves relative paths against
+// the config file's folder first). Build a new Verifier to pick up changed
+// files.
+func New(name string, c Config) (*Verifier, error) {
 	const prefix = "cosign"
 	if err := c.Validate(prefix); err != nil {
 		return nil, err
@@ -137,14 +138,14 @@ func New(name string, c Config, baseDir string) (*Verifier, error) {
 	}
 	v := &Verifier{name: name, ignoreTlog: c.IgnoreTlogUnsafe, ignoreSCT: c.IgnoreSCTUnsafe, annotations: c.Annotations}
 	var err error
-	if v.keys, err = loadKeys(c.Keys, baseDir, prefix+".keys"); err != nil {
+	if v.keys, err = loadKeys(c.Keys, prefix+".keys"); err != nil {
 		return nil, err
 	}
-	if v.roots, err = loadCertificates(c.CertificateRoots, baseDir, prefix+".certificateRoots"); err != nil {
+	if v.roots, err = loadCertificates(c.CertificateRoots, prefix+".certificateRoots"); err != nil {
 		return nil, err
 	}
 	if c.TrustedRoot != "" {
-		if v.trustedRoot, err = loadTrustedRoot(resolve(baseDir, c.TrustedRoot)); err != nil {
+		if v.trustedRoot, err = loadTrustedRoot(c.TrustedRoot); err != nil {
 			return nil, fmt.Errorf("%s.trustedRoot: %w", prefix, err)
 		}
 		v.fulcio = len(c.Identities) > 0

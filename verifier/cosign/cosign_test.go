@@ -130,7 +130,7 @@ func (f *fixture) verifiers(t *testing.T) []vouch.Verifier {
 	}
 	var out []vouch.Verifier
 	for _, name := range []string{"keys", "keys-tlog", "annotated", "annotated-red", "keyless", "keyless-other", "keyless-nosct", "roots"} {
-		v, err := cosign.New(name, configs[name], f.dir)
+		v, err := cosign.New(name, inDir(f.dir, configs[name]))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

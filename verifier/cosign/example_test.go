@@ -10,7 +10,7 @@ import (
 // The CLI's --cosign-key builds its verifier this way: trust one key, do
 // not require transparency-log evidence, check no attestations.
 func ExampleKeyConfig() {
-	v, err := cosign.New("", cosign.KeyConfig([]string{"testdata/cosign.pub"}), "")
+	v, err := cosign.New("", cosign.KeyConfig([]string{"testdata/cosign.pub"}))
 	if err != nil {
 		fmt.Println(err)
 		return

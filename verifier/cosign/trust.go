@@ -9,17 +9,15 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/trust"
 )
 
 // MaxTrustFileBytes bounds a key, certificate or trusted-root file.
@@ -47,18 +45,14 @@ func (k *trustedKey) ValidAtTime(time.Time) bool { return true }
 func (k *trustedKey) label() string { return fmt.Sprintf("key %s (%s)", k.name, k.fingerprint) }
 
 // loadKeys reads the configured public keys.
-func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
+func loadKeys(src PEMSource, path string) ([]*trustedKey, error) {
 	var keys []*trustedKey
 	add := func(data []byte, name, where string) error {
-		blocks, err := pemBlocks(data)
+		pubs, err := trust.ParsePublicKeys(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		for i, b := range blocks {
-			pub, err := parsePublicKey(b)
-			if err != nil {
-				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
-			}
+		for i, pub := range pubs {
 			k, err := newTrustedKey(pub, name)
 			if err != nil {
 				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
@@ -67,14 +61,8 @@ func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
 		}
 		return nil
 	}
-	for i, f := range src.Files {
-		data, err := readBounded(resolve(baseDir, f))
-		if err != nil {
-			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
-		}
-		if err := add(data, f, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
-			return nil, err
-		}
+	if err := src.each(path, add); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(src.PEM) != "" {
 		n := len(keys)
@@ -88,15 +76,21 @@ func loadKeys(src PEMSource, baseDir, path string) ([]*trustedKey, error) {
 	return keys, nil
 }
 
-func parsePublicKey(b *pem.Block) (crypto.PublicKey, error) {
-	switch b.Type {
-	case "PUBLIC KEY":
-		return x509.ParsePKIXPublicKey(b.Bytes)
-	case "RSA PUBLIC KEY":
-		return x509.ParsePKCS1PublicKey(b.Bytes)
-	default:
-		return nil, fmt.Errorf("a %q block is not a public key (want PUBLIC KEY)", b.Type)
+// each reads src's files in turn, bounded by MaxTrustFileBytes, and calls
+// parse with each one's data, its name and where it is in the config
+// (path.files[i] (name)).
+func (s PEMSource) each(path string, parse func(data []byte, name, where string) error) error {
+	for i, f := range s.Files {
+		data, err := trust.File(f).Read(MaxTrustFileBytes)
+		if err != nil {
+			return fmt.Errorf("%s.files[%d]: %w", path, i, err)
+		}
+		name := s.name(i)
+		if err := parse(data, name, fmt.Sprintf("%s.files[%d] (%s)", path, i, name)); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func newTrustedKey(pub crypto.PublicKey, name string) (*trustedKey, error) {
@@ -142,68 +136,31 @@ func newTrustedKey(pub crypto.PublicKey, name string) (*trustedKey, error) {
 	return k, nil
 }
 
-// loadCertificates reads the configured certificate roots.
-func loadCertificates(src PEMSource, baseDir, path string) ([]*x509.Certificate, error) {
+// loadCertificates reads the configured certificate roots: PEM only.
+func loadCertificates(src PEMSource, path string) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	add := func(data []byte, where string) error {
-		blocks, err := pemBlocks(data)
+	add := func(data []byte, _, where string) error {
+		cs, err := trust.ParsePEMCertificates(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		for i, b := range blocks {
-			if b.Type != "CERTIFICATE" {
-				return fmt.Errorf("%s: PEM block %d is a %q, not a CERTIFICATE", where, i, b.Type)
-			}
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return fmt.Errorf("%s: PEM block %d: %w", where, i, err)
-			}
-			certs = append(certs, c)
-		}
+		certs = append(certs, cs...)
 		return nil
 	}
-	for i, f := range src.Files {
-		data, err := readBounded(resolve(baseDir, f))
-		if err != nil {
-			return nil, fmt.Errorf("%s.files[%d]: %w", path, i, err)
-		}
-		if err := add(data, fmt.Sprintf("%s.files[%d] (%s)", path, i, f)); err != nil {
-			return nil, err
-		}
+	if err := src.each(path, add); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(src.PEM) != "" {
-		if err := add([]byte(src.PEM), path+".pem"); err != nil {
+		if err := add([]byte(src.PEM), "", path+".pem"); err != nil {
 			return nil, err
 		}
 	}
 	return certs, nil
 }
 
-// pemBlocks returns every PEM block in data; data with none, or with bytes
-// that are not PEM between them, is an error.
-func pemBlocks(data []byte) ([]*pem.Block, error) {
-	var blocks []*pem.Block
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		blocks = append(blocks, b)
-	}
-	if len(blocks) == 0 {
-		return nil, errors.New("no PEM block found")
-	}
-	if strings.TrimSpace(string(rest)) != "" {
-		return nil, errors.New("trailing data that is not PEM")
-	}
-	return blocks, nil
-}
-
 // loadTrustedRoot reads a trusted_root.json.
 func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
-	data, err := readBounded(path)
+	data, err := trust.ReadTrustedRoot(trust.File(path), MaxTrustFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -212,17 +169,6 @@ func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tr, nil
-}
-
-func resolve(baseDir, p string) string {
-	if filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
-}
-
-func readBounded(path string) ([]byte, error) {
-	return untrusted.ReadFile(path, MaxTrustFileBytes)
 }
 
 // material is the trust that one check runs under: sigstore-go's

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
-	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/trust"
 )
 
 // MaxCertificateFileBytes bounds one certificate file read from
@@ -83,11 +82,11 @@ func loadTrustStores(ts TrustStores) (certStore, error) {
 			return nil, fmt.Errorf("TrustStores.Files: %w", err)
 		}
 		for _, path := range ts.Files[key] {
-			data, err := readBounded(path)
+			certs, err := trust.ReadCertificates(trust.File(path), MaxCertificateFileBytes)
 			if err != nil {
 				return nil, fmt.Errorf("TrustStores.Files[%q]: %w", key, err)
 			}
-			if err := s.add(key, t, data, path); err != nil {
+			if err := s.add(key, t, certs, path); err != nil {
 				return nil, fmt.Errorf("TrustStores.Files[%q]: %w", key, err)
 			}
 		}
@@ -101,7 +100,12 @@ func loadTrustStores(ts TrustStores) (certStore, error) {
 			if !strings.Contains(text, "-----BEGIN") {
 				return nil, fmt.Errorf("TrustStores.Inline[%q][%d]: not PEM", key, i)
 			}
-			if err := s.add(key, t, []byte(text), fmt.Sprintf("inline PEM #%d", i)); err != nil {
+			src := trust.Inline(text, fmt.Sprintf("inline PEM #%d", i))
+			certs, err := trust.ReadCertificates(src, MaxCertificateFileBytes)
+			if err != nil {
+				return nil, fmt.Errorf("TrustStores.Inline[%q]: %w", key, err)
+			}
+			if err := s.add(key, t, certs, src.String()); err != nil {
 				return nil, fmt.Errorf("TrustStores.Inline[%q]: %w", key, err)
 			}
 		}
@@ -173,24 +177,20 @@ func (s certStore) readDir(dir, key string, t truststore.Type, name string) erro
 		if !e.Type().IsRegular() {
 			return fmt.Errorf("trust store %s: %s is not a regular file", key, p)
 		}
-		data, err := readBounded(p)
+		certs, err := trust.ReadCertificates(trust.File(p), MaxCertificateFileBytes)
 		if err != nil {
 			return fmt.Errorf("trust store %s: %w", key, err)
 		}
-		if err := s.add(key, t, data, p); err != nil {
+		if err := s.add(key, t, certs, p); err != nil {
 			return fmt.Errorf("trust store %s: %w", key, err)
 		}
 	}
 	return nil
 }
 
-// add parses certificates (PEM, else DER) from source and checks them as
-// notation checks its trust stores.
-func (s certStore) add(key string, t truststore.Type, data []byte, source string) error {
-	certs, err := parseCertificates(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", source, err)
-	}
+// add checks certificates read from source as notation checks its trust
+// stores, and adds them to the store named key.
+func (s certStore) add(key string, t truststore.Type, certs []*x509.Certificate, source string) error {
 	if err := truststore.ValidateCertificates(certs); err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
@@ -203,43 +203,6 @@ func (s certStore) add(key string, t truststore.Type, data []byte, source string
 	}
 	s[key] = append(s[key], certs...)
 	return nil
-}
-
-// parseCertificates reads PEM CERTIFICATE blocks, or DER when the data is
-// not PEM.
-func parseCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("unexpected PEM block %q, want CERTIFICATE", block.Type)
-		}
-		cs, err := x509.ParseCertificates(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, cs...)
-	}
-	if len(certs) == 0 && !bytes.Contains(data, []byte("-----BEGIN")) {
-		cs, err := x509.ParseCertificates(data)
-		if err != nil {
-			return nil, fmt.Errorf("neither PEM nor DER certificates: %w", err)
-		}
-		certs = cs
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no certificates found")
-	}
-	return certs, nil
-}
-
-func readBounded(path string) ([]byte, error) {
-	return untrusted.ReadFile(path, MaxCertificateFileBytes)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -153,17 +153,14 @@ type Verifier struct {
 }
 
 // New checks c and the plugin executable and builds the verifier named
-// name; a relative c.Path resolves against baseDir. The environment that
-// the plugin will get is read from vouch's here, once.
-func New(name string, c Config, baseDir string) (*Verifier, error) {
+// name; a relative c.Path resolves against the working directory (vouch's
+// config package resolves it against the config file's folder first). The
+// environment that the plugin will get is read from vouch's here, once.
+func New(name string, c Config) (*Verifier, error) {
 	if err := c.Validate("plugin"); err != nil {
 		return nil, err
 	}
-	path := c.Path
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(baseDir, path)
-	}
-	path, err := filepath.Abs(path)
+	path, err := filepath.Abs(c.Path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin.path: %w", err)
 	}

@@ -120,7 +120,7 @@ func newVerifier(t *testing.T, c plugin.Config) *plugin.Verifier {
 	if c.ArtifactTypes == nil {
 		c.ArtifactTypes = []string{artifactType}
 	}
-	v, err := plugin.New("test-plugin", c, "")
+	v, err := plugin.New("test-plugin", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,15 +406,15 @@ func TestNew(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := plugin.New("p", c.c, "")
+			_, err := plugin.New("p", c.c)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New: %v; want an error containing %q", err, c.want)
 			}
 		})
 	}
 
-	t.Run("relative to the config folder", func(t *testing.T) {
-		v, err := plugin.New("p", plugin.Config{Path: "testplugin", ArtifactTypes: []string{"*"}}, filepath.Dir(bin))
+	t.Run("in the config folder", func(t *testing.T) {
+		v, err := plugin.New("p", plugin.Config{Path: filepath.Join(filepath.Dir(bin), "testplugin"), ArtifactTypes: []string{"*"}})
 		if err != nil {
 			t.Fatal(err)
 		}

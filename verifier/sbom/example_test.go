@@ -16,7 +16,7 @@ func Example() {
 		DeniedLicenses: []string{"GPL-3.0-only", "AGPL-3.0-or-later"},
 		DeniedPackages: []string{"log4j-core@<2.17.1"},
 		MaxAge:         "30d",
-	}, "")
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

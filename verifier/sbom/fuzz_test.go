@@ -16,7 +16,7 @@ func fuzzVerifier(f *testing.F) *Verifier {
 		DeniedPackages:  []string{"log4j-core@<2.17.1", "pkg:npm/left-pad", "busybox"},
 		RequireLicenses: true,
 		MaxAge:          "30d",
-	}, "")
+	})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -97,8 +97,7 @@ type Verifier struct {
 }
 
 // New builds the verifier named name (DefaultName when empty) from c.
-// baseDir is unused: the configuration names no files.
-func New(name string, c Config, baseDir string) (*Verifier, error) {
+func New(name string, c Config) (*Verifier, error) {
 	if name == "" {
 		name = DefaultName
 	}

@@ -48,7 +48,7 @@ func parse(t testing.TB, name string) *sbom.Document {
 
 func newVerifier(t testing.TB, c sbom.Config) *sbom.Verifier {
 	t.Helper()
-	v, err := sbom.New("sbom", c, "")
+	v, err := sbom.New("sbom", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: error %v, want %q", tc.config, err, tc.want)
 		}
 	}
-	if _, err := sbom.New("", sbom.Config{MaxAge: "soon"}, ""); err == nil || !strings.HasPrefix(err.Error(), "sbom.maxAge: ") {
+	if _, err := sbom.New("", sbom.Config{MaxAge: "soon"}); err == nil || !strings.HasPrefix(err.Error(), "sbom.maxAge: ") {
 		t.Errorf("New: error %v, want one naming sbom.maxAge", err)
 	}
 }

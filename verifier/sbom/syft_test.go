@@ -184,7 +184,7 @@ func TestSyft(t *testing.T) {
 				},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					v, err := sbom.New("sbom", tc.config, "")
+					v, err := sbom.New("sbom", tc.config)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -14,11 +14,11 @@ func Example() {
 	v, err := schema.New("report-schema", schema.Config{
 		ArtifactTypes: []string{"application/vnd.example.report+json"},
 		SchemaURL:     "https://schemas.example.com/report.json",
-		SchemaFile:    "report.json",
+		SchemaFile:    "testdata/report.json",
 		Resources: []schema.Resource{
-			{URL: "https://schemas.example.com/common/package.json", File: "common/package.json"},
+			{URL: "https://schemas.example.com/common/package.json", File: "testdata/common/package.json"},
 		},
-	}, "testdata")
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // to the schema verifier: it must never panic, never pass what is not JSON,
 // and refuse only by the depth limit.
 func FuzzValidate(f *testing.F) {
-	v, err := New("fuzz", Config{ArtifactTypes: []string{"application/json"}, Schema: "inventory-2020-12.json", MaxDepth: 32}, "testdata")
+	v, err := New("fuzz", Config{ArtifactTypes: []string{"application/json"}, Schema: "testdata/inventory-2020-12.json", SchemaName: "inventory-2020-12.json", MaxDepth: 32})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -69,6 +69,10 @@ type Config struct {
 	// Relative "$ref"s in it name files beside it. Required unless
 	// SchemaURL is set; not both.
 	Schema string `json:"schema,omitempty"`
+	// SchemaName, when set, is how reports name Schema: the path as the
+	// config file writes it, before it was resolved. Not read from the
+	// config file. Optional; default Schema.
+	SchemaName string `json:"-"`
 	// SchemaURL is the URL the schema is known by (its "$id"); "$ref"s
 	// relative to it resolve against it. Optional; with it, SchemaFile (the
 	// pinned local copy) is required unless AllowNetworkFetch is true.
@@ -190,22 +194,18 @@ type Verifier struct {
 }
 
 // New reads and compiles the schema that c names (and every schema it
-// refers to) and builds the verifier named name; relative file paths in c
-// resolve against baseDir. A "$ref" to an http(s) URL that is neither pinned
-// in c.Resources nor allowed by c.AllowNetworkFetch is an error here.
-func New(name string, c Config, baseDir string) (*Verifier, error) {
+// refers to) and builds the verifier named name; file paths in c are read
+// as given (vouch's config package resolves relative ones against the
+// config file's folder first). A "$ref" to an http(s) URL that is neither
+// pinned in c.Resources nor allowed by c.AllowNetworkFetch is an error
+// here.
+func New(name string, c Config) (*Verifier, error) {
 	if err := c.Validate("schema"); err != nil {
 		return nil, err
 	}
 	maxDepth := c.MaxDepth
 	if maxDepth == 0 {
 		maxDepth = DefaultMaxDepth
-	}
-	path := func(p string) string {
-		if filepath.IsAbs(p) || baseDir == "" {
-			return p
-		}
-		return filepath.Join(baseDir, p)
 	}
 	l := &loader{maxDepth: maxDepth}
 	if c.AllowNetworkFetch {
@@ -221,7 +221,7 @@ func New(name string, c Config, baseDir string) (*Verifier, error) {
 		comp.AssertFormat()
 	}
 	for i, r := range c.Resources {
-		doc, err := l.readFile(path(r.File))
+		doc, err := l.readFile(r.File)
 		if err != nil {
 			return nil, fmt.Errorf("schema.resources[%d].file: %w", i, err)
 		}
@@ -231,13 +231,16 @@ func New(name string, c Config, baseDir string) (*Verifier, error) {
 	}
 	loc, schemaName := c.SchemaURL, c.SchemaURL
 	if c.Schema != "" {
-		abs, err := filepath.Abs(path(c.Schema))
+		abs, err := filepath.Abs(c.Schema)
 		if err != nil {
 			return nil, fmt.Errorf("schema.schema: %w", err)
 		}
 		loc, schemaName = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), c.Schema
+		if c.SchemaName != "" {
+			schemaName = c.SchemaName
+		}
 	} else if c.SchemaFile != "" {
-		doc, err := l.readFile(path(c.SchemaFile))
+		doc, err := l.readFile(c.SchemaFile)
 		if err != nil {
 			return nil, fmt.Errorf("schema.schemaFile: %w", err)
 		}

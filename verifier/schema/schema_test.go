@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,10 +26,30 @@ const (
 	reportType    = "application/vnd.example.report+json"
 )
 
+// inDir resolves the relative paths of c against dir, as vouch's config
+// package does for a config file in dir.
+func inDir(dir string, c schema.Config) schema.Config {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	if c.Schema != "" {
+		c.SchemaName = c.Schema
+	}
+	c.Schema, c.SchemaFile = abs(c.Schema), abs(c.SchemaFile)
+	c.Resources = slices.Clone(c.Resources)
+	for i := range c.Resources {
+		c.Resources[i].File = abs(c.Resources[i].File)
+	}
+	return c
+}
+
 // newVerifier builds a verifier from c with paths relative to testdata.
 func newVerifier(t *testing.T, name string, c schema.Config) *schema.Verifier {
 	t.Helper()
-	v, err := schema.New(name, c, "testdata")
+	v, err := schema.New(name, inDir("testdata", c))
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)
 	}
@@ -255,7 +276,7 @@ func TestNewRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := schema.New("s", c.c, "testdata")
+			_, err := schema.New("s", inDir("testdata", c.c))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New: %v; want an error containing %q", err, c.want)
 			}
@@ -301,29 +322,29 @@ func TestNetworkFetch(t *testing.T) {
 	write("huge.json", srv.URL+"/huge.json")
 	write("missing.json", srv.URL+"/missing.json")
 
-	if _, err := schema.New("s", schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "ok.json"}, dir); err == nil {
+	if _, err := schema.New("s", inDir(dir, schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "ok.json"})); err == nil {
 		t.Fatal("an unpinned URL was accepted without allowNetworkFetch")
 	}
 	if requests != 0 {
 		t.Fatalf("%d requests reached the server without allowNetworkFetch", requests)
 	}
-	v, err := schema.New("s", schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "ok.json", AllowNetworkFetch: true}, dir)
+	v, err := schema.New("s", inDir(dir, schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "ok.json", AllowNetworkFetch: true}))
 	if err != nil {
 		t.Fatalf("New with allowNetworkFetch: %v", err)
 	}
 	if requests != 1 || v == nil {
 		t.Fatalf("%d requests, want 1", requests)
 	}
-	_, err = schema.New("s", schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "huge.json", AllowNetworkFetch: true}, dir)
+	_, err = schema.New("s", inDir(dir, schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "huge.json", AllowNetworkFetch: true}))
 	if err == nil || !strings.Contains(err.Error(), "MaxSchemaBytes") {
 		t.Fatalf("oversize schema: %v", err)
 	}
-	_, err = schema.New("s", schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "missing.json", AllowNetworkFetch: true}, dir)
+	_, err = schema.New("s", inDir(dir, schema.Config{ArtifactTypes: []string{inventoryType}, Schema: "missing.json", AllowNetworkFetch: true}))
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing schema: %v", err)
 	}
 	// A schema URL with no pinned file is fetched itself.
-	_, err = schema.New("s", schema.Config{ArtifactTypes: []string{inventoryType}, SchemaURL: srv.URL + "/common/package.json", AllowNetworkFetch: true}, dir)
+	_, err = schema.New("s", inDir(dir, schema.Config{ArtifactTypes: []string{inventoryType}, SchemaURL: srv.URL + "/common/package.json", AllowNetworkFetch: true}))
 	if err != nil {
 		t.Fatalf("schemaURL fetched: %v", err)
 	}

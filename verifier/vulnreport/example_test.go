@@ -16,7 +16,7 @@ func Example() {
 		DeniedSeverities: []string{"critical"},
 		DeniedCVEs:       []string{"CVE-2021-44228"},
 		MaxAge:           "7d",
-	}, "")
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

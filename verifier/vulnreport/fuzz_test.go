@@ -23,7 +23,7 @@ func FuzzParseSARIF(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T","rules":[{"id":"CVE-1","properties":{"security-severity":9.8}}]}},"results":[{"ruleIndex":0},{"rule":{"index":7}},{"ruleId":"GHSA-jfh8-c2jp-5v3q","kind":"fail"}],"invocations":[{"endTimeUtc":"2026-01-02T03:04:05Z"}]}]}`))
-	v, err := New("fuzz", Config{DeniedSeverities: []string{"critical", "unknown"}, DeniedCVEs: []string{"CVE-2021-44228"}, MaxAge: "7d"}, "")
+	v, err := New("fuzz", Config{DeniedSeverities: []string{"critical", "unknown"}, DeniedCVEs: []string{"CVE-2021-44228"}, MaxAge: "7d"})
 	if err != nil {
 		f.Fatal(err)
 	}

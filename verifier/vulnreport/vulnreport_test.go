@@ -32,7 +32,7 @@ func fixture(t testing.TB, name string) []byte {
 
 func newVerifier(t testing.TB, c vulnreport.Config) *vulnreport.Verifier {
 	t.Helper()
-	v, err := vulnreport.New("vulns", c, "")
+	v, err := vulnreport.New("vulns", c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func TestWithVouch(t *testing.T) {
 		return data
 	}
 	verifier := func(params map[string]any) *plugin.Verifier {
-		v, err := plugin.New("licenses", plugin.Config{Path: bin, ArtifactTypes: []string{spdxType}, Parameters: params}, "")
+		v, err := plugin.New("licenses", plugin.Config{Path: bin, ArtifactTypes: []string{spdxType}, Parameters: params})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,176 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/verifier/cosign"
+	"github.com/vouch-project/vouch/verifier/notation"
+)
+
+// QuickStore names the trust store that Quick.NotationCerts fill.
+const QuickStore = "vouch-cli"
+
+// Quick is the configuration of the CLI's quick flags: verifiers that need
+// no config file. Paths are read as given, relative to the working
+// directory.
+type Quick struct {
+	// NotationCerts are certificate files, PEM or DER (a CA or signing
+	// certificate), trusted for Notary Project signatures
+	// (--notation-cert). Without NotationTrustPolicy they are trusted for
+	// every repository (notation.QuickTrustPolicy); with it, they join every
+	// ca and signingAuthority store it names. Optional.
+	NotationCerts []string
+	// NotationTrustPolicy is a Notation trust policy file
+	// (--notation-trust-policy). Optional.
+	NotationTrustPolicy string
+	// NotationConfigDir is the Notation configuration folder whose trust
+	// stores NotationTrustPolicy names (--notation-config-dir). Optional;
+	// default DefaultNotationDir().
+	NotationConfigDir string
+	// CosignKeys are cosign public key files (--cosign-key), trusted as
+	// cosign.KeyConfig says. Optional.
+	CosignKeys []string
+}
+
+// notationDir is NotationConfigDir or its default.
+func (q Quick) notationDir() string {
+	if q.NotationConfigDir != "" {
+		return q.NotationConfigDir
+	}
+	return DefaultNotationDir()
+}
+
+// TrustFiles lists the files and folders whose content the quick verifiers
+// read: certificates, keys, the trust policy and, with it, the trust store
+// folder of the Notation configuration.
+func (q Quick) TrustFiles() []string {
+	files := slices.Concat(q.NotationCerts, q.CosignKeys)
+	if q.NotationTrustPolicy != "" {
+		files = append(files, q.NotationTrustPolicy, filepath.Join(q.notationDir(), "truststore"))
+	}
+	return files
+}
+
+// Build returns the verifiers and the policy of the config file f (nil for
+// none) and of q. The quick verifiers are named "notation" and "cosign", or
+// "notation-cli" and "cosign-cli" when f has a verifier of that name. The
+// policy is f's policy section when it has one (it may name the quick
+// verifiers); otherwise the default policy over every verifier.
+func Build(f *File, q Quick) ([]vouch.Verifier, vouch.Policy, error) {
+	var verifiers []vouch.Verifier
+	var pol vouch.Policy
+	if f != nil {
+		var err error
+		if verifiers, pol, err = f.Build(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var quick []vouch.Verifier
+	n, err := q.notation(verifiers)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n != nil {
+		quick = append(quick, n)
+	}
+	c, err := q.cosign(verifiers)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c != nil {
+		quick = append(quick, c)
+	}
+	if len(quick) > 0 {
+		verifiers = append(verifiers, quick...)
+		if f != nil && f.Policy != nil {
+			// The config's policy stands; it may name the quick verifiers.
+			return verifiers, pol, nil
+		}
+		pol = nil
+	}
+	if pol == nil {
+		names := make([]string, 0, len(verifiers))
+		for _, v := range verifiers {
+			names = append(names, v.Name())
+		}
+		pol = policy.Default(names)
+	}
+	return verifiers, pol, nil
+}
+
+// quickName is name, or name-cli when a configured verifier has it.
+func quickName(name string, existing []vouch.Verifier) string {
+	if slices.ContainsFunc(existing, func(v vouch.Verifier) bool { return v.Name() == name }) {
+		return name + "-cli"
+	}
+	return name
+}
+
+// cosign builds the cosign verifier of CosignKeys, or nil.
+func (q Quick) cosign(existing []vouch.Verifier) (vouch.Verifier, error) {
+	if len(q.CosignKeys) == 0 {
+		return nil, nil
+	}
+	v, err := cosign.New(quickName("cosign", existing), cosign.KeyConfig(q.CosignKeys))
+	if err != nil {
+		return nil, fmt.Errorf("--cosign-key: %w", err)
+	}
+	return v, nil
+}
+
+// notation builds the notation verifier of the Notation fields, or nil.
+func (q Quick) notation(existing []vouch.Verifier) (vouch.Verifier, error) {
+	if len(q.NotationCerts) == 0 && q.NotationTrustPolicy == "" {
+		return nil, nil
+	}
+	opts := notation.Options{Name: quickName("notation", existing)}
+	if q.NotationTrustPolicy == "" {
+		opts.TrustPolicy = notation.QuickTrustPolicy(QuickStore)
+		opts.TrustStores.Files = map[string][]string{
+			"ca:" + QuickStore:               q.NotationCerts,
+			"signingAuthority:" + QuickStore: q.NotationCerts,
+		}
+	} else {
+		doc, err := notation.LoadTrustPolicy(q.NotationTrustPolicy)
+		if err != nil {
+			return nil, err
+		}
+		opts.TrustPolicy = doc
+		opts.TrustStores.Dir = q.notationDir()
+		// Certificates given on the command line join every CA and
+		// signing-authority store the policy names.
+		opts.TrustStores.Files = map[string][]string{}
+		for _, st := range doc.TrustPolicies {
+			for _, store := range st.TrustStores {
+				if len(q.NotationCerts) > 0 && (strings.HasPrefix(store, "ca:") || strings.HasPrefix(store, "signingAuthority:")) {
+					opts.TrustStores.Files[store] = q.NotationCerts
+				}
+			}
+		}
+	}
+	v, err := notation.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("--notation-cert/--notation-trust-policy: %w", err)
+	}
+	return v, nil
+}
+
+// DefaultNotationDir is where notation keeps its configuration:
+// $XDG_CONFIG_HOME/notation, else ~/.config/notation ("" when there is no
+// home folder).
+func DefaultNotationDir() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "notation")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".config", "notation")
+}

@@ -1,0 +1,198 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/verifier/cosign"
+	"github.com/vouch-project/vouch/verifier/notation"
+	"github.com/vouch-project/vouch/verifier/plugin"
+	"github.com/vouch-project/vouch/verifier/sbom"
+	"github.com/vouch-project/vouch/verifier/schema"
+	"github.com/vouch-project/vouch/verifier/vulnreport"
+)
+
+// kind is one verifier type: the section of a verifier entry that holds its
+// parameters, and what config does with that section.
+type kind struct {
+	// name is the type's name, as Verifier.Type and the section's key.
+	name string
+	// set reports whether v has this type's section.
+	set func(v *Verifier) bool
+	// validate checks v's section, named by path ("verifiers[0].cosign"),
+	// without reading files.
+	validate func(v *Verifier, path string) error
+	// resolve rewrites the paths in v's section with abs.
+	resolve func(v *Verifier, abs func(string) string)
+	// files lists the files and folders that v's section names and whose
+	// content the verifier reads (not caches).
+	files func(v *Verifier) []string
+	// build builds the verifier of v, the entry at path ("verifiers[0]").
+	build func(f *File, path string, v *Verifier) (vouch.Verifier, error)
+}
+
+// kinds is the table of verifier types, in the order messages list them.
+// It is read-only.
+var kinds = []kind{
+	sectionKind("notation", func(v *Verifier) **notation.Config { return &v.Notation },
+		(*notation.Config).Validate, resolveNotation, notationFiles, buildNotation),
+	sectionKind("cosign", func(v *Verifier) **cosign.Config { return &v.Cosign },
+		required((*cosign.Config).Validate), resolveCosign, cosignFiles, builder(cosign.New)),
+	sectionKind("sbom", func(v *Verifier) **sbom.Config { return &v.SBOM },
+		required((*sbom.Config).Validate), nil, nil, builder(sbom.New)),
+	sectionKind("vulnreport", func(v *Verifier) **vulnreport.Config { return &v.VulnReport },
+		required((*vulnreport.Config).Validate), nil, nil, builder(vulnreport.New)),
+	sectionKind("schema", func(v *Verifier) **schema.Config { return &v.Schema },
+		required((*schema.Config).Validate), resolveSchema, schemaFiles, builder(schema.New)),
+	sectionKind("plugin", func(v *Verifier) **plugin.Config { return &v.Plugin },
+		required((*plugin.Config).Validate), resolvePlugin, pluginFiles, builder(plugin.New)),
+}
+
+// kindOf returns the kind named name.
+func kindOf(name string) (kind, bool) {
+	i := slices.IndexFunc(kinds, func(k kind) bool { return k.name == name })
+	if i < 0 {
+		return kind{}, false
+	}
+	return kinds[i], true
+}
+
+// kindNames lists the verifier types.
+func kindNames() []string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.name
+	}
+	return names
+}
+
+// sectionKind makes the kind of a type whose section is a *C in Verifier:
+// section returns the address of that field. resolve and files may be nil
+// for sections that name no files; the others are called with a non-nil
+// section, except validate, which gets it as it is.
+func sectionKind[C any](name string, section func(*Verifier) **C,
+	validate func(c *C, path string) error,
+	resolve func(c *C, abs func(string) string),
+	files func(c *C) []string,
+	build func(f *File, path, name string, c *C) (vouch.Verifier, error),
+) kind {
+	k := kind{
+		name:     name,
+		set:      func(v *Verifier) bool { return *section(v) != nil },
+		validate: func(v *Verifier, path string) error { return validate(*section(v), path) },
+		resolve:  func(*Verifier, func(string) string) {},
+		files:    func(*Verifier) []string { return nil },
+		build: func(f *File, path string, v *Verifier) (vouch.Verifier, error) {
+			return build(f, path, v.Name, *section(v))
+		},
+	}
+	if resolve != nil {
+		k.resolve = func(v *Verifier, abs func(string) string) { resolve(*section(v), abs) }
+	}
+	if files != nil {
+		k.files = func(v *Verifier) []string { return files(*section(v)) }
+	}
+	return k
+}
+
+// required wraps a section's Validate: an absent section is an error.
+func required[C any](validate func(c *C, path string) error) func(*C, string) error {
+	return func(c *C, path string) error {
+		if c == nil {
+			return fmt.Errorf("%s: required for this verifier type", path)
+		}
+		return validate(c, path)
+	}
+}
+
+// builder adapts a verifier package's New(name, Config).
+func builder[C any, V vouch.Verifier](newVerifier func(name string, c C) (V, error)) func(*File, string, string, *C) (vouch.Verifier, error) {
+	return func(_ *File, path, name string, c *C) (vouch.Verifier, error) {
+		v, err := newVerifier(name, *c)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", path, name, err)
+		}
+		return v, nil
+	}
+}
+
+func resolveNotation(c *notation.Config, abs func(string) string) {
+	c.TrustPolicy, c.ConfigDir = abs(c.TrustPolicy), abs(c.ConfigDir)
+	if c.Revocation != nil {
+		c.Revocation.CRLCacheDir = abs(c.Revocation.CRLCacheDir)
+	}
+}
+
+func resolveCosign(c *cosign.Config, abs func(string) string) {
+	for _, src := range []*cosign.PEMSource{&c.Keys, &c.CertificateRoots} {
+		if len(src.Files) == 0 {
+			continue
+		}
+		if len(src.Names) == 0 {
+			src.Names = slices.Clone(src.Files)
+		}
+		for i, p := range src.Files {
+			src.Files[i] = abs(p)
+		}
+	}
+	c.TrustedRoot = abs(c.TrustedRoot)
+}
+
+func resolveSchema(c *schema.Config, abs func(string) string) {
+	if c.Schema != "" && c.SchemaName == "" {
+		c.SchemaName = c.Schema
+	}
+	c.Schema, c.SchemaFile = abs(c.Schema), abs(c.SchemaFile)
+	for i := range c.Resources {
+		c.Resources[i].File = abs(c.Resources[i].File)
+	}
+}
+
+func resolvePlugin(c *plugin.Config, abs func(string) string) { c.Path = abs(c.Path) }
+
+// buildNotation reads the trust policy and builds the notation verifier
+// with the file's trust stores that the policy names.
+func buildNotation(f *File, path, name string, n *notation.Config) (vouch.Verifier, error) {
+	doc, err := notation.LoadTrustPolicy(n.TrustPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("%s.notation.trustPolicy: %w", path, err)
+	}
+	v, err := notation.New(notation.Options{
+		Name:        name,
+		TrustPolicy: doc,
+		TrustStores: f.trustStores(doc, n.ConfigDir),
+		Revocation:  n.Revocation.Revocation(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", path, name, err)
+	}
+	return v, nil
+}
+
+// trustStores returns the file's stores that doc names, in the notation
+// verifier's form, with dir as the Notation configuration folder.
+func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.TrustStores {
+	named := map[string]bool{}
+	for _, st := range doc.TrustPolicies {
+		for _, n := range st.TrustStores {
+			named[n] = true
+		}
+	}
+	ts := notation.TrustStores{Dir: dir, Files: map[string][]string{}, Inline: map[string][]string{}}
+	for _, s := range f.TrustStores {
+		if !named[s.Name] {
+			continue
+		}
+		if len(s.Files) > 0 {
+			ts.Files[s.Name] = append(ts.Files[s.Name], s.Files...)
+		}
+		if strings.TrimSpace(s.PEM) != "" {
+			ts.Inline[s.Name] = append(ts.Inline[s.Name], s.PEM)
+		}
+	}
+	return ts
+}

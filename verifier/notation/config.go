@@ -1,0 +1,59 @@
+package notation
+
+import (
+	"fmt"
+
+	"github.com/vouch-project/vouch/internal/duration"
+)
+
+// Config is the `notation:` section of a verifier in vouch's config file
+// (docs/configuration.md). Paths in it are read as they are: vouch's config
+// package resolves relative ones against the config file's folder before it
+// builds the verifier. The certificates come from the config file's
+// trustStores and from ConfigDir; see Options.
+type Config struct {
+	// TrustPolicy is a trust policy file in Notation's own format
+	// (trustpolicy.json), read as-is by LoadTrustPolicy. Required.
+	TrustPolicy string `json:"trustPolicy"`
+	// ConfigDir is a Notation configuration folder holding
+	// truststore/x509/TYPE/NAME/ certificates, such as
+	// ~/.config/notation: TrustStores.Dir. Optional.
+	ConfigDir string `json:"configDir,omitempty"`
+	// Revocation configures OCSP and CRL checks. Optional.
+	Revocation *RevocationConfig `json:"revocation,omitempty"`
+}
+
+// RevocationConfig is the `revocation:` part of a notation section: the
+// config-file form of Revocation.
+type RevocationConfig struct {
+	// Timeout bounds each OCSP request and CRL download. Optional;
+	// default 2s.
+	Timeout Duration `json:"timeout,omitempty"`
+	// CRLCacheDir caches CRLs on disk. Optional; default in memory.
+	CRLCacheDir string `json:"crlCacheDir,omitempty"`
+	// DisableUnsafe turns revocation checks off: a revoked certificate is
+	// then trusted. Optional; default false.
+	DisableUnsafe bool `json:"disableUnsafe,omitempty"`
+}
+
+// Duration is a time.Duration written as a string ("2s", "1m30s").
+type Duration = duration.Duration
+
+// Validate checks c without reading the files it names; errors name the
+// field by its path below prefix, such as prefix+".trustPolicy". A nil c
+// is an error too: a notation verifier needs its section.
+func (c *Config) Validate(prefix string) error {
+	if c == nil || c.TrustPolicy == "" {
+		return fmt.Errorf("%s.trustPolicy: required for a notation verifier", prefix)
+	}
+	return nil
+}
+
+// Revocation returns r as Options.Revocation takes it; a nil r is the
+// default.
+func (r *RevocationConfig) Revocation() Revocation {
+	if r == nil {
+		return Revocation{}
+	}
+	return Revocation{Timeout: r.Timeout.Duration, CRLCacheDir: r.CRLCacheDir, DisableUnsafe: r.DisableUnsafe}
+}
