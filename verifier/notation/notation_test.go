@@ -106,7 +106,7 @@ func closedAddr(t *testing.T) string {
 
 // shortLife is the validity left to the short-lived certificate: time
 // enough to sign and push its cases to both registries.
-const shortLife = 4 * time.Second
+const shortLife = 10 * time.Second
 
 // newShortLived issues a signing certificate that expires a few seconds
 // from now: signatures made now are valid at signing time, and expired once
