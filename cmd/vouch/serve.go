@@ -256,7 +256,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		Addr:            sf.listen,
 		MetricsAddr:     sf.metricsListen,
 		TLS:             server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
-		Engine:          eng,
+		Decider:         eng,
 		Budget:          sf.budget,
 		MaxBodyBytes:    sf.maxBodyBytes,
 		MaxKeys:         sf.maxKeys,

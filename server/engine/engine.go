@@ -3,9 +3,8 @@
 // (tags cached, and refreshed in the background while in use), looks the
 // verdict up in a cache keyed by the digest and the policy, runs vouch's
 // Executor on a miss, and lets concurrent requests for the same image share
-// one verification. Endpoints can have the encoding of their answer kept
-// beside each cached verdict (VerifyEncoded), so that a cached answer costs
-// no encoding.
+// one verification. Each cached verdict has an id (VerifyCached), under
+// which endpoints keep their encoding of it.
 package engine
 
 import (
@@ -134,35 +133,32 @@ type Engine struct {
 	refreshing map[string]time.Time
 }
 
-// Bounds of the report memo: entries, and the bytes of their cached and
-// encoded forms (the decoded reports count as much again).
+// Bounds of the report memo: entries, and the bytes of their cached forms
+// (the decoded reports count as much again).
 const (
 	maxMemoEntries = 4096
 	maxMemoBytes   = 64 << 20
-	// maxEncodings bounds the encodings kept per report.
-	maxEncodings = 4
 )
 
 // reportMemo keeps, per verdict key, the report decoded from the cache's
-// bytes and the encodings endpoints asked for, with the bytes they come
-// from. A cache hit then costs a byte comparison instead of a JSON decode
-// (a quarter of the server's CPU on cached requests) and the endpoint's
-// encoding (three quarters of what was left). The byte cache stays the
-// truth: an entry is used only while the cache returns the same bytes.
+// bytes, with the bytes it comes from. A cache hit then costs a byte
+// comparison instead of a JSON decode (a quarter of the server's CPU on
+// cached requests). The byte cache stays the truth: an entry is used only
+// while the cache returns the same bytes. Each entry has an id of its own,
+// which VerifyCached returns, so that callers can keep what they derive
+// from a cached report (an endpoint's encoding) under it.
 type reportMemo struct {
 	mu    sync.Mutex
 	m     map[string]*memoEntry
 	bytes int
+	last  uint64 // the id of the latest entry
 }
 
-// memoEntry is one verdict key's report and its encodings. raw and r never
-// change; enc grows under mu.
+// memoEntry is one verdict key's report. It never changes.
 type memoEntry struct {
 	raw []byte
 	r   *vouch.Report
-
-	mu  sync.Mutex
-	enc map[string][]byte
+	id  uint64
 }
 
 // report returns the memo entry of the report cached under key, decoding
@@ -185,11 +181,13 @@ func (m *reportMemo) report(ctx context.Context, c cache.Cache, key string) (*me
 	return m.add(key, data, &r), true
 }
 
-// add records r, cached under key as data, and returns its entry.
+// add records r, cached under key as data, and returns its entry, with a
+// new id.
 func (m *reportMemo) add(key string, data []byte, r *vouch.Report) *memoEntry {
-	e := &memoEntry{raw: data, r: r}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.last++
+	e := &memoEntry{raw: data, r: r, id: m.last}
 	if old, ok := m.m[key]; ok {
 		m.bytes -= old.size()
 	}
@@ -201,56 +199,9 @@ func (m *reportMemo) add(key string, data []byte, r *vouch.Report) *memoEntry {
 	return e
 }
 
-// grow counts n more bytes held by the memo's entries.
-func (m *reportMemo) grow(n int) {
-	m.mu.Lock()
-	m.bytes += n
-	m.mu.Unlock()
-}
-
-// encoded returns e's report encoded by encode (named encoding), encoding
-// it on first use.
-func (e *memoEntry) encoded(m *reportMemo, encoding string, encode func(*vouch.Report) ([]byte, error)) ([]byte, error) {
-	e.mu.Lock()
-	b, ok := e.enc[encoding]
-	e.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	b, err := encode(shared(e.r))
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	if _, ok := e.enc[encoding]; !ok && len(e.enc) < maxEncodings {
-		if e.enc == nil {
-			e.enc = make(map[string][]byte, 1)
-		}
-		e.enc[encoding] = b
-		defer m.grow(len(b))
-	}
-	e.mu.Unlock()
-	return b, nil
-}
-
 // size is what the memo counts for e: its cached bytes twice (the decoded
-// report is about as big) and its encodings.
-func (e *memoEntry) size() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 2 * len(e.raw)
-	for _, b := range e.enc {
-		n += len(b)
-	}
-	return n
-}
-
-// shared returns a copy of r without the fields personal to a caller.
-func shared(r *vouch.Report) *vouch.Report {
-	c := *r
-	c.Subject, c.Reference = "", ""
-	return &c
-}
+// report is about as big).
+func (e *memoEntry) size() int { return 2 * len(e.raw) }
 
 // New returns an Engine for opts.
 func New(opts Options) (*Engine, error) {
@@ -297,40 +248,24 @@ func (e *Engine) InFlight() int64 { return e.inFlight.Load() }
 // an unreachable registry, or ctx ending first (the error then matches
 // context.DeadlineExceeded or context.Canceled). Callers fail closed.
 func (e *Engine) Verify(ctx context.Context, namespace, image string) (*vouch.Report, error) {
-	report, _, err := e.decide(ctx, namespace, image)
+	report, _, err := e.VerifyCached(ctx, namespace, image)
 	return report, err
 }
 
-// VerifyEncoded is Verify that also returns the report encoded by encode,
-// an endpoint's encoding of its answer. The engine keeps what encode
-// returns beside the cached verdict, under the name encoding (one name, one
-// function), so that answering from the cache encodes nothing; a verdict
-// that is not cached is encoded afresh. encode sees the report shared by
-// every caller of the verdict, with Subject and Reference empty: what it
-// returns must depend only on the verdict, reason, mode, waiver and graph.
-// The encoding is nil when err is not (the report then says why vouch
-// could not decide), and when encode fails (err is then its error).
-func (e *Engine) VerifyEncoded(ctx context.Context, namespace, image, encoding string, encode func(*vouch.Report) ([]byte, error)) (*vouch.Report, []byte, error) {
-	report, entry, err := e.decide(ctx, namespace, image)
-	if err != nil {
-		return report, nil, err
-	}
-	if entry != nil {
-		data, err := entry.encoded(&e.memo, encoding, encode)
-		return report, data, err
-	}
-	data, err := encode(shared(report))
-	return report, data, err
-}
-
-// decide is Verify, also returning the memo entry of the verdict when it
-// is cached.
-func (e *Engine) decide(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
-	report, entry, err := e.verify(ctx, namespace, image)
+// VerifyCached is Verify that also returns the id of the cached verdict the
+// report comes from: every call that returns the same id returns the same
+// report but for its Subject and Reference, so that an endpoint can keep
+// what it derives from the report (its encoding of the answer) under the
+// id, and derive it once per cached verdict. A verdict that changes (it
+// expired and was verified again, or another replica cached another) has a
+// new id. The id is 0 when the verdict is not cached: it was not cached
+// before this call and could not be cached by it, or err is not nil.
+func (e *Engine) VerifyCached(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
+	report, id, err := e.verify(ctx, namespace, image)
 	if h := e.opts.Hooks.OnAnswer; h != nil {
 		h(answer(report, err))
 	}
-	return report, entry, err
+	return report, id, err
 }
 
 func answer(r *vouch.Report, err error) string {
@@ -345,43 +280,43 @@ func answer(r *vouch.Report, err error) string {
 	return string(r.Verdict)
 }
 
-func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
+func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
 	ref, err := parse(image)
 	if err != nil {
-		return undecided(image, image, err), nil, err
+		return undecided(image, image, err), 0, err
 	}
 	exec, hash := e.opts.Executor(namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
-		return undecided(ref.String(), ref.String(), err), nil, err
+		return undecided(ref.String(), ref.String(), err), 0, err
 	}
 	pinned, err := e.pin(ctx, exec, ref)
 	if err != nil {
-		return undecided(ref.String(), ref.String(), err), nil, err
+		return undecided(ref.String(), ref.String(), err), 0, err
 	}
 	key := "verdict:" + hash + ":" + pinned.Name() + "@" + pinned.Digest.String()
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(m.r, ref, pinned), m, nil
+		return personal(m.r, ref, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
 	v, err := e.verdicts.do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
 		return e.run(ctx, exec, key, pinned)
 	})
 	if err != nil && v.r == nil {
-		return undecided(ref.String(), pinned.String(), err), nil, err
+		return undecided(ref.String(), pinned.String(), err), 0, err
 	}
 	if err != nil {
-		return personal(v.r, ref, pinned), nil, err
+		return personal(v.r, ref, pinned), 0, err
 	}
-	return personal(v.r, ref, pinned), v.entry, nil
+	return personal(v.r, ref, pinned), v.id, nil
 }
 
-// verified is the result of one executor run: the report, and its memo
-// entry when the verdict was cached.
+// verified is the result of one executor run: the report, and the id of
+// its memo entry when the verdict was cached (else 0).
 type verified struct {
-	r     *vouch.Report
-	entry *memoEntry
+	r  *vouch.Report
+	id uint64
 }
 
 // run verifies pinned with exec and caches the verdict.
@@ -428,7 +363,7 @@ func (e *Engine) run(ctx context.Context, exec *vouch.Executor, key string, pinn
 	if err := json.Unmarshal(data, &cached); err != nil {
 		return verified{r: r}, nil
 	}
-	return verified{r: &cached, entry: e.memo.add(key, data, &cached)}, nil
+	return verified{r: &cached, id: e.memo.add(key, data, &cached).id}, nil
 }
 
 // pin returns ref pinned to its digest, resolving (and caching) its tag. A

@@ -45,8 +45,8 @@ const (
 	DefaultConcurrency = 16
 )
 
-// MaxFailures bounds the failed nodes a Value lists; Value.FailuresOmitted
-// counts the others.
+// MaxFailures bounds the failed nodes a verify value lists; its
+// failuresOmitted counts the others.
 const MaxFailures = 10
 
 // ProviderRequest is what Gatekeeper sends.
@@ -94,29 +94,6 @@ type Item struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Value is the value of a verify item: vouch's verdict on the image with
-// the fields Ratify's constraint templates read (isSuccess, traceID,
-// timestamp), so that they work unchanged. It names the nodes of the
-// report's graph that failed, enough to act on a denial; the graph itself,
-// every artifact and every verifier's result, is there only when asked for
-// (Options.Graph, or "?graph=true" on the request's URL), because
-// Gatekeeper decodes every answer and the graph is most of its size.
-type Value struct {
-	// IsSuccess is true when the verdict is allowed.
-	IsSuccess bool `json:"isSuccess"`
-	// TraceID is the request's id, as in vouch's logs.
-	TraceID string `json:"traceID"`
-	// Timestamp is when the answer was given, RFC 3339 in UTC.
-	Timestamp string `json:"timestamp"`
-	// Subject is the image as the key named it.
-	Subject string `json:"subject"`
-	// Reference is the image pinned to the digest that was verified.
-	Reference string `json:"reference"`
-	// verdictFields depend on the report alone: verdict, reason, mode,
-	// waived, failures and, when asked for, the graph.
-	verdictFields
-}
-
 // Failure is a node of a report's graph that failed a check or could not
 // be checked.
 type Failure struct {
@@ -131,23 +108,9 @@ type Failure struct {
 	Reason string `json:"reason"`
 }
 
-// NewValue returns the Value answering report at timestamp for the request
-// traceID, with the graph when graph is true.
-func NewValue(report *vouch.Report, traceID, timestamp string, graph bool) Value {
-	v := Value{
-		IsSuccess: report.Verdict == vouch.Allowed,
-		TraceID:   traceID,
-		Timestamp: timestamp,
-		Subject:   report.Subject,
-		Reference: report.Reference,
-	}
-	v.verdictFields = newVerdict(report, graph)
-	return v
-}
-
-// verdictFields are the fields of a Value that depend on the report
-// alone, in the Value's order: their encoding is kept with the cached
-// verdict (see appendValue).
+// verdictFields are the fields of a verify value that depend on the report
+// alone, in the value's order: their encoding is kept per cached verdict
+// (see encodings) and spliced into each answer (see appendValue).
 type verdictFields struct {
 	// Verdict is allowed or denied.
 	Verdict vouch.Verdict `json:"verdict"`
@@ -190,15 +153,11 @@ func newVerdict(r *vouch.Report, graph bool) verdictFields {
 	return f
 }
 
-// The encodings of a report's verdict fields, by name for the engine's
-// cache of encoded answers.
-const (
-	encodingCompact = "gatekeeper-value/v1"
-	encodingGraph   = "gatekeeper-value-graph/v1"
-)
-
-func encodeCompact(r *vouch.Report) ([]byte, error) { return json.Marshal(newVerdict(r, false)) }
-func encodeGraph(r *vouch.Report) ([]byte, error)   { return json.Marshal(newVerdict(r, true)) }
+// encodeVerdict returns the encoding of r's verdict fields, with the graph
+// when graph is true.
+func encodeVerdict(r *vouch.Report, graph bool) ([]byte, error) {
+	return json.Marshal(newVerdict(r, graph))
+}
 
 // valueParts are what a verify value is encoded from: the per-request
 // fields and the encoded verdictFields.
@@ -208,8 +167,23 @@ type valueParts struct {
 	verdict            []byte
 }
 
-// appendValue appends the encoding of v's Value: the bytes json.Marshal
-// gives for it, spliced from the encoded verdict fields.
+// appendValue appends the encoding of a verify value, spliced from the
+// encoded verdict fields: the same bytes as json.Marshal gives for the
+// value as a struct of its fields, in this order (the tests check it):
+//
+//	isSuccess  true when the verdict is allowed, as Ratify's constraint
+//	           templates read it
+//	traceID    the request's id, as in vouch's logs
+//	timestamp  when the answer was given, RFC 3339 in UTC
+//	subject    the image as the key named it
+//	reference  the image pinned to the digest that was verified
+//	...        the verdictFields: verdict, reason, mode, waived, failures,
+//	           failuresOmitted and, when asked for, graph
+//
+// The graph (every artifact and every verifier's result) is there only
+// when asked for (Options.Graph, or "?graph=true" on the request's URL),
+// because Gatekeeper decodes every answer and the graph is most of its
+// size.
 func appendValue(b []byte, v *valueParts) []byte {
 	b = append(b, `{"isSuccess":`...)
 	b = strconv.AppendBool(b, v.report.Verdict == vouch.Allowed)
@@ -239,16 +213,16 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// EncodingDecider is a Decider that keeps an encoding of each verdict
-// beside the cached verdict, so that an answer from the cache costs no
-// encoding; *engine.Engine is one. The Provider uses VerifyEncoded when
-// its Decider has it.
-type EncodingDecider interface {
+// CachingDecider is a Decider that says which cached verdict each report
+// comes from; *engine.Engine is one. The Provider then encodes each cached
+// verdict once, and splices that encoding into every answer that reports
+// it, instead of encoding the same verdict for every request.
+type CachingDecider interface {
 	Decider
-	// VerifyEncoded is Verify that also returns the report encoded by
-	// encode, which sees the report without Subject and Reference.
-	// encoding names encode: one name, one function.
-	VerifyEncoded(ctx context.Context, namespace, image, encoding string, encode func(*vouch.Report) ([]byte, error)) (*vouch.Report, []byte, error)
+	// VerifyCached is Verify that also returns the id of the cached verdict
+	// the report comes from: the same id, the same report but for its
+	// Subject and Reference. The id is 0 when the verdict is not cached.
+	VerifyCached(ctx context.Context, namespace, image string) (report *vouch.Report, id uint64, err error)
 }
 
 // Decider decides on and pins images; *engine.Engine is one.
@@ -273,12 +247,13 @@ type Options struct {
 	// Logger logs denials and keys vouch could not answer. Optional;
 	// default slog.Default().
 	Logger *slog.Logger
-	// TraceID returns the id of the request ctx belongs to, for
-	// Value.TraceID. Optional.
+	// TraceID returns the id of the request ctx belongs to, for a verify
+	// value's traceID. Optional.
 	TraceID func(ctx context.Context) string
-	// Now is the clock for Value.Timestamp. Optional; default time.Now.
+	// Now is the clock for a verify value's timestamp. Optional; default
+	// time.Now.
 	Now func() time.Time
-	// Graph puts the report tree in every verify value (Value.Graph).
+	// Graph puts the report tree in every verify value (its graph).
 	// Optional; default false: the graph only for requests whose URL asks
 	// with "?graph=true".
 	Graph bool
@@ -288,9 +263,10 @@ type Options struct {
 // the request body (http.MaxBytesReader) and the time (the request's
 // context deadline): keys not answered by then get a timeout error.
 type Provider struct {
-	opts    Options
-	encoder EncodingDecider // nil when the Decider is not one
-	buffers sync.Pool       // of *[]byte, for answers
+	opts      Options
+	cached    CachingDecider // nil when the Decider is not one
+	encodings encodings      // of cached verdicts, when cached is not nil
+	buffers   sync.Pool      // of *[]byte, for answers
 }
 
 // maxPooledBuffer bounds the answer buffers kept for reuse.
@@ -317,11 +293,12 @@ func New(opts Options) (*Provider, error) {
 		opts.Now = time.Now
 	}
 	p := &Provider{opts: opts}
-	p.encoder, _ = opts.Decider.(EncodingDecider)
+	p.cached, _ = opts.Decider.(CachingDecider)
 	return p, nil
 }
 
-// Verify serves the verify endpoint: each item's value is a Value; keys
+// Verify serves the verify endpoint: each item's value is vouch's verdict
+// on the image (see appendValue for its fields); keys
 // vouch could not decide on (unreachable registry, timeout, malformed
 // reference) get an error instead. "?graph=true" (or false) on the URL
 // overrides Options.Graph for the request.
@@ -357,19 +334,19 @@ type answer struct {
 }
 
 func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, traceID, timestamp string) answer {
-	name, encode := encodingCompact, encodeCompact
-	if graph {
-		name, encode = encodingGraph, encodeGraph
-	}
 	var report *vouch.Report
 	var verdict []byte
 	var err error
-	if p.encoder != nil {
-		report, verdict, err = p.encoder.VerifyEncoded(ctx, ns, image, name, encode)
+	if p.cached != nil {
+		var id uint64
+		report, id, err = p.cached.VerifyCached(ctx, ns, image)
+		if err == nil {
+			verdict, err = p.encodings.verdict(report, id, graph)
+		}
 	} else {
 		report, err = p.opts.Decider.Verify(ctx, ns, image)
 		if err == nil {
-			verdict, err = encode(report)
+			verdict, err = encodeVerdict(report, graph)
 		}
 	}
 	if err != nil {
