@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/gatekeeper"
@@ -41,9 +42,22 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 )
 
-// The engine keeps the Gatekeeper provider's encoded answers with its
-// cached verdicts.
-var _ gatekeeper.EncodingDecider = (*engine.Engine)(nil)
+// Decider is what the endpoints ask: the verdict on an image and its
+// digest, under a namespace's policy. *engine.Engine is one.
+type Decider interface {
+	// Verify returns the report on image under namespace's policy; an
+	// error means vouch could not decide (admission.Decider).
+	Verify(ctx context.Context, namespace, image string) (*vouch.Report, error)
+	// VerifyCached is Verify that also returns the id of the cached
+	// verdict the report comes from, 0 when it is not cached; the
+	// Gatekeeper provider encodes each cached verdict once
+	// (gatekeeper.CachingDecider).
+	VerifyCached(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error)
+	// Resolve pins image to its digest, for the mutating endpoints.
+	Resolve(ctx context.Context, namespace, image string) (vouch.Reference, error)
+}
+
+var _ Decider = (*engine.Engine)(nil)
 
 // Options configure a Server.
 type Options struct {
@@ -58,8 +72,8 @@ type Options struct {
 	// TLS names the certificate, key and optional client CA files.
 	// Required: the server speaks HTTPS only.
 	TLS TLSFiles
-	// Engine decides. Required.
-	Engine *engine.Engine
+	// Decider decides for every endpoint: an *engine.Engine. Required.
+	Decider Decider
 	// Budget bounds the time to answer one request: what is not decided by
 	// then is answered as a timeout (Gatekeeper) or denied (admission).
 	// Optional; default DefaultBudget.
@@ -102,8 +116,8 @@ type Server struct {
 // New returns a Server for opts, after loading its TLS files. It is not
 // ready (/readyz answers 503) until SetReady(true).
 func New(opts Options) (*Server, error) {
-	if opts.Engine == nil {
-		return nil, errors.New("server: Options.Engine is required")
+	if opts.Decider == nil {
+		return nil, errors.New("server: Options.Decider is required")
 	}
 	if opts.Budget <= 0 {
 		opts.Budget = DefaultBudget
@@ -126,11 +140,11 @@ func New(opts Options) (*Server, error) {
 	if s.tls, err = newCertReloader(opts.TLS, log); err != nil {
 		return nil, err
 	}
-	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Engine, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log, TraceID: RequestID, Graph: opts.GatekeeperGraph})
+	provider, err := gatekeeper.New(gatekeeper.Options{Decider: opts.Decider, MaxKeys: opts.MaxKeys, Concurrency: opts.Concurrency, Logger: log, TraceID: RequestID, Graph: opts.GatekeeperGraph})
 	if err != nil {
 		return nil, err
 	}
-	webhook, err := admission.New(admission.Options{Decider: opts.Engine, Concurrency: opts.Concurrency, Logger: log})
+	webhook, err := admission.New(admission.Options{Decider: opts.Decider, Concurrency: opts.Concurrency, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -171,7 +171,7 @@ func run(scenario string, duration time.Duration, out string) error {
 	}
 	srv, err := server.New(server.Options{
 		TLS:     server.TLSFiles{CertFile: filepath.Join(tlsDir, "tls.crt"), KeyFile: filepath.Join(tlsDir, "tls.key")},
-		Engine:  eng,
+		Decider: eng,
 		Metrics: metrics,
 		Logger:  logger,
 	})

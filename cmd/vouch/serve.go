@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9/logging"
@@ -210,7 +209,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		Concurrency: gf.concurrency,
 		Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
 	}
-	executors, err := newNamespaceExecutors(base, pol, cfg, names, fingerprint)
+	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: base, Policy: pol, NamespacePolicy: namespacePolicies(cfg, names), PolicyHash: fingerprint})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -229,7 +228,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor:      executors.executor,
+		Executor:      executors.Executor,
 		Cache:         resultCache,
 		AllowTTL:      ttlOption(sf.cacheTTL),
 		DenyTTL:       ttlOption(sf.denyTTL),
@@ -247,7 +246,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		Addr:            sf.listen,
 		MetricsAddr:     sf.metricsListen,
 		TLS:             server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
-		Engine:          eng,
+		Decider:         eng,
 		Budget:          sf.budget,
 		MaxBodyBytes:    sf.maxBodyBytes,
 		MaxKeys:         sf.maxKeys,
@@ -307,64 +306,16 @@ func newRedisCache(sf *serveFlags, metrics *server.Metrics, logger *slog.Logger)
 	return rc, nil
 }
 
-// maxNamespaceExecutors bounds the executors kept for namespaces with a
-// policy of their own; beyond it they are built per request.
-const maxNamespaceExecutors = 4096
-
-// namespaceExecutors gives each Kubernetes namespace the executor of its
-// policy: the config's scopes for that namespace when the config has
-// namespaced scopes, else the one policy for all.
-type namespaceExecutors struct {
-	base        vouch.Executor
-	cfg         *config.File
-	names       []string
-	fingerprint string
-	perNS       bool
-
-	mu   sync.Mutex
-	byNS map[string]*vouch.Executor
-}
-
-func newNamespaceExecutors(base vouch.Executor, pol vouch.Policy, cfg *config.File, names []string, fingerprint string) (*namespaceExecutors, error) {
-	e := &namespaceExecutors{base: base, cfg: cfg, names: names, fingerprint: fingerprint, byNS: map[string]*vouch.Executor{}}
-	if cfg != nil && cfg.Policy != nil {
-		for _, s := range cfg.Policy.Scopes {
-			e.perNS = e.perNS || len(s.Namespaces) > 0
+// namespacePolicies returns the policy of each namespace when the config
+// has scopes for some namespaces, else nil: one policy for all.
+func namespacePolicies(cfg *config.File, verifierNames []string) func(namespace string) (vouch.Policy, error) {
+	if cfg == nil || cfg.Policy == nil {
+		return nil
+	}
+	for _, s := range cfg.Policy.Scopes {
+		if len(s.Namespaces) > 0 {
+			return func(ns string) (vouch.Policy, error) { return cfg.NamespacePolicy(ns, verifierNames) }
 		}
 	}
-	all := base
-	all.Policy = pol
-	e.byNS[""] = &all
-	if e.perNS {
-		// Build one namespace's policy now, so that a config error shows
-		// at start rather than on the first request.
-		if _, err := cfg.NamespacePolicy("default", names); err != nil {
-			return nil, err
-		}
-	}
-	return e, nil
-}
-
-// executor is the engine's ExecutorFunc.
-func (e *namespaceExecutors) executor(ns string) (*vouch.Executor, string) {
-	if !e.perNS || ns == "" {
-		return e.byNS[""], e.fingerprint
-	}
-	hash := e.fingerprint + "/ns=" + ns
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ex, ok := e.byNS[ns]; ok {
-		return ex, hash
-	}
-	pol, err := e.cfg.NamespacePolicy(ns, e.names)
-	if err != nil {
-		// Validated at start; a failure here is a bug. Fail closed.
-		return nil, hash
-	}
-	ex := e.base
-	ex.Policy = pol
-	if len(e.byNS) < maxNamespaceExecutors {
-		e.byNS[ns] = &ex
-	}
-	return &ex, hash
+	return nil
 }

@@ -3,19 +3,15 @@
 // (tags cached, and refreshed in the background while in use), looks the
 // verdict up in a cache keyed by the digest and the policy, runs vouch's
 // Executor on a miss, and lets concurrent requests for the same image share
-// one verification. Endpoints can have the encoding of their answer kept
-// beside each cached verdict (VerifyEncoded), so that a cached answer costs
-// no encoding.
+// one verification. Each cached verdict has an id (VerifyCached), under
+// which endpoints keep their encoding of it.
 package engine
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +21,7 @@ import (
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/cache"
+	"github.com/vouch-project/vouch/internal/flight"
 )
 
 // Defaults of Options.
@@ -124,132 +121,14 @@ type Engine struct {
 	sem      chan struct{}
 	inFlight atomic.Int64
 
-	verdicts flight[verified]
-	tags     flight[digest.Digest]
+	verdicts flight.Group[verified]
+	tags     flight.Group[digest.Digest]
 	memo     reportMemo
 
 	refreshMu sync.Mutex
 	// refreshing holds, per tag key, the time before which no background
 	// refresh starts: far ahead while one runs, TagTTL after one failed.
 	refreshing map[string]time.Time
-}
-
-// Bounds of the report memo: entries, and the bytes of their cached and
-// encoded forms (the decoded reports count as much again).
-const (
-	maxMemoEntries = 4096
-	maxMemoBytes   = 64 << 20
-	// maxEncodings bounds the encodings kept per report.
-	maxEncodings = 4
-)
-
-// reportMemo keeps, per verdict key, the report decoded from the cache's
-// bytes and the encodings endpoints asked for, with the bytes they come
-// from. A cache hit then costs a byte comparison instead of a JSON decode
-// (a quarter of the server's CPU on cached requests) and the endpoint's
-// encoding (three quarters of what was left). The byte cache stays the
-// truth: an entry is used only while the cache returns the same bytes.
-type reportMemo struct {
-	mu    sync.Mutex
-	m     map[string]*memoEntry
-	bytes int
-}
-
-// memoEntry is one verdict key's report and its encodings. raw and r never
-// change; enc grows under mu.
-type memoEntry struct {
-	raw []byte
-	r   *vouch.Report
-
-	mu  sync.Mutex
-	enc map[string][]byte
-}
-
-// report returns the memo entry of the report cached under key, decoding
-// the report only when its bytes changed.
-func (m *reportMemo) report(ctx context.Context, c cache.Cache, key string) (*memoEntry, bool) {
-	data, ok := c.Get(ctx, key)
-	if !ok {
-		return nil, false
-	}
-	m.mu.Lock()
-	e, ok := m.m[key]
-	m.mu.Unlock()
-	if ok && bytes.Equal(e.raw, data) {
-		return e, true
-	}
-	var r vouch.Report
-	if err := json.Unmarshal(data, &r); err != nil || r.Verdict == "" {
-		return nil, false
-	}
-	return m.add(key, data, &r), true
-}
-
-// add records r, cached under key as data, and returns its entry.
-func (m *reportMemo) add(key string, data []byte, r *vouch.Report) *memoEntry {
-	e := &memoEntry{raw: data, r: r}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, ok := m.m[key]; ok {
-		m.bytes -= old.size()
-	}
-	if m.m == nil || len(m.m) >= maxMemoEntries || m.bytes >= maxMemoBytes {
-		m.m, m.bytes = make(map[string]*memoEntry), 0
-	}
-	m.m[key] = e
-	m.bytes += e.size()
-	return e
-}
-
-// grow counts n more bytes held by the memo's entries.
-func (m *reportMemo) grow(n int) {
-	m.mu.Lock()
-	m.bytes += n
-	m.mu.Unlock()
-}
-
-// encoded returns e's report encoded by encode (named encoding), encoding
-// it on first use.
-func (e *memoEntry) encoded(m *reportMemo, encoding string, encode func(*vouch.Report) ([]byte, error)) ([]byte, error) {
-	e.mu.Lock()
-	b, ok := e.enc[encoding]
-	e.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	b, err := encode(shared(e.r))
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	if _, ok := e.enc[encoding]; !ok && len(e.enc) < maxEncodings {
-		if e.enc == nil {
-			e.enc = make(map[string][]byte, 1)
-		}
-		e.enc[encoding] = b
-		defer m.grow(len(b))
-	}
-	e.mu.Unlock()
-	return b, nil
-}
-
-// size is what the memo counts for e: its cached bytes twice (the decoded
-// report is about as big) and its encodings.
-func (e *memoEntry) size() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 2 * len(e.raw)
-	for _, b := range e.enc {
-		n += len(b)
-	}
-	return n
-}
-
-// shared returns a copy of r without the fields personal to a caller.
-func shared(r *vouch.Report) *vouch.Report {
-	c := *r
-	c.Subject, c.Reference = "", ""
-	return &c
 }
 
 // New returns an Engine for opts.
@@ -297,40 +176,24 @@ func (e *Engine) InFlight() int64 { return e.inFlight.Load() }
 // an unreachable registry, or ctx ending first (the error then matches
 // context.DeadlineExceeded or context.Canceled). Callers fail closed.
 func (e *Engine) Verify(ctx context.Context, namespace, image string) (*vouch.Report, error) {
-	report, _, err := e.decide(ctx, namespace, image)
+	report, _, err := e.VerifyCached(ctx, namespace, image)
 	return report, err
 }
 
-// VerifyEncoded is Verify that also returns the report encoded by encode,
-// an endpoint's encoding of its answer. The engine keeps what encode
-// returns beside the cached verdict, under the name encoding (one name, one
-// function), so that answering from the cache encodes nothing; a verdict
-// that is not cached is encoded afresh. encode sees the report shared by
-// every caller of the verdict, with Subject and Reference empty: what it
-// returns must depend only on the verdict, reason, mode, waiver and graph.
-// The encoding is nil when err is not (the report then says why vouch
-// could not decide), and when encode fails (err is then its error).
-func (e *Engine) VerifyEncoded(ctx context.Context, namespace, image, encoding string, encode func(*vouch.Report) ([]byte, error)) (*vouch.Report, []byte, error) {
-	report, entry, err := e.decide(ctx, namespace, image)
-	if err != nil {
-		return report, nil, err
-	}
-	if entry != nil {
-		data, err := entry.encoded(&e.memo, encoding, encode)
-		return report, data, err
-	}
-	data, err := encode(shared(report))
-	return report, data, err
-}
-
-// decide is Verify, also returning the memo entry of the verdict when it
-// is cached.
-func (e *Engine) decide(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
-	report, entry, err := e.verify(ctx, namespace, image)
+// VerifyCached is Verify that also returns the id of the cached verdict the
+// report comes from: every call that returns the same id returns the same
+// report but for its Subject and Reference, so that an endpoint can keep
+// what it derives from the report (its encoding of the answer) under the
+// id, and derive it once per cached verdict. A verdict that changes (it
+// expired and was verified again, or another replica cached another) has a
+// new id. The id is 0 when the verdict is not cached: it was not cached
+// before this call and could not be cached by it, or err is not nil.
+func (e *Engine) VerifyCached(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
+	report, id, err := e.verify(ctx, namespace, image)
 	if h := e.opts.Hooks.OnAnswer; h != nil {
 		h(answer(report, err))
 	}
-	return report, entry, err
+	return report, id, err
 }
 
 func answer(r *vouch.Report, err error) string {
@@ -345,222 +208,36 @@ func answer(r *vouch.Report, err error) string {
 	return string(r.Verdict)
 }
 
-func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, *memoEntry, error) {
+func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
 	ref, err := parse(image)
 	if err != nil {
-		return undecided(image, image, err), nil, err
+		return undecided(image, image, err), 0, err
 	}
 	exec, hash := e.opts.Executor(namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
-		return undecided(ref.String(), ref.String(), err), nil, err
+		return undecided(ref.String(), ref.String(), err), 0, err
 	}
 	pinned, err := e.pin(ctx, exec, ref)
 	if err != nil {
-		return undecided(ref.String(), ref.String(), err), nil, err
+		return undecided(ref.String(), ref.String(), err), 0, err
 	}
-	key := "verdict:" + hash + ":" + pinned.Name() + "@" + pinned.Digest.String()
+	key := verdictKey(hash, pinned)
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(m.r, ref, pinned), m, nil
+		return personal(m.r, ref, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
-	v, err := e.verdicts.do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
+	v, err := e.verdicts.Do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
 		return e.run(ctx, exec, key, pinned)
 	})
 	if err != nil && v.r == nil {
-		return undecided(ref.String(), pinned.String(), err), nil, err
+		return undecided(ref.String(), pinned.String(), err), 0, err
 	}
 	if err != nil {
-		return personal(v.r, ref, pinned), nil, err
+		return personal(v.r, ref, pinned), 0, err
 	}
-	return personal(v.r, ref, pinned), v.entry, nil
-}
-
-// verified is the result of one executor run: the report, and its memo
-// entry when the verdict was cached.
-type verified struct {
-	r     *vouch.Report
-	entry *memoEntry
-}
-
-// run verifies pinned with exec and caches the verdict.
-func (e *Engine) run(ctx context.Context, exec *vouch.Executor, key string, pinned vouch.Reference) (verified, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
-	defer cancel()
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return verified{}, ctx.Err()
-	}
-	defer func() { <-e.sem }()
-	e.inFlight.Add(1)
-	defer e.inFlight.Add(-1)
-	start := time.Now()
-	r, err := exec.Verify(ctx, pinned)
-	if h := e.opts.Hooks.OnVerification; h != nil && r != nil {
-		h(r.Verdict, time.Since(start))
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			e.opts.Logger.WarnContext(ctx, "could not decide", "reference", pinned.String(), "error", err.Error())
-		}
-		return verified{r: r}, err
-	}
-	ttl := time.Duration(0)
-	switch {
-	case r.Verdict == vouch.Allowed:
-		ttl = e.opts.AllowTTL
-	case r.Verdict == vouch.Denied && !hasErrors(r.Root):
-		ttl = e.opts.DenyTTL
-	}
-	if ttl <= 0 {
-		return verified{r: r}, nil
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return verified{r: r}, nil
-	}
-	e.cache.Set(ctx, key, data, ttl)
-	// The report as the cache will give it back (a JSON round trip), so
-	// that the first answer is the same as the cached ones.
-	var cached vouch.Report
-	if err := json.Unmarshal(data, &cached); err != nil {
-		return verified{r: r}, nil
-	}
-	return verified{r: &cached, entry: e.memo.add(key, data, &cached)}, nil
-}
-
-// pin returns ref pinned to its digest, resolving (and caching) its tag. A
-// cached digest is used as it is for TagTTL, then up to TagMaxStale while a
-// background refresh resolves the tag again; after that the tag is
-// resolved on the request's path.
-func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Reference) (vouch.Reference, error) {
-	if ref.Digest != "" {
-		return ref, nil
-	}
-	key := "tag:" + ref.Name() + ":" + ref.Tag
-	if data, ok := e.cache.Get(ctx, key); ok {
-		if d, at, ok := parseTagEntry(data); ok {
-			age := e.opts.Now().Sub(at)
-			switch {
-			case age < e.opts.TagTTL:
-				e.hook("tag", true)
-				return ref.WithDigest(d), nil
-			case age < e.opts.TagMaxStale:
-				e.hook("tag", true)
-				e.refresh(ctx, exec, ref, key)
-				return ref.WithDigest(d), nil
-			}
-		}
-	}
-	e.hook("tag", false)
-	d, err := e.resolve(ctx, exec, ref, key)
-	if err != nil {
-		return ref, fmt.Errorf("resolve %s: %w", ref, err)
-	}
-	return ref.WithDigest(d), nil
-}
-
-// resolve resolves ref's tag at the registry and caches the digest under
-// key, dated. Concurrent resolutions of one tag share one request.
-func (e *Engine) resolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
-	return e.tags.do(ctx, key, 0, func(ctx context.Context) (digest.Digest, error) {
-		ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
-		defer cancel()
-		at := e.opts.Now()
-		repo, err := exec.Store.Repository(ctx, ref)
-		if err != nil {
-			return "", err
-		}
-		desc, err := repo.Resolve(ctx, ref.Tag)
-		if err != nil {
-			return "", err
-		}
-		if err := desc.Digest.Validate(); err != nil {
-			return "", fmt.Errorf("registry returned a bad digest for %s: %w", ref, err)
-		}
-		if e.opts.TagTTL > 0 {
-			e.cache.Set(ctx, key, tagEntry(desc.Digest, at), max(e.opts.TagTTL, e.opts.TagMaxStale))
-		}
-		return desc.Digest, nil
-	})
-}
-
-// refresh resolves ref's tag again in the background, unless a refresh of
-// it runs already or failed less than TagTTL ago. The refresh keeps ctx's
-// values (the request id, for logs), not its deadline.
-func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) {
-	now := e.opts.Now()
-	e.refreshMu.Lock()
-	if next, ok := e.refreshing[key]; ok && now.Before(next) {
-		e.refreshMu.Unlock()
-		return
-	}
-	if len(e.refreshing) >= maxMemoEntries {
-		// Forget failures; running refreshes finish unhindered and at
-		// worst one more starts for their tags.
-		clear(e.refreshing)
-	}
-	e.refreshing[key] = now.Add(e.opts.VerifyTimeout) // it ends by then
-	e.refreshMu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.VerifyTimeout)
-		defer cancel()
-		_, err := e.resolve(ctx, exec, ref, key)
-		e.refreshMu.Lock()
-		if err == nil {
-			delete(e.refreshing, key)
-		} else {
-			e.refreshing[key] = e.opts.Now().Add(e.opts.TagTTL)
-		}
-		e.refreshMu.Unlock()
-		if err != nil {
-			e.opts.Logger.WarnContext(ctx, "could not refresh a cached tag; its digest is used until it is too old", "reference", ref.String(), "error", err.Error())
-		}
-		if h := e.opts.Hooks.OnTagRefresh; h != nil {
-			h(err)
-		}
-	}()
-}
-
-// tagEntry is the cached form of a tag's digest resolved at at:
-// "<digest> <unix milliseconds>".
-func tagEntry(d digest.Digest, at time.Time) []byte {
-	return strconv.AppendInt([]byte(d.String()+" "), at.UnixMilli(), 10)
-}
-
-// parseTagEntry reads a tagEntry; anything else (corrupt, or written by an
-// older vouch without the date) is a miss.
-func parseTagEntry(data []byte) (digest.Digest, time.Time, bool) {
-	ds, ms, ok := strings.Cut(string(data), " ")
-	if !ok {
-		return "", time.Time{}, false
-	}
-	d, err := digest.Parse(ds)
-	if err != nil {
-		return "", time.Time{}, false
-	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return "", time.Time{}, false
-	}
-	return d, time.UnixMilli(n), true
-}
-
-// Resolve returns image pinned to its digest under the registry settings of
-// namespace: for the mutating endpoints. A reference that already names a
-// digest is returned as it is, without I/O.
-func (e *Engine) Resolve(ctx context.Context, namespace, image string) (vouch.Reference, error) {
-	ref, err := parse(image)
-	if err != nil {
-		return vouch.Reference{}, err
-	}
-	exec, _ := e.opts.Executor(namespace)
-	if exec == nil {
-		return vouch.Reference{}, fmt.Errorf("no executor for namespace %q", namespace)
-	}
-	return e.pin(ctx, exec, ref)
+	return personal(v.r, ref, pinned), v.id, nil
 }
 
 func (e *Engine) hook(kind string, hit bool) {
@@ -599,92 +276,4 @@ func undecided(subject, reference string, err error) *vouch.Report {
 		reason = err.Error()
 	}
 	return &vouch.Report{Subject: subject, Reference: reference, Verdict: vouch.Undecided, Reason: reason}
-}
-
-// hasErrors reports whether some node of the graph could not be checked:
-// a denial then may be transient, and is not cached.
-func hasErrors(root *vouch.Node) bool {
-	found := false
-	if root != nil {
-		root.Walk(func(n *vouch.Node, _ int) { found = found || n.Outcome == vouch.Errored })
-	}
-	return found
-}
-
-// flight runs one function per key at a time and shares its result with
-// every caller that asks for the key meanwhile. The function runs under a
-// context of its own, cancelled when the last waiting caller gives up (after
-// linger) and detached from each caller's cancellation otherwise.
-type flight[T any] struct {
-	mu    sync.Mutex
-	calls map[string]*call[T]
-}
-
-type call[T any] struct {
-	done    chan struct{}
-	val     T
-	err     error
-	waiters int
-	cancel  context.CancelFunc
-}
-
-func (f *flight[T]) do(ctx context.Context, key string, linger time.Duration, fn func(context.Context) (T, error)) (T, error) {
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = map[string]*call[T]{}
-	}
-	c, ok := f.calls[key]
-	if !ok {
-		// The work keeps the first caller's values (its request id for
-		// logs), not its deadline.
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		c = &call[T]{done: make(chan struct{}), cancel: cancel}
-		f.calls[key] = c
-		go func() {
-			defer cancel()
-			c.val, c.err = fn(wctx)
-			f.mu.Lock()
-			if f.calls[key] == c {
-				delete(f.calls, key)
-			}
-			f.mu.Unlock()
-			close(c.done)
-		}()
-	}
-	c.waiters++
-	f.mu.Unlock()
-
-	select {
-	case <-c.done:
-		return c.val, c.err
-	case <-ctx.Done():
-	}
-	f.mu.Lock()
-	c.waiters--
-	if c.waiters == 0 {
-		if linger <= 0 {
-			f.abandon(key, c)
-		} else {
-			// A retry within linger joins the call and keeps it alive.
-			time.AfterFunc(linger, func() {
-				f.mu.Lock()
-				if c.waiters == 0 {
-					f.abandon(key, c)
-				}
-				f.mu.Unlock()
-			})
-		}
-	}
-	f.mu.Unlock()
-	var zero T
-	return zero, ctx.Err()
-}
-
-// abandon cancels c, which no caller waits for any more; later callers
-// start afresh rather than join it. f.mu is held.
-func (f *flight[T]) abandon(key string, c *call[T]) {
-	if f.calls[key] == c {
-		delete(f.calls, key)
-	}
-	c.cancel()
 }

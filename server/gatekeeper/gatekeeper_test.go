@@ -79,42 +79,46 @@ func TestValue(t *testing.T) {
 }
 
 // TestEncodedResponse: the provider writes its answer by splicing encoded
-// values; the bytes are what encoding/json gives for the same response.
+// values; the bytes are what encoding/json gives for the same response,
+// also when the encodings of cached verdicts are kept (a CachingDecider),
+// on the first answer and on the next.
 func TestEncodedResponse(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	p, err := gatekeeper.New(gatekeeper.Options{Decider: decider{}, Logger: slog.New(slog.DiscardHandler),
-		TraceID: func(context.Context) string { return `id"<1>` }, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := []string{"good<&>", "bad\u2028", "[ns]good", "[x", "good<&>"}
-	for _, query := range []string{"", "?graph=true", "?graph=0"} {
-		body, _ := json.Marshal(gatekeeper.ProviderRequest{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindRequest, Request: gatekeeper.Request{Keys: keys}})
-		rec := httptest.NewRecorder()
-		p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify"+query, bytes.NewReader(body)))
-		var items []gatekeeper.Item
-		for _, key := range keys[:4] {
-			_, image, err := gatekeeper.SplitKey(key)
-			if err != nil {
-				items = append(items, gatekeeper.Item{Key: key, Error: err.Error()})
-				continue
-			}
-			report, _ := decider{}.Verify(context.Background(), "", image)
-			items = append(items, gatekeeper.Item{Key: key, Value: gatekeeper.NewValue(report, `id"<1>`, "2026-01-02T03:04:05Z", query == "?graph=true")})
-		}
-		var want bytes.Buffer
-		if err := json.NewEncoder(&want).Encode(gatekeeper.ProviderResponse{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindResponse,
-			Response: gatekeeper.Response{Idempotent: true, Items: items}}); err != nil {
+	for _, d := range []gatekeeper.Decider{decider{}, cachingDecider{}} {
+		p, err := gatekeeper.New(gatekeeper.Options{Decider: d, Logger: slog.New(slog.DiscardHandler),
+			TraceID: func(context.Context) string { return `id"<1>` }, Now: func() time.Time { return now }})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Code != http.StatusOK || rec.Body.String() != want.String() {
-			t.Fatalf("%q: status %d\n got %s\nwant %s", query, rec.Code, rec.Body.Bytes(), want.Bytes())
+		keys := []string{"good<&>", "bad\u2028", "[ns]good", "[x", "good<&>"}
+		for _, query := range []string{"", "?graph=true", "?graph=0", "", "?graph=true"} {
+			body, _ := json.Marshal(gatekeeper.ProviderRequest{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindRequest, Request: gatekeeper.Request{Keys: keys}})
+			rec := httptest.NewRecorder()
+			p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify"+query, bytes.NewReader(body)))
+			var items []gatekeeper.Item
+			for _, key := range keys[:4] {
+				_, image, err := gatekeeper.SplitKey(key)
+				if err != nil {
+					items = append(items, gatekeeper.Item{Key: key, Error: err.Error()})
+					continue
+				}
+				report, _ := decider{}.Verify(context.Background(), "", image)
+				items = append(items, gatekeeper.Item{Key: key, Value: gatekeeper.NewValue(report, `id"<1>`, "2026-01-02T03:04:05Z", query == "?graph=true")})
+			}
+			var want bytes.Buffer
+			if err := json.NewEncoder(&want).Encode(gatekeeper.ProviderResponse{APIVersion: gatekeeper.APIVersionAlpha, Kind: gatekeeper.KindResponse,
+				Response: gatekeeper.Response{Idempotent: true, Items: items}}); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != http.StatusOK || rec.Body.String() != want.String() {
+				t.Fatalf("%T %q: status %d\n got %s\nwant %s", d, query, rec.Code, rec.Body.Bytes(), want.Bytes())
+			}
 		}
-	}
-	rec := httptest.NewRecorder()
-	p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify?graph=yes", strings.NewReader("{}")))
-	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "graph") {
-		t.Fatalf("graph=yes: %d %s", rec.Code, rec.Body.Bytes())
+		rec := httptest.NewRecorder()
+		p.Verify(rec, httptest.NewRequest(http.MethodPost, "/gatekeeper/v1/verify?graph=yes", strings.NewReader("{}")))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "graph") {
+			t.Fatalf("graph=yes: %d %s", rec.Code, rec.Body.Bytes())
+		}
 	}
 }
 
@@ -134,6 +138,18 @@ func (decider) Verify(_ context.Context, _, image string) (*vouch.Report, error)
 
 func (decider) Resolve(_ context.Context, _, image string) (vouch.Reference, error) {
 	return vouch.ParseReference(image)
+}
+
+// cachingDecider is decider with its verdicts cached, as the engine's are:
+// allowed is verdict 1, denied verdict 2.
+type cachingDecider struct{ decider }
+
+func (d cachingDecider) VerifyCached(ctx context.Context, ns, image string) (*vouch.Report, uint64, error) {
+	r, err := d.Verify(ctx, ns, image)
+	if r.Verdict == vouch.Allowed {
+		return r, 1, err
+	}
+	return r, 2, err
 }
 
 // FuzzProviderRequest sends arbitrary bodies to the verify endpoint: the

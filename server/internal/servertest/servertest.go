@@ -149,7 +149,7 @@ func Start(t testing.TB, o Options) *Stack {
 	if o.MutualTLS {
 		files.ClientCAFile = filepath.Join(dir, server.CAFile)
 	}
-	srv, err := server.New(server.Options{TLS: files, Engine: eng, Budget: o.Budget, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Logger: logger})
+	srv, err := server.New(server.Options{TLS: files, Decider: eng, Budget: o.Budget, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

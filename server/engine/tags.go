@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/vouch-project/vouch"
+)
+
+// This file holds tag pinning: a tag's digest is cached, dated, used as it
+// is for TagTTL, then up to TagMaxStale while one background refresh
+// resolves the tag again.
+
+// maxRefreshing bounds the tags whose background refresh is remembered
+// (running, or failed less than TagTTL ago).
+const maxRefreshing = 4096
+
+// pin returns ref pinned to its digest, resolving (and caching) its tag. A
+// cached digest is used as it is for TagTTL, then up to TagMaxStale while a
+// background refresh resolves the tag again; after that the tag is
+// resolved on the request's path.
+func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Reference) (vouch.Reference, error) {
+	if ref.Digest != "" {
+		return ref, nil
+	}
+	key := "tag:" + ref.Name() + ":" + ref.Tag
+	if data, ok := e.cache.Get(ctx, key); ok {
+		if d, at, ok := parseTagEntry(data); ok {
+			age := e.opts.Now().Sub(at)
+			switch {
+			case age < e.opts.TagTTL:
+				e.hook("tag", true)
+				return ref.WithDigest(d), nil
+			case age < e.opts.TagMaxStale:
+				e.hook("tag", true)
+				e.refresh(ctx, exec, ref, key)
+				return ref.WithDigest(d), nil
+			}
+		}
+	}
+	e.hook("tag", false)
+	d, err := e.resolve(ctx, exec, ref, key)
+	if err != nil {
+		return ref, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return ref.WithDigest(d), nil
+}
+
+// resolve resolves ref's tag at the registry and caches the digest under
+// key, dated. Concurrent resolutions of one tag share one request.
+func (e *Engine) resolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
+	return e.tags.Do(ctx, key, 0, func(ctx context.Context) (digest.Digest, error) {
+		ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
+		defer cancel()
+		at := e.opts.Now()
+		desc, err := exec.Resolve(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		if e.opts.TagTTL > 0 {
+			e.cache.Set(ctx, key, tagEntry(desc.Digest, at), max(e.opts.TagTTL, e.opts.TagMaxStale))
+		}
+		return desc.Digest, nil
+	})
+}
+
+// refresh resolves ref's tag again in the background, unless a refresh of
+// it runs already or failed less than TagTTL ago. The refresh keeps ctx's
+// values (the request id, for logs), not its deadline.
+func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) {
+	now := e.opts.Now()
+	e.refreshMu.Lock()
+	if next, ok := e.refreshing[key]; ok && now.Before(next) {
+		e.refreshMu.Unlock()
+		return
+	}
+	if len(e.refreshing) >= maxRefreshing {
+		// Forget failures; running refreshes finish unhindered and at
+		// worst one more starts for their tags.
+		clear(e.refreshing)
+	}
+	e.refreshing[key] = now.Add(e.opts.VerifyTimeout) // it ends by then
+	e.refreshMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.VerifyTimeout)
+		defer cancel()
+		_, err := e.resolve(ctx, exec, ref, key)
+		e.refreshMu.Lock()
+		if err == nil {
+			delete(e.refreshing, key)
+		} else {
+			e.refreshing[key] = e.opts.Now().Add(e.opts.TagTTL)
+		}
+		e.refreshMu.Unlock()
+		if err != nil {
+			e.opts.Logger.WarnContext(ctx, "could not refresh a cached tag; its digest is used until it is too old", "reference", ref.String(), "error", err.Error())
+		}
+		if h := e.opts.Hooks.OnTagRefresh; h != nil {
+			h(err)
+		}
+	}()
+}
+
+// tagEntry is the cached form of a tag's digest resolved at at:
+// "<digest> <unix milliseconds>".
+func tagEntry(d digest.Digest, at time.Time) []byte {
+	return strconv.AppendInt([]byte(d.String()+" "), at.UnixMilli(), 10)
+}
+
+// parseTagEntry reads a tagEntry; anything else (corrupt, or written by an
+// older vouch without the date) is a miss.
+func parseTagEntry(data []byte) (digest.Digest, time.Time, bool) {
+	ds, ms, ok := strings.Cut(string(data), " ")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	d, err := digest.Parse(ds)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return d, time.UnixMilli(n), true
+}
+
+// Resolve returns image pinned to its digest under the registry settings of
+// namespace: for the mutating endpoints. A reference that already names a
+// digest is returned as it is, without I/O.
+func (e *Engine) Resolve(ctx context.Context, namespace, image string) (vouch.Reference, error) {
+	ref, err := parse(image)
+	if err != nil {
+		return vouch.Reference{}, err
+	}
+	exec, _ := e.opts.Executor(namespace)
+	if exec == nil {
+		return vouch.Reference{}, fmt.Errorf("no executor for namespace %q", namespace)
+	}
+	return e.pin(ctx, exec, ref)
+}
