@@ -226,14 +226,22 @@ func (f *File) resolvePaths(dir string) {
 	}
 }
 
-// NamespacePolicy returns the policy that applies in a Kubernetes
-// namespace, for verifiers named verifierNames (see policy.Config.ForNamespace);
-// without a policy section it is the default policy.
-func (f *File) NamespacePolicy(ns string, verifierNames []string) (vouch.Policy, error) {
-	if f.Policy == nil {
-		return policy.Default(verifierNames), nil
+// NamespacePolicies returns the policy of each Kubernetes namespace, for
+// verifiers named verifierNames (see policy.InNamespace), when the file's
+// policy has scopes for some namespaces; nil when one policy applies to
+// every namespace (f nil, no policy section, or no namespaced scope).
+func (f *File) NamespacePolicies(verifierNames []string) func(namespace string) (vouch.Policy, error) {
+	if f == nil || f.Policy == nil {
+		return nil
 	}
-	return policy.New(*f.Policy, verifierNames, policy.InNamespace(ns))
+	for _, s := range f.Policy.Scopes {
+		if len(s.Namespaces) > 0 {
+			return func(ns string) (vouch.Policy, error) {
+				return policy.New(*f.Policy, verifierNames, policy.InNamespace(ns))
+			}
+		}
+	}
+	return nil
 }
 
 // Build constructs the verifiers and the policy the file describes, reading

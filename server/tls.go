@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/vouch-project/vouch/trust"
 )
 
 // TLSFiles name the server's certificate material. The files are read again
@@ -125,13 +127,9 @@ func (r *certReloader) reload(first bool) error {
 		changed = true
 	}
 	if r.files.ClientCAFile != "" && (first || now[2] != r.stamps[2]) {
-		pem, err := os.ReadFile(r.files.ClientCAFile)
+		pool, err := trust.CertPool(trust.File(r.files.ClientCAFile))
 		if err != nil {
 			return fail(2, fmt.Errorf("server: client CA file: %w", err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fail(2, fmt.Errorf("server: client CA file %s holds no PEM certificate", r.files.ClientCAFile))
 		}
 		r.pool, r.failures[2] = pool, false
 		r.stamps[2] = now[2]

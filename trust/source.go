@@ -204,3 +204,22 @@ func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 	}
 	return keys, nil
 }
+
+// MaxCAFileBytes bounds a CA bundle read by CertPool: far above any real
+// bundle (Debian's whole system store is about 200 KiB).
+const MaxCAFileBytes = 4 << 20
+
+// CertPool reads the PEM certificates of s, at most MaxCAFileBytes, into a
+// pool for TLS (a client CA, a Redis server's CA). A source without a PEM
+// certificate is an error naming it.
+func CertPool(s Source) (*x509.CertPool, error) {
+	data, err := s.Read(MaxCAFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", s)
+	}
+	return pool, nil
+}

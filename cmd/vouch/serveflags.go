@@ -1,0 +1,86 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vouch-project/vouch/server"
+	"github.com/vouch-project/vouch/server/engine"
+)
+
+// serveFlags are the flags of `vouch serve` beyond the graph and verifier
+// flags it shares with `vouch verify`.
+type serveFlags struct {
+	listen, metricsListen       string
+	certFile, keyFile, clientCA string
+	generateTLS                 string
+	dnsNames                    []string
+	redisAddr, redisCAFile      string
+	redisTLS                    bool
+	budget, cacheTTL, denyTTL   time.Duration
+	tagTTL, tagMaxStale, linger time.Duration
+	gatekeeperGraph             bool
+	shutdownTimeout             time.Duration
+	maxBodyBytes                int64
+	maxKeys                     int
+	logLevel                    string
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", ":8443", "serve HTTPS on `ADDR` (host:port)")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "also serve /metrics, /healthz and /readyz over plain HTTP on `ADDR`, for Prometheus and probes that present no client certificate")
+	fs.StringVar(&f.certFile, "tls-cert-file", "", "serving certificate chain `FILE` (PEM); reloaded when it changes")
+	fs.StringVar(&f.keyFile, "tls-key-file", "", "serving private key `FILE` (PEM); reloaded when it changes")
+	fs.StringVar(&f.clientCA, "client-ca-file", "", "require client certificates issued by the CA certificates in `FILE` (PEM; mutual TLS, as with Gatekeeper's client certificate)")
+	fs.StringVar(&f.generateTLS, "generate-tls", "", "write a self-signed CA, a server certificate (127.0.0.1, localhost, --tls-dns-name) and a client certificate into `DIR`, then exit")
+	fs.StringArrayVar(&f.dnsNames, "tls-dns-name", nil, "with --generate-tls: also issue the server certificate for this DNS `NAME` or IP address (repeatable)")
+	fs.StringVar(&f.redisAddr, "redis-addr", "", "share verdicts with other replicas through Redis at `HOST:PORT` (credentials from $VOUCH_REDIS_USERNAME and $VOUCH_REDIS_PASSWORD)")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis")
+	fs.StringVar(&f.redisCAFile, "redis-ca-file", "", "with --redis-tls: trust the CA certificates in `FILE` (PEM) instead of the system's")
+	fs.DurationVar(&f.budget, "budget", server.DefaultBudget, "answer every request within this time; what is not decided by then is a timeout error (Gatekeeper) or a denial (admission)")
+	fs.DurationVar(&f.cacheTTL, "cache-ttl", engine.DefaultAllowTTL, "cache allowed verdicts this long")
+	fs.DurationVar(&f.denyTTL, "deny-cache-ttl", engine.DefaultDenyTTL, "cache definitive denials this long (undecided answers are never cached)")
+	fs.DurationVar(&f.tagTTL, "tag-ttl", engine.DefaultTagTTL, "use the cached digest of a tag this long without asking the registry (0: do not cache tags)")
+	fs.DurationVar(&f.tagMaxStale, "tag-max-stale", engine.DefaultTagMaxStale, "after --tag-ttl, keep using a tag's cached digest while it is resolved again in the background, up to this long after it was resolved; older digests are resolved on the request's path (0: always resolve on the request's path after --tag-ttl)")
+	fs.DurationVar(&f.linger, "linger", 0, "keep verifying up to this long after a request's budget ran out, so that its retry finds the verdict cached (0: stop at once)")
+	fs.BoolVar(&f.gatekeeperGraph, "gatekeeper-graph", false, "put the whole report tree (graph) in every Gatekeeper verify value; without it a value carries the verdict, the reason and the failed nodes, and a request asks for the graph with ?graph=true")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, wait this long for requests in flight")
+	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
+	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
+}
+
+func (f *serveFlags) validate() error {
+	if f.generateTLS != "" {
+		return nil
+	}
+	if f.certFile == "" || f.keyFile == "" {
+		return usageErrorf("serve needs --tls-cert-file and --tls-key-file (HTTPS only; --generate-tls DIR makes a local pair)")
+	}
+	for name, d := range map[string]time.Duration{"--budget": f.budget, "--shutdown-timeout": f.shutdownTimeout} {
+		if d <= 0 {
+			return usageErrorf("%s must be positive", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--tag-max-stale": f.tagMaxStale, "--linger": f.linger} {
+		if d < 0 {
+			return usageErrorf("%s cannot be negative", name)
+		}
+	}
+	if f.maxBodyBytes <= 0 || f.maxKeys <= 0 {
+		return usageErrorf("--max-body-bytes and --max-keys must be positive")
+	}
+	if f.redisCAFile != "" && !f.redisTLS {
+		return usageErrorf("--redis-ca-file needs --redis-tls")
+	}
+	return nil
+}
+
+// ttlOption turns a flag's 0 ("do not cache") into the engine's negative.
+func ttlOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
