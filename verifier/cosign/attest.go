@@ -2,7 +2,9 @@ package cosign
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -46,10 +48,10 @@ func newAttestationPolicy(a *Attestations) (*attestationPolicy, error) {
 
 func compileFields(exact, re map[string]string) ([]fieldCheck, error) {
 	var out []fieldCheck
-	for _, k := range sortedKeys(exact) {
+	for _, k := range slices.Sorted(maps.Keys(exact)) {
 		out = append(out, fieldCheck{path: k, want: exact[k]})
 	}
-	for _, k := range sortedKeys(re) {
+	for _, k := range slices.Sorted(maps.Keys(re)) {
 		r, err := regexp.Compile(re[k])
 		if err != nil {
 			return nil, err
@@ -61,7 +63,9 @@ func compileFields(exact, re map[string]string) ([]fieldCheck, error) {
 
 func (p *attestationPolicy) accepts(t string) bool { return len(p.types) == 0 || p.types[t] }
 
-func (p *attestationPolicy) acceptedText() string { return strings.Join(sortedKeys(p.types), ", ") }
+func (p *attestationPolicy) acceptedText() string {
+	return strings.Join(slices.Sorted(maps.Keys(p.types)), ", ")
+}
 
 // check returns why the statement's predicate fails the field checks, or "".
 func (p *attestationPolicy) check(s *statement) string {

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -325,7 +327,7 @@ func (v *Verifier) checkContent(c *candidate) (finding, bool) {
 		}
 		return finding{}, true
 	}
-	for _, k := range sortedKeys(v.annotations) {
+	for _, k := range slices.Sorted(maps.Keys(v.annotations)) {
 		want := v.annotations[k]
 		if c.simple == nil {
 			return failedAt(stageContent, fmt.Sprintf("annotation %s is missing, want %s: a Sigstore-bundle signature carries no annotations", k, want)), false

@@ -3,6 +3,7 @@ package cosign
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -174,7 +175,7 @@ func PredicateType(name string) (string, error) {
 		return uri, nil
 	}
 	if u, err := url.ParseRequestURI(name); err != nil || u.Scheme == "" {
-		return "", fmt.Errorf("%q is neither a URI nor a cosign --type name (%s)", name, strings.Join(sortedKeys(predicateNames), ", "))
+		return "", fmt.Errorf("%q is neither a URI nor a cosign --type name (%s)", name, strings.Join(slices.Sorted(maps.Keys(predicateNames)), ", "))
 	}
 	return name, nil
 }
@@ -288,12 +289,12 @@ func (a *Attestations) validate(path string) error {
 }
 
 func validateFields(path string, exact, re map[string]string) error {
-	for _, k := range sortedKeys(exact) {
+	for _, k := range slices.Sorted(maps.Keys(exact)) {
 		if err := validatePath(k); err != nil {
 			return fmt.Errorf("%s.fields[%q]: %w", path, k, err)
 		}
 	}
-	for _, k := range sortedKeys(re) {
+	for _, k := range slices.Sorted(maps.Keys(re)) {
 		if err := validatePath(k); err != nil {
 			return fmt.Errorf("%s.fieldsRegExp[%q]: %w", path, k, err)
 		}

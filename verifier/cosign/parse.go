@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,7 +113,7 @@ func parseStatement(payloadType string, data []byte) (*statement, error) {
 func (s *statement) subjectDigests() []string {
 	var out []string
 	for _, sub := range s.Subject {
-		for _, alg := range sortedKeys(sub.Digest) {
+		for _, alg := range slices.Sorted(maps.Keys(sub.Digest)) {
 			out = append(out, alg+":"+sub.Digest[alg])
 		}
 	}

@@ -6,11 +6,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
@@ -76,7 +76,7 @@ func parseStoreKey(key string) (truststore.Type, string, error) {
 // read by checkAgainst, which knows which stores the policy names.
 func loadTrustStores(ts TrustStores) (certStore, error) {
 	s := certStore{}
-	for _, key := range sortedKeys(ts.Files) {
+	for _, key := range slices.Sorted(maps.Keys(ts.Files)) {
 		t, _, err := parseStoreKey(key)
 		if err != nil {
 			return nil, fmt.Errorf("TrustStores.Files: %w", err)
@@ -91,7 +91,7 @@ func loadTrustStores(ts TrustStores) (certStore, error) {
 			}
 		}
 	}
-	for _, key := range sortedKeys(ts.Inline) {
+	for _, key := range slices.Sorted(maps.Keys(ts.Inline)) {
 		t, _, err := parseStoreKey(key)
 		if err != nil {
 			return nil, fmt.Errorf("TrustStores.Inline: %w", err)
@@ -127,7 +127,7 @@ func (s certStore) checkAgainst(doc *trustpolicy.Document, dir string) error {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("TrustStores.Dir %s is not a directory", dir)
 		}
-		for _, key := range sortedKeys(named) {
+		for _, key := range slices.Sorted(maps.Keys(named)) {
 			t, name, err := parseStoreKey(key)
 			if err != nil {
 				return err
@@ -145,7 +145,7 @@ func (s certStore) checkAgainst(doc *trustpolicy.Document, dir string) error {
 			}
 		}
 	}
-	for _, key := range sortedKeys(s) {
+	for _, key := range slices.Sorted(maps.Keys(s)) {
 		if !named[key] {
 			return fmt.Errorf("trust store %q is configured but no trust policy statement names it in trustStores", key)
 		}
@@ -203,13 +203,4 @@ func (s certStore) add(key string, t truststore.Type, certs []*x509.Certificate,
 	}
 	s[key] = append(s[key], certs...)
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
