@@ -19,6 +19,7 @@ import (
 
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 func main() {
@@ -73,7 +74,7 @@ func run(delay time.Duration, runs int, trace, keep bool) error {
 			return err
 		}
 		if i == 0 {
-			r, _ := benchenv.Repo(fx.Registry.Host, "bench/ten")
+			r, _ := testbed.Repo(fx.Registry.Host, "bench/ten")
 			if err := fx.Signer.Sign(ctx, r, desc); err != nil {
 				return err
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 type flags struct {
@@ -87,7 +88,7 @@ func run(f flags) error {
 	}
 	pods := drawPods(f, refs)
 
-	var redis *benchenv.Redis
+	var redis *testbed.Redis
 	var outcomes []outcome
 	for _, cfg := range strings.Split(f.configs, ",") {
 		name, n := cfg, 1

@@ -30,6 +30,7 @@ import (
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 type flags struct {
@@ -127,7 +128,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		return err
 	}
 	defer proxy.Close()
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-referrers")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-referrers")
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		tag := fmt.Sprintf("n%d", n)
 		benchenv.Logf("referrers: signing one image %d times", n)
 		start := time.Now()
-		desc, err := benchenv.PushImage(ctx, r, tag, tag)
+		desc, err := testbed.PushImage(ctx, r, tag, tag)
 		if err != nil {
 			return err
 		}
@@ -202,7 +203,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 		return err
 	}
 	defer proxy.Close()
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-depth")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-depth")
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 	var wall, rss []float64
 	for _, d := range depths {
 		tag := fmt.Sprintf("d%d", d)
-		desc, err := benchenv.PushImage(ctx, r, tag, tag)
+		desc, err := testbed.PushImage(ctx, r, tag, tag)
 		if err != nil {
 			return err
 		}
@@ -228,7 +229,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 				break
 			}
 			var next ocispec.Descriptor
-			if next, err = benchenv.PushArtifact(ctx, r, subject, nodeType, []byte(fmt.Sprintf(`{"level":%d}`, level))); err != nil {
+			if next, err = testbed.PushArtifact(ctx, r, subject, nodeType, "application/json", []byte(fmt.Sprintf(`{"level":%d}`, level))); err != nil {
 				return err
 			}
 			nodes++
@@ -281,7 +282,7 @@ func imagesAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, si
 	if err != nil {
 		return err
 	}
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-images")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-images")
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func imagesAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, si
 		for i := 0; i < n; i++ {
 			tag := fmt.Sprintf("i%d", next)
 			next++
-			desc, err := benchenv.PushImage(ctx, r, tag, tag)
+			desc, err := testbed.PushImage(ctx, r, tag, tag)
 			if err != nil {
 				return nil, err
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 // Fixture is a registry with the trust material of both signers: the
@@ -64,11 +66,11 @@ func (f *Fixture) Close() { f.Registry.Stop() }
 // NotationImage pushes an image to repo:tag on the registry and signs it
 // with notation.
 func (f *Fixture) NotationImage(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := Repo(f.Registry.Host, repo)
+	r, err := testbed.Repo(f.Registry.Host, repo)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := PushImage(ctx, r, tag, repo+":"+tag)
+	desc, err := testbed.PushImage(ctx, r, tag, repo+":"+tag)
 	if err != nil {
 		return desc, err
 	}
@@ -77,11 +79,11 @@ func (f *Fixture) NotationImage(ctx context.Context, repo, tag string) (ocispec.
 
 // CosignImage pushes an image to repo:tag and signs it with the cosign CLI.
 func (f *Fixture) CosignImage(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := Repo(f.Registry.Host, repo)
+	r, err := testbed.Repo(f.Registry.Host, repo)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := PushImage(ctx, r, tag, repo+":"+tag+" cosign")
+	desc, err := testbed.PushImage(ctx, r, tag, repo+":"+tag+" cosign")
 	if err != nil {
 		return desc, err
 	}
