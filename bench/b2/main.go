@@ -46,17 +46,11 @@ type job struct {
 
 func run(delay time.Duration, runs int, trace, keep bool) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B2: cold verification through a registry delay proxy", fmt.Sprintf("go run ./bench/b2 -delay %v -runs %d", delay, runs))
 
 	// Artifacts are pushed straight to the registry; the tools read them

@@ -64,17 +64,11 @@ type outcome struct {
 
 func run(f flags) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(f.keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = f.keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs))
 
 	proxy, err := fx.Registry.Proxy(f.delay, 0)

@@ -79,17 +79,11 @@ type series struct {
 
 func run(f flags) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(f.keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = f.keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	fmt.Print(env.Header("B5: growth", fmt.Sprintf("go run ./bench/b5 -runs %d -axes %s -referrers %s -depths %s -images %s -delay %v", f.runs, f.axes, f.referrers, f.depths, f.images, f.delay)))
 	fmt.Println()
 	plots := f.plots

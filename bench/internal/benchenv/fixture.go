@@ -116,3 +116,18 @@ func (f *Fixture) CosignTools(ref string) []*Tool {
 		{Name: "ratify", Path: e.Bin["ratify"], Args: []string{"verify", "-c", f.RatifyCosign, "-s", ref}, Env: []string{"HOME=" + home}, Before: f.emptyRatifyCache, Check: RatifyCheck},
 	}
 }
+
+// Open is what every benchmark starts with: Setup, with Keep set to keep,
+// then NewFixture. closeAll stops the fixture, then closes the
+// environment.
+func Open(keep bool) (env *Env, fx *Fixture, closeAll func(), err error) {
+	if env, err = Setup(); err != nil {
+		return nil, nil, nil, err
+	}
+	env.Keep = keep
+	if fx, err = env.NewFixture(); err != nil {
+		env.Close()
+		return nil, nil, nil, err
+	}
+	return env, fx, func() { fx.Close(); env.Close() }, nil
+}

@@ -124,11 +124,7 @@ func (e *Env) Client(conns int) (*http.Client, error) {
 // StartVouch starts `vouch serve` on a free port with the shared TLS
 // certificate and args (verifiers, registries, cache).
 func (e *Env) StartVouch(name string, args ...string) (*Server, error) {
-	dir, err := e.TLSDir()
-	if err != nil {
-		return nil, err
-	}
-	addr, err := testbed.PickAddr()
+	dir, addr, err := e.serverPlace()
 	if err != nil {
 		return nil, err
 	}
@@ -140,17 +136,23 @@ func (e *Env) StartVouch(name string, args ...string) (*Server, error) {
 // StartRatify starts `ratify serve` on a free port with the shared TLS
 // certificate, the config file and args (cache flags).
 func (e *Env) StartRatify(name, config string, args ...string) (*Server, error) {
-	dir, err := e.TLSDir()
-	if err != nil {
-		return nil, err
-	}
-	addr, err := testbed.PickAddr()
+	dir, addr, err := e.serverPlace()
 	if err != nil {
 		return nil, err
 	}
 	all := append([]string{"serve", "--http", addr, "--cert-dir", dir, "-c", config}, args...)
 	home := e.Dir("ratify-home-" + name)
 	return e.startServer(name, e.Bin["ratify"], all, "https://"+addr+"/ratify/gatekeeper/v1/verify", []string{"HOME=" + home})
+}
+
+// serverPlace returns the shared TLS folder and a free address for a
+// server under test.
+func (e *Env) serverPlace() (tlsDir, addr string, err error) {
+	if tlsDir, err = e.TLSDir(); err != nil {
+		return "", "", err
+	}
+	addr, err = testbed.PickAddr()
+	return tlsDir, addr, err
 }
 
 func (e *Env) startServer(name, path string, args []string, url string, env []string) (*Server, error) {
