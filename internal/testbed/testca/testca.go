@@ -70,24 +70,35 @@ func New(o Options) (*CA, error) {
 	if o.Subject.CommonName == "" {
 		o.Subject = Subject("vouch tests", "vouch test CA")
 	}
+	return newCA(o.Subject, o.NotBefore, o.NotAfter, nil)
+}
+
+// newCA makes a CA certificate and key, signed by parent or, when parent
+// is nil, by itself.
+func newCA(subject pkix.Name, notBefore, notAfter time.Time, parent *CA) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               o.Subject,
-		NotBefore:             o.NotBefore,
-		NotAfter:              o.NotAfter,
+		Subject:               subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
 	}
-	cert, err := create(tmpl, tmpl, key.Public(), key)
+	issuer, issuerKey, parents := tmpl, crypto.Signer(key), []*x509.Certificate(nil)
+	if parent != nil {
+		issuer, issuerKey = parent.Cert, parent.Key
+		parents = append([]*x509.Certificate{parent.Cert}, parent.Parents...)
+	}
+	cert, err := create(tmpl, issuer, key.Public(), issuerKey)
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	return &CA{Cert: cert, Key: key, Parents: parents}, nil
 }
 
 // Load reads a CA from a PEM certificate file and a PEM private key file
@@ -194,24 +205,7 @@ func (ca *CA) TLS(subject pkix.Name, usages ...x509.ExtKeyUsage) (*Cert, error) 
 // Intermediate issues an intermediate CA under ca, valid from ca's start
 // until an hour before it expires.
 func (ca *CA) Intermediate(subject pkix.Name) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               subject,
-		NotBefore:             ca.Cert.NotBefore,
-		NotAfter:              ca.Cert.NotAfter.Add(-time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	cert, err := create(tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, Key: key, Parents: append([]*x509.Certificate{ca.Cert}, ca.Parents...)}, nil
+	return newCA(subject, ca.Cert.NotBefore, ca.Cert.NotAfter.Add(-time.Hour), ca)
 }
 
 // CertPEM returns the CA's certificate in PEM.
@@ -253,10 +247,11 @@ func LoadCert(certFile, keyFile string) (*Cert, error) {
 	return &Cert{Cert: cert, Key: key, Chain: []*x509.Certificate{cert}}, nil
 }
 
-// CertPEM returns the certificate chain in PEM, leaf first.
+// CertPEM returns, in PEM, the certificates a peer is shown: the leaf and
+// any intermediates, not the root.
 func (c *Cert) CertPEM() []byte {
 	var out []byte
-	for _, cert := range c.Chain {
+	for _, cert := range c.presented() {
 		out = append(out, certPEM(cert)...)
 	}
 	return out
@@ -265,8 +260,8 @@ func (c *Cert) CertPEM() []byte {
 // KeyPEM returns the private key in PEM (PKCS #8).
 func (c *Cert) KeyPEM() ([]byte, error) { return keyPEM(c.Key) }
 
-// WriteFiles writes the certificate chain to certFile (mode 0644) and the
-// private key to keyFile (mode 0600), in PEM.
+// WriteFiles writes the certificates of CertPEM to certFile (mode 0644)
+// and the private key to keyFile (mode 0600), in PEM.
 func (c *Cert) WriteFiles(certFile, keyFile string) error {
 	key, err := c.KeyPEM()
 	if err != nil {
@@ -278,17 +273,22 @@ func (c *Cert) WriteFiles(certFile, keyFile string) error {
 	return os.WriteFile(keyFile, key, 0o600)
 }
 
-// TLSCertificate returns the certificate chain and key for a tls.Config.
+// TLSCertificate returns the certificates of CertPEM and the key, for a
+// tls.Config.
 func (c *Cert) TLSCertificate() tls.Certificate {
 	tc := tls.Certificate{PrivateKey: c.Key, Leaf: c.Cert}
-	chain := c.Chain
-	if len(chain) > 1 {
-		chain = chain[:len(chain)-1] // the root: the peer has it already
-	}
-	for _, cert := range chain {
+	for _, cert := range c.presented() {
 		tc.Certificate = append(tc.Certificate, cert.Raw)
 	}
 	return tc
+}
+
+// presented is the chain without its root, which the peer has already.
+func (c *Cert) presented() []*x509.Certificate {
+	if len(c.Chain) > 1 {
+		return c.Chain[:len(c.Chain)-1]
+	}
+	return c.Chain
 }
 
 // KeyPair is a private key and its public key, both in PEM: what programs
