@@ -128,19 +128,9 @@ func run(delay time.Duration, runs int, trace, keep bool) error {
 			byTool[t.Name] = r
 			rows = append(rows, r)
 			commands = append(commands, t.Command())
-			// Reset the proxy's counts just before each run.
-			prev := t.Before
-			t.Before = func() error {
-				if prev != nil {
-					if err := prev(); err != nil {
-						return err
-					}
-				}
-				proxy.Reset()
-				return nil
-			}
 		}
-		samples, err := benchenv.Interleave(j.tools, runs, func(t *benchenv.Tool, _ int) {
+		// Reset the proxy's counts just before each run.
+		samples, err := benchenv.Interleave(benchenv.BeforeEach(j.tools, proxy.Reset), runs, func(t *benchenv.Tool, _ int) {
 			r := byTool[t.Name]
 			c := proxy.Counts()
 			r.reqs = append(r.reqs, c.Total)

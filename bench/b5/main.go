@@ -145,7 +145,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		benchenv.Logf("  signed in %v", time.Since(start).Round(time.Millisecond))
 		tools := fx.NotationTools(fmt.Sprintf("%s/bench/b5-referrers:%s", proxy.Host, tag))
 		reqs := map[string]int{}
-		samples, err := benchenv.Interleave(resetting(tools, proxy.Proxy), runs, func(t *benchenv.Tool, _ int) { reqs[t.Name] = proxy.Counts().Total })
+		samples, err := benchenv.Interleave(benchenv.BeforeEach(tools, proxy.Reset), runs, func(t *benchenv.Tool, _ int) { reqs[t.Name] = proxy.Counts().Total })
 		if err != nil {
 			return err
 		}
@@ -170,23 +170,6 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		rs = append(rs, series{n + " peak RSS MiB", rss[n]})
 	}
 	return plot(env, plots, "b5-referrers", "Signatures per subject (one image)", "wall time, ms", "peak RSS, MiB", true, counts, ws, rs)
-}
-
-// resetting makes each tool's run start with zeroed proxy counts.
-func resetting(tools []*benchenv.Tool, p *delayproxy.Proxy) []*benchenv.Tool {
-	for _, t := range tools {
-		prev := t.Before
-		t.Before = func() error {
-			if prev != nil {
-				if err := prev(); err != nil {
-					return err
-				}
-			}
-			p.Reset()
-			return nil
-		}
-	}
-	return tools
 }
 
 const nodeType = "application/vnd.vouch.bench.node.v1+json"
@@ -241,7 +224,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 			return err
 		}
 		reqs := 0
-		samples, err := benchenv.Interleave(resetting([]*benchenv.Tool{t}, proxy.Proxy), runs, func(*benchenv.Tool, int) { reqs = proxy.Counts().Total })
+		samples, err := benchenv.Interleave(benchenv.BeforeEach([]*benchenv.Tool{t}, proxy.Reset), runs, func(*benchenv.Tool, int) { reqs = proxy.Counts().Total })
 		if err != nil {
 			return err
 		}
