@@ -29,17 +29,11 @@ func main() {
 
 func run(runs int, keep bool) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B1: one signed image, one CLI process", fmt.Sprintf("go run ./bench/b1 -runs %d", runs))
 
 	if _, err := fx.NotationImage(ctx, "bench/notation", "v1"); err != nil {

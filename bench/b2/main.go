@@ -19,6 +19,7 @@ import (
 
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 func main() {
@@ -45,17 +46,11 @@ type job struct {
 
 func run(delay time.Duration, runs int, trace, keep bool) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B2: cold verification through a registry delay proxy", fmt.Sprintf("go run ./bench/b2 -delay %v -runs %d", delay, runs))
 
 	// Artifacts are pushed straight to the registry; the tools read them
@@ -73,7 +68,7 @@ func run(delay time.Duration, runs int, trace, keep bool) error {
 			return err
 		}
 		if i == 0 {
-			r, _ := benchenv.Repo(fx.Registry.Host, "bench/ten")
+			r, _ := testbed.Repo(fx.Registry.Host, "bench/ten")
 			if err := fx.Signer.Sign(ctx, r, desc); err != nil {
 				return err
 			}
@@ -133,19 +128,9 @@ func run(delay time.Duration, runs int, trace, keep bool) error {
 			byTool[t.Name] = r
 			rows = append(rows, r)
 			commands = append(commands, t.Command())
-			// Reset the proxy's counts just before each run.
-			prev := t.Before
-			t.Before = func() error {
-				if prev != nil {
-					if err := prev(); err != nil {
-						return err
-					}
-				}
-				proxy.Reset()
-				return nil
-			}
 		}
-		samples, err := benchenv.Interleave(j.tools, runs, func(t *benchenv.Tool, _ int) {
+		// Reset the proxy's counts just before each run.
+		samples, err := benchenv.Interleave(benchenv.BeforeEach(j.tools, proxy.Reset), runs, func(t *benchenv.Tool, _ int) {
 			r := byTool[t.Name]
 			c := proxy.Counts()
 			r.reqs = append(r.reqs, c.Total)

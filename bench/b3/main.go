@@ -50,17 +50,11 @@ type measure struct {
 
 func run(runs int, duration time.Duration, workers int, rate float64, nkeys int, keep bool) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d", runs, duration, workers, rate, nkeys))
 
 	var keys []string

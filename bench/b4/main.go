@@ -26,6 +26,7 @@ import (
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 type flags struct {
@@ -63,17 +64,11 @@ type outcome struct {
 
 func run(f flags) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(f.keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = f.keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs))
 
 	proxy, err := fx.Registry.Proxy(f.delay, 0)
@@ -87,7 +82,7 @@ func run(f flags) error {
 	}
 	pods := drawPods(f, refs)
 
-	var redis *benchenv.Redis
+	var redis *testbed.Redis
 	var outcomes []outcome
 	for _, cfg := range strings.Split(f.configs, ",") {
 		name, n := cfg, 1

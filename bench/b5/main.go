@@ -30,6 +30,7 @@ import (
 	"github.com/vouch-project/vouch/bench/delayproxy"
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 type flags struct {
@@ -78,17 +79,11 @@ type series struct {
 
 func run(f flags) error {
 	ctx := context.Background()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(f.keep)
 	if err != nil {
 		return err
 	}
-	env.Keep = f.keep
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 	fmt.Print(env.Header("B5: growth", fmt.Sprintf("go run ./bench/b5 -runs %d -axes %s -referrers %s -depths %s -images %s -delay %v", f.runs, f.axes, f.referrers, f.depths, f.images, f.delay)))
 	fmt.Println()
 	plots := f.plots
@@ -127,7 +122,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		return err
 	}
 	defer proxy.Close()
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-referrers")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-referrers")
 	if err != nil {
 		return err
 	}
@@ -140,7 +135,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		tag := fmt.Sprintf("n%d", n)
 		benchenv.Logf("referrers: signing one image %d times", n)
 		start := time.Now()
-		desc, err := benchenv.PushImage(ctx, r, tag, tag)
+		desc, err := testbed.PushImage(ctx, r, tag, tag)
 		if err != nil {
 			return err
 		}
@@ -150,7 +145,7 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 		benchenv.Logf("  signed in %v", time.Since(start).Round(time.Millisecond))
 		tools := fx.NotationTools(fmt.Sprintf("%s/bench/b5-referrers:%s", proxy.Host, tag))
 		reqs := map[string]int{}
-		samples, err := benchenv.Interleave(resetting(tools, proxy.Proxy), runs, func(t *benchenv.Tool, _ int) { reqs[t.Name] = proxy.Counts().Total })
+		samples, err := benchenv.Interleave(benchenv.BeforeEach(tools, proxy.Reset), runs, func(t *benchenv.Tool, _ int) { reqs[t.Name] = proxy.Counts().Total })
 		if err != nil {
 			return err
 		}
@@ -177,23 +172,6 @@ func referrersAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture,
 	return plot(env, plots, "b5-referrers", "Signatures per subject (one image)", "wall time, ms", "peak RSS, MiB", true, counts, ws, rs)
 }
 
-// resetting makes each tool's run start with zeroed proxy counts.
-func resetting(tools []*benchenv.Tool, p *delayproxy.Proxy) []*benchenv.Tool {
-	for _, t := range tools {
-		prev := t.Before
-		t.Before = func() error {
-			if prev != nil {
-				if err := prev(); err != nil {
-					return err
-				}
-			}
-			p.Reset()
-			return nil
-		}
-	}
-	return tools
-}
-
 const nodeType = "application/vnd.vouch.bench.node.v1+json"
 
 func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, depths []int, runs int, plots string) error {
@@ -202,7 +180,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 		return err
 	}
 	defer proxy.Close()
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-depth")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-depth")
 	if err != nil {
 		return err
 	}
@@ -211,7 +189,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 	var wall, rss []float64
 	for _, d := range depths {
 		tag := fmt.Sprintf("d%d", d)
-		desc, err := benchenv.PushImage(ctx, r, tag, tag)
+		desc, err := testbed.PushImage(ctx, r, tag, tag)
 		if err != nil {
 			return err
 		}
@@ -228,7 +206,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 				break
 			}
 			var next ocispec.Descriptor
-			if next, err = benchenv.PushArtifact(ctx, r, subject, nodeType, []byte(fmt.Sprintf(`{"level":%d}`, level))); err != nil {
+			if next, err = testbed.PushArtifact(ctx, r, subject, nodeType, "application/json", []byte(fmt.Sprintf(`{"level":%d}`, level))); err != nil {
 				return err
 			}
 			nodes++
@@ -246,7 +224,7 @@ func depthAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, dep
 			return err
 		}
 		reqs := 0
-		samples, err := benchenv.Interleave(resetting([]*benchenv.Tool{t}, proxy.Proxy), runs, func(*benchenv.Tool, int) { reqs = proxy.Counts().Total })
+		samples, err := benchenv.Interleave(benchenv.BeforeEach([]*benchenv.Tool{t}, proxy.Reset), runs, func(*benchenv.Tool, int) { reqs = proxy.Counts().Total })
 		if err != nil {
 			return err
 		}
@@ -281,7 +259,7 @@ func imagesAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, si
 	if err != nil {
 		return err
 	}
-	r, err := benchenv.Repo(fx.Registry.Host, "bench/b5-images")
+	r, err := testbed.Repo(fx.Registry.Host, "bench/b5-images")
 	if err != nil {
 		return err
 	}
@@ -298,7 +276,7 @@ func imagesAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, si
 		for i := 0; i < n; i++ {
 			tag := fmt.Sprintf("i%d", next)
 			next++
-			desc, err := benchenv.PushImage(ctx, r, tag, tag)
+			desc, err := testbed.PushImage(ctx, r, tag, tag)
 			if err != nil {
 				return nil, err
 			}

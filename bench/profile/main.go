@@ -64,16 +64,11 @@ var knobs struct {
 func run(scenario string, duration time.Duration, out string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, err := benchenv.Setup()
+	env, fx, closeAll, err := benchenv.Open(false)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	fx, err := env.NewFixture()
-	if err != nil {
-		return err
-	}
-	defer fx.Close()
+	defer closeAll()
 
 	host := fx.Registry.Host
 	var keys [][]string

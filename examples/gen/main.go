@@ -9,7 +9,8 @@
 //   - "multiarch": an image index over two platform images, the arm64 one
 //     with an SBOM.
 //
-// Each run makes a new example CA and signing key: the CA certificate goes
+// Each run makes a new example CA and signing key (internal/testbed's
+// Notary, under a CA of internal/testbed/testca): the CA certificate goes
 // to examples/config/certs/example-ca.pem, the private keys are thrown away.
 // Everything but the signatures is the same byte for byte on every run; a
 // test checks that the committed copy is current.
@@ -20,7 +21,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "crypto/sha256" // digests in this program are sha256
 	"encoding/json"
@@ -28,11 +28,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 func main() {
@@ -40,12 +42,18 @@ func main() {
 	if len(os.Args) == 3 {
 		dir, caFile = os.Args[1], os.Args[2]
 	}
-	ca, err := newSigner()
+	// An example CA and code-signing certificate valid for ten years,
+	// with the subject fields Notation's trusted identities need.
+	now := time.Now().Truncate(time.Hour)
+	signer, err := testbed.NewNotary(testbed.NotaryOptions{
+		Organization: "vouch examples", CAName: "vouch example CA", SignerName: "vouch example signer",
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+	})
 	if err == nil {
-		err = os.WriteFile(caFile, ca.caPEM, 0o644)
+		err = signer.CA.WriteCertFile(caFile)
 	}
 	if err == nil {
-		err = generate(context.Background(), dir, ca)
+		err = generate(context.Background(), dir, signer)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
@@ -55,7 +63,7 @@ func main() {
 
 // generate writes the sample layout into dir, replacing what is there, and
 // signs with s when s is not nil.
-func generate(ctx context.Context, dir string, s *exampleSigner) error {
+func generate(ctx context.Context, dir string, s *testbed.Notary) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -91,7 +99,7 @@ func generate(ctx context.Context, dir string, s *exampleSigner) error {
 	}
 	if s != nil {
 		for _, d := range []ocispec.Descriptor{demo, demoSBOM} {
-			if err := s.sign(ctx, store, d); err != nil {
+			if err := s.Sign(ctx, store, d); err != nil {
 				return err
 			}
 		}
@@ -135,26 +143,27 @@ type writer struct {
 }
 
 func (w *writer) push(mediaType string, data []byte) ocispec.Descriptor {
-	desc := content.NewDescriptorFromBytes(mediaType, data)
-	if w.err == nil {
-		if ok, _ := w.store.Exists(w.ctx, desc); !ok {
-			w.err = w.store.Push(w.ctx, desc, bytes.NewReader(data))
-		}
-	}
+	desc, err := testbed.PushBlob(w.ctx, w.store, mediaType, data)
+	w.keep(err)
 	return desc
 }
 
 func (w *writer) manifest(mediaType string, v any) ocispec.Descriptor {
-	data, err := json.Marshal(v)
-	if err != nil && w.err == nil {
-		w.err = err
-	}
-	return w.push(mediaType, data)
+	desc, err := testbed.PushManifest(w.ctx, w.store, mediaType, v, "")
+	w.keep(err)
+	return desc
 }
 
 func (w *writer) tag(desc ocispec.Descriptor, tag string) {
 	if w.err == nil {
 		w.err = w.store.Tag(w.ctx, desc, tag)
+	}
+}
+
+// keep keeps err when it is the first.
+func (w *writer) keep(err error) {
+	if w.err == nil {
+		w.err = err
 	}
 }
 
@@ -168,19 +177,13 @@ func (w *writer) image(layer string, p *ocispec.Platform) ocispec.Descriptor {
 	})
 }
 
-// attach pushes an artifact of artifactType whose subject is subject.
+// attach pushes an artifact of artifactType whose subject is subject, with
+// one layer of artifactType holding body.
 func (w *writer) attach(subject ocispec.Descriptor, artifactType, body string) ocispec.Descriptor {
-	empty := w.push(ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
-	empty.Data = ocispec.DescriptorEmptyJSON.Data
-	return w.manifest(ocispec.MediaTypeImageManifest, ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: artifactType,
-		Config:       empty,
-		Layers:       []ocispec.Descriptor{w.push(artifactType, []byte(body))},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-		Annotations:  map[string]string{ocispec.AnnotationCreated: "2026-11-25T00:00:00Z"},
-	})
+	m, err := testbed.ArtifactManifest(w.ctx, w.store, subject, artifactType, artifactType, []byte(body))
+	w.keep(err)
+	m.Annotations = map[string]string{ocispec.AnnotationCreated: "2026-11-25T00:00:00Z"}
+	return w.manifest(ocispec.MediaTypeImageManifest, m)
 }
 
 const sbom = `{

@@ -2,14 +2,7 @@ package testbed
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,68 +11,104 @@ import (
 	notationregistry "github.com/notaryproject/notation-go/registry"
 	"github.com/notaryproject/notation-go/signer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+
+	"github.com/vouch-project/vouch/internal/testbed/testca"
 )
 
-// NotationSigner signs with a CA and a code-signing certificate made for one
-// test, the way `notation sign` does, with notation-go.
-type NotationSigner struct {
-	t     testing.TB
-	key   *ecdsa.PrivateKey
-	chain []*x509.Certificate
-	// CAFile is the CA certificate in PEM, to trust with --notation-cert.
-	CAFile string
+// NotaryOptions shape a Notary's CA and signing certificate.
+type NotaryOptions struct {
+	// Organization is the O of both subjects. Optional; default
+	// "vouch tests".
+	Organization string
+	// CAName and SignerName are the CNs of the CA and of the signing
+	// certificate. Optional; default "test CA" and "test signer".
+	CAName, SignerName string
+	// NotBefore and NotAfter bound the CA's validity; the signing
+	// certificate's ends an hour earlier. Optional; default from an hour
+	// ago to a day from now.
+	NotBefore, NotAfter time.Time
 }
 
-// NewNotationSigner makes a CA and a signing certificate valid for a day.
-func NewNotationSigner(t testing.TB) *NotationSigner {
-	t.Helper()
-	now := time.Now()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	name := func(cn string) pkix.Name {
-		return pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"vouch tests"}, CommonName: cn}
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: name("test CA"),
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: name("test signer"),
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(23 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(leafDER)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &NotationSigner{t: t, key: key, chain: []*x509.Certificate{leaf, ca}, CAFile: caFile}
+// Notary makes Notary Project signatures (JWS envelopes) with notation-go,
+// the way `notation sign` does, with an ECDSA P-256 code-signing
+// certificate issued by a CA made for it.
+type Notary struct {
+	// CA issued Signer; trust its certificate to verify the signatures.
+	CA *testca.CA
+	// Signer is the code-signing certificate and key.
+	Signer *testca.Cert
 }
 
-// Sign attaches a JWS Notary Project signature of desc to p's repository,
-// as an OCI 1.1 referrer (oras-go keeps the referrers tag on registries
-// without the referrers API).
-func (s *NotationSigner) Sign(p *Pusher, desc ocispec.Descriptor) {
-	s.t.Helper()
-	sgn, err := signer.NewGenericSigner(s.key, s.chain)
+// NewNotary makes a CA and a code-signing certificate under it.
+func NewNotary(o NotaryOptions) (*Notary, error) {
+	if o.Organization == "" {
+		o.Organization = "vouch tests"
+	}
+	if o.CAName == "" {
+		o.CAName = "test CA"
+	}
+	if o.SignerName == "" {
+		o.SignerName = "test signer"
+	}
+	ca, err := testca.New(testca.Options{Subject: testca.Subject(o.Organization, o.CAName), NotBefore: o.NotBefore, NotAfter: o.NotAfter})
 	if err != nil {
-		s.t.Fatal(err)
+		return nil, err
+	}
+	leaf, err := ca.CodeSigning(testca.Subject(o.Organization, o.SignerName))
+	if err != nil {
+		return nil, err
+	}
+	return &Notary{CA: ca, Signer: leaf}, nil
+}
+
+// Sign attaches a JWS Notary Project signature of desc to target (a
+// registry repository, an OCI layout store) as an OCI 1.1 referrer;
+// oras-go keeps the referrers tag on registries without the referrers API.
+func (n *Notary) Sign(ctx context.Context, target oras.GraphTarget, desc ocispec.Descriptor) error {
+	sgn, err := signer.NewGenericSigner(n.Signer.Key, n.Signer.Chain)
+	if err != nil {
+		return err
 	}
 	opts := notationgo.SignOptions{
 		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: "application/jose+json"},
 		ArtifactReference: desc.Digest.String(),
 	}
-	if _, err := notationgo.Sign(context.Background(), sgn, notationregistry.NewRepository(p.Repo), opts); err != nil {
-		s.t.Fatalf("notation sign %s: %v", desc.Digest, err)
+	if _, err := notationgo.Sign(ctx, sgn, notationregistry.NewRepository(target), opts); err != nil {
+		return fmt.Errorf("notation sign %s: %w", desc.Digest, err)
+	}
+	return nil
+}
+
+// NotationSigner is a Notary for one test, failing it on error.
+type NotationSigner struct {
+	t testing.TB
+	// Notary makes the signatures.
+	Notary *Notary
+	// CAFile is the CA certificate in PEM, to trust with --notation-cert.
+	CAFile string
+}
+
+// NewNotationSigner makes a CA and a signing certificate valid for a day,
+// and writes the CA certificate into a temporary folder of the test.
+func NewNotationSigner(t testing.TB) *NotationSigner {
+	t.Helper()
+	n, err := NewNotary(NotaryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := n.CA.WriteCertFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	return &NotationSigner{t: t, Notary: n, CAFile: caFile}
+}
+
+// Sign attaches a JWS Notary Project signature of desc to p's repository
+// (Notary.Sign).
+func (s *NotationSigner) Sign(p *Pusher, desc ocispec.Descriptor) {
+	s.t.Helper()
+	if err := s.Notary.Sign(context.Background(), p.Repo, desc); err != nil {
+		s.t.Fatal(err)
 	}
 }

@@ -1,30 +1,38 @@
-// Package testbed starts the real parts that vouch's tests run against: a
-// distribution registry process (no referrers API: the tag-schema fallback),
-// go-containerregistry's registry in process (with the referrers API), and
-// the oras and notation CLIs. hack/testbed.sh installs the binaries into a
-// cache outside the repository; tests fail, never skip, when one is missing.
+// Package testbed starts the real parts that vouch's tests, benchmarks and
+// examples run against, and makes what they push and sign: processes with
+// their output kept and a readiness wait (Start, Poll), free ports on
+// 127.0.0.1, a distribution registry process (no referrers API: the
+// tag-schema fallback), go-containerregistry's registry in process (with the
+// referrers API), redis-server, vouch built from the working tree, images and
+// artifacts pushed with oras-go (PushImage, PushArtifact, ...), and Notary
+// Project signatures made with notation-go under a CA of package testca.
+//
+// Every function that can fail returns an error; the thin wrappers that take
+// a testing.TB (Distribution, GGCR, FreePort, Launch, NewPusher,
+// NewNotationSigner, ...) fail the test instead and stop what they start
+// when the test ends. hack/testbed.sh installs the programs into a cache
+// outside the repository; tests fail, never skip, when one is missing.
 package testbed
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"io"
-	"log"
-
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
 )
 
-// BinDir returns the folder hack/testbed.sh installs into.
+// Module is the import path of vouch's module.
+const Module = "github.com/vouch-project/vouch"
+
+// BinDir returns the folder hack/testbed.sh installs into:
+// $VOUCH_TESTBED_BIN, or bin under $VOUCH_TESTBED_CACHE, or under
+// vouch-testbed in the user's cache folder.
 func BinDir() string {
 	if dir := os.Getenv("VOUCH_TESTBED_BIN"); dir != "" {
 		return dir
@@ -41,126 +49,109 @@ func BinDir() string {
 	return filepath.Join(cache, "bin")
 }
 
-// Bin returns the path of an installed testbed program, failing the test
+// LookBin returns the path of an installed testbed program, or an error
 // with a hint when it is missing.
-func Bin(t testing.TB, name string) string {
-	t.Helper()
+func LookBin(name string) (string, error) {
 	path := filepath.Join(BinDir(), name)
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("testbed program %s is missing (%v): run hack/testbed.sh first", name, err)
+		return "", fmt.Errorf("testbed program %s is missing (%v): run hack/testbed.sh first", name, err)
+	}
+	return path, nil
+}
+
+// Bin is LookBin that fails the test when the program is missing.
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	path, err := LookBin(name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return path
 }
 
-// Registry is a registry on 127.0.0.1 that a test can push to.
-type Registry struct {
-	// Name says which implementation it is, for subtest names.
-	Name string
-	// Host is "127.0.0.1:PORT".
-	Host string
-	// ReferrersAPI tells whether the registry serves the OCI referrers API.
-	ReferrersAPI bool
-}
-
-// Distribution starts distribution v3's registry process with filesystem
-// storage in a temporary folder. It has no referrers API.
-func Distribution(t testing.TB) *Registry {
-	t.Helper()
-	return distribution(t, "")
-}
-
-// DistributionWithHtpasswd starts distribution v3 behind basic
-// authentication: htpasswd is the path of a bcrypt htpasswd file.
-func DistributionWithHtpasswd(t testing.TB, htpasswd string) *Registry {
-	t.Helper()
-	return distribution(t, fmt.Sprintf("auth:\n  htpasswd:\n    realm: vouch-test\n    path: %s\n", htpasswd))
-}
-
-// distribution starts the registry with extra top-level config YAML.
-func distribution(t testing.TB, extra string) *Registry {
-	t.Helper()
-	bin := Bin(t, "registry")
-	dir := t.TempDir()
-	port := FreePort(t)
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-%s`, filepath.Join(dir, "data"), host, extra)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+// PickPort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func PickPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start registry: %v", err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PickAddr returns "127.0.0.1:PORT" on a port that was free a moment ago.
+func PickAddr() (string, error) {
+	port, err := PickPort()
+	if err != nil {
+		return "", err
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	waitReady(t, "http://"+host+"/v2/", &out)
-	return &Registry{Name: "distribution", Host: host}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
-// GGCR serves go-containerregistry's in-memory registry, with the referrers
-// API, on 127.0.0.1. wrap, when non-nil, wraps its handler (to inject
-// faults the way a misbehaving registry would).
-func GGCR(t testing.TB, wrap func(http.Handler) http.Handler) *Registry {
-	t.Helper()
-	var h http.Handler = ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(log.New(io.Discard, "", 0)))
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &Registry{Name: "ggcr", Host: strings.TrimPrefix(srv.URL, "http://"), ReferrersAPI: true}
-}
-
-// Both starts one registry of each kind, for table tests that must pass on
-// either discovery path.
-func Both(t testing.TB) []*Registry {
-	t.Helper()
-	return []*Registry{Distribution(t), GGCR(t, nil)}
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort is PickPort that fails the test on error.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := PickPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
-func waitReady(t testing.TB, url string, log *bytes.Buffer) {
+// FreeAddr is PickAddr that fails the test on error.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			// 401: up, behind authentication.
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	addr, err := PickAddr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s did not become ready in 20s; output:\n%s", url, log.String())
+	return addr
+}
+
+// ModuleRoot returns the root folder of vouch's module: the nearest folder
+// at or above the working directory whose go.mod declares Module.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(data, []byte("module "+Module+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the vouch repository (no go.mod of " + Module + " above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// BuildVouch builds cmd/vouch from the module's working tree into the
+// file dst.
+func BuildVouch(dst string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", dst, Module+"/cmd/vouch")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/vouch: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Vouch builds cmd/vouch into a temporary folder of the test and returns
+// the program's path.
+func Vouch(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vouch")
+	if err := BuildVouch(bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // Run runs a testbed program (oras, notation) and returns its standard
@@ -174,7 +165,8 @@ func Run(t testing.TB, env []string, name string, args ...string) string {
 	return out
 }
 
-// RunErr runs the program at path and returns its combined output and error.
+// RunErr runs the program at path, with env added to the environment,
+// and returns its combined output and error.
 func RunErr(env []string, path string, args ...string) (string, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)

@@ -67,7 +67,7 @@ func TestKubernetes(t *testing.T) {
 	unsignedDesc := push.Image("unsigned", "unsigned")
 	signed, unsigned := reg.Host+"/e2e/app:signed", reg.Host+"/e2e/app:unsigned"
 
-	vouchBin := buildVouch(t)
+	vouchBin := testbed.Vouch(t)
 	tlsDir := t.TempDir()
 	if out, err := exec.Command(vouchBin, "serve", "--generate-tls", tlsDir).CombinedOutput(); err != nil {
 		t.Fatalf("vouch serve --generate-tls: %v\n%s", err, out)
@@ -119,7 +119,7 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 	certDir, cacheDir := t.TempDir(), t.TempDir()
 	pki.issue(t, certDir, "tls.crt", "tls.key", pkix.Name{CommonName: "gatekeeper-webhook-service.gatekeeper-system.svc"},
 		x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
-	healthAddr, webhookAddr := hostPort(t), hostPort(t)
+	healthAddr, webhookAddr := testbed.FreeAddr(t), testbed.FreeAddr(t)
 	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
 	gk := start(t, logDir, "gatekeeper", []string{"POD_NAMESPACE=gatekeeper-system", "KUBECONFIG=" + c.kubeconfig},
 		nil, // It takes more than 8 s to stop on SIGTERM: killed.
@@ -128,10 +128,10 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 		"--disable-cert-rotation", "--cert-dir="+certDir, "--api-cache-dir="+cacheDir,
 		"--health-addr="+healthAddr, "--host=127.0.0.1", "--port="+webhookPort,
 		// No metrics listener: an exporter towards a port nobody serves.
-		"--metrics-backend=opentelemetry", "--otlp-endpoint="+hostPort(t),
+		"--metrics-backend=opentelemetry", "--otlp-endpoint="+testbed.FreeAddr(t),
 		"--debug-use-fake-pod", "--log-level=INFO")
 	plain := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, "gatekeeper ready", 90*time.Second, gk, func() error { return httpOK(plain, "http://"+healthAddr+"/readyz") })
+	testbed.WaitFor(t, "gatekeeper ready", 90*time.Second, gk, func() error { return testbed.HTTPReady(plain, "http://"+healthAddr+"/readyz") })
 	t.Logf("gatekeeper ready after %s", time.Since(began).Round(time.Millisecond))
 
 	// deploy/gatekeeper as shipped, with the Provider's url and caBundle
@@ -142,15 +142,15 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 	provider = replaceLine(t, provider, "timeout:", "timeout: "+strconv.Itoa(providerTimeout))
 	c.mustKubectl(t, provider, "apply", "-f", "-")
 	c.mustKubectl(t, "", "apply", "-f", "../../deploy/gatekeeper/template.yaml")
-	waitFor(t, "the template's CRD", 60*time.Second, gk, func() error {
+	testbed.WaitFor(t, "the template's CRD", 60*time.Second, gk, func() error {
 		_, err := c.jsonpath("{.metadata.name}", "crd", "vouchverification.constraints.gatekeeper.sh")
 		return err
 	})
-	waitFor(t, "the template created", 60*time.Second, gk, func() error {
+	testbed.WaitFor(t, "the template created", 60*time.Second, gk, func() error {
 		return wantJSONPath(c, "true", "{.status.created}", "constrainttemplate", "vouchverification")
 	})
 	c.mustKubectl(t, "", "apply", "-f", "../../deploy/gatekeeper/constraint.yaml")
-	waitFor(t, "the constraint enforced", 60*time.Second, gk, func() error {
+	testbed.WaitFor(t, "the constraint enforced", 60*time.Second, gk, func() error {
 		return wantJSONPath(c, "true", "{.status.byPod[*].enforced}", "vouchverification", "vouch-verification")
 	})
 
@@ -184,7 +184,7 @@ webhooks:
 	// The webhook configuration takes a moment to reach the API server's
 	// admission chain (until then the unsigned Pod passes), and the
 	// Provider a moment to reach Gatekeeper's provider cache.
-	waitFor(t, "the unsigned Pod denied with vouch's reason", 30*time.Second, gk, func() error {
+	testbed.WaitFor(t, "the unsigned Pod denied with vouch's reason", 30*time.Second, gk, func() error {
 		out, err := run("unsigned", unsigned)
 		if err == nil {
 			return fmt.Errorf("admitted: %s", strings.TrimSpace(out))
@@ -270,7 +270,7 @@ webhooks:
 	// The mutating webhook pins the unsigned image too; the validating
 	// webhook then denies it by its digest.
 	want := fmt.Sprintf(`admission webhook "validate.vouch.dev" denied the request: vouch denied 1 of 1 images: container "app" image %s: %s`, unsignedPinned, reason)
-	waitFor(t, "both webhooks in the admission chain", 30*time.Second, v.proc, func() error {
+	testbed.WaitFor(t, "both webhooks in the admission chain", 30*time.Second, v.proc, func() error {
 		if out, err := create("signed", signed, true); err != nil || out != signedPinned {
 			return fmt.Errorf("signed Deployment, dry run: %v: %s", err, out)
 		}
@@ -308,33 +308,22 @@ func deployment(name, image string) string {
 
 // vouchServer is a `vouch serve` process.
 type vouchServer struct {
-	proc        *process
+	proc        *testbed.Process
 	addr        string // HTTPS, host:port
 	metricsAddr string // plain HTTP, host:port
-}
-
-// buildVouch builds cmd/vouch into a temporary folder.
-func buildVouch(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "vouch")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/vouch-project/vouch/cmd/vouch")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/vouch: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startVouch runs vouch serve with the certificates of --generate-tls,
 // trusting the notation CA, and waits until it is ready.
 func startVouch(t *testing.T, logDir, name, bin string, pki *ca, notationCA string, extra ...string) *vouchServer {
 	t.Helper()
-	v := &vouchServer{addr: hostPort(t), metricsAddr: hostPort(t)}
+	v := &vouchServer{addr: testbed.FreeAddr(t), metricsAddr: testbed.FreeAddr(t)}
 	args := append([]string{"serve", "--listen", v.addr, "--metrics-listen", v.metricsAddr,
 		"--tls-cert-file", pki.file("tls.crt"), "--tls-key-file", pki.file("tls.key"),
 		"--notation-cert", notationCA, "--plain-http", "--budget", vouchBudget}, extra...)
 	v.proc = start(t, logDir, name, nil, syscall.SIGTERM, bin, args...)
 	plain := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, name+" ready", 30*time.Second, v.proc, func() error { return httpOK(plain, "http://"+v.metricsAddr+"/readyz") })
+	testbed.WaitFor(t, name+" ready", 30*time.Second, v.proc, func() error { return testbed.HTTPReady(plain, "http://"+v.metricsAddr+"/readyz") })
 	return v
 }
 

@@ -3,113 +3,25 @@ package benchenv
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
-	notationgo "github.com/notaryproject/notation-go"
-	notationregistry "github.com/notaryproject/notation-go/registry"
-	"github.com/notaryproject/notation-go/signer"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
-
-// Repo returns a plain-HTTP oras-go repository for host/name.
-func Repo(host, name string) (*remote.Repository, error) {
-	r, err := remote.NewRepository(host + "/" + name)
-	if err != nil {
-		return nil, err
-	}
-	r.PlainHTTP = true
-	return r, nil
-}
-
-// PushBlob pushes data unless the registry has it.
-func PushBlob(ctx context.Context, r *remote.Repository, mediaType string, data []byte) (ocispec.Descriptor, error) {
-	desc := content.NewDescriptorFromBytes(mediaType, data)
-	if ok, err := r.Exists(ctx, desc); err == nil && ok {
-		return desc, nil
-	}
-	return desc, r.Push(ctx, desc, bytes.NewReader(data))
-}
-
-// PushManifest pushes v as a manifest of mediaType, tagged when tag is set.
-func PushManifest(ctx context.Context, r *remote.Repository, mediaType string, v any, tag string) (ocispec.Descriptor, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	desc := content.NewDescriptorFromBytes(mediaType, data)
-	if tag != "" {
-		err = r.PushReference(ctx, desc, bytes.NewReader(data), tag)
-	} else {
-		err = r.Push(ctx, desc, bytes.NewReader(data))
-	}
-	return desc, err
-}
-
-// PushImage pushes a small image (a config and one layer of seed's bytes),
-// tagged tag.
-func PushImage(ctx context.Context, r *remote.Repository, tag, seed string) (ocispec.Descriptor, error) {
-	config, err := PushBlob(ctx, r, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	layer, err := PushBlob(ctx, r, ocispec.MediaTypeImageLayer, []byte(seed))
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	return PushManifest(ctx, r, ocispec.MediaTypeImageManifest, ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    config,
-		Layers:    []ocispec.Descriptor{layer},
-	}, tag)
-}
-
-// PushArtifact attaches an artifact of artifactType with one layer of data
-// to subject, as an OCI 1.1 referrer (oras-go keeps the referrers tag on a
-// registry without the referrers API).
-func PushArtifact(ctx context.Context, r *remote.Repository, subject ocispec.Descriptor, artifactType string, data []byte) (ocispec.Descriptor, error) {
-	empty, err := PushBlob(ctx, r, ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	empty.Data = ocispec.DescriptorEmptyJSON.Data
-	layer, err := PushBlob(ctx, r, "application/json", data)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	return PushManifest(ctx, r, ocispec.MediaTypeImageManifest, ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: artifactType,
-		Config:       empty,
-		Layers:       []ocispec.Descriptor{layer},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-	}, "")
-}
 
 // NotationSigner signs as `notation sign` does, with notation-go: a JWS
 // envelope, a test CA and an ECDSA P-256 code-signing certificate.
 type NotationSigner struct {
-	key   *ecdsa.PrivateKey
-	chain []*x509.Certificate
+	*testbed.Notary
 	// CAFile is the CA certificate in PEM.
 	CAFile string
 }
@@ -117,59 +29,15 @@ type NotationSigner struct {
 // NewNotationSigner makes a CA and a signing certificate valid for a day
 // and writes the CA to dir/ca.pem.
 func NewNotationSigner(dir string) (*NotationSigner, error) {
-	now := time.Now()
-	name := func(cn string) pkix.Name {
-		return pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"vouch bench"}, CommonName: cn}
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	n, err := testbed.NewNotary(testbed.NotaryOptions{Organization: "vouch bench", CAName: "bench CA", SignerName: "bench signer"})
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: name("bench CA"),
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: name("bench signer"),
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(23 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	leaf, _ := x509.ParseCertificate(leafDER)
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+	if err := n.CA.WriteCertFile(caFile); err != nil {
 		return nil, err
 	}
-	return &NotationSigner{key: key, chain: []*x509.Certificate{leaf, ca}, CAFile: caFile}, nil
-}
-
-// Sign attaches a Notary Project signature of desc to r.
-func (s *NotationSigner) Sign(ctx context.Context, r *remote.Repository, desc ocispec.Descriptor) error {
-	sgn, err := signer.NewGenericSigner(s.key, s.chain)
-	if err != nil {
-		return err
-	}
-	opts := notationgo.SignOptions{
-		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: "application/jose+json"},
-		ArtifactReference: desc.Digest.String(),
-	}
-	if _, err := notationgo.Sign(ctx, sgn, notationregistry.NewRepository(r), opts); err != nil {
-		return fmt.Errorf("notation sign %s: %w", desc.Digest, err)
-	}
-	return nil
+	return &NotationSigner{Notary: n, CAFile: caFile}, nil
 }
 
 // NotationConfig writes the notation CLI's configuration (a trust store
@@ -264,7 +132,7 @@ func RatifyConfig(path, cacheDir, caFile, cosignPub string) error {
 // hour for 1,000 signatures). The registry ends up as if each signature
 // had been pushed by notation; desc must have no referrers yet.
 func (s *NotationSigner) SignMany(ctx context.Context, host, repo string, desc ocispec.Descriptor, n int) error {
-	inner, err := Repo(host, repo)
+	inner, err := testbed.Repo(host, repo)
 	if err != nil {
 		return err
 	}
@@ -275,24 +143,12 @@ func (s *NotationSigner) SignMany(ctx context.Context, host, repo string, desc o
 	}
 	rec := &recorder{Repository: inner}
 	for i := 0; i < n; i++ {
-		sgn, err := signer.NewGenericSigner(s.key, s.chain)
-		if err != nil {
+		if err := s.Sign(ctx, rec, desc); err != nil {
 			return err
-		}
-		opts := notationgo.SignOptions{
-			SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: "application/jose+json"},
-			ArtifactReference: desc.Digest.String(),
-		}
-		if _, err := notationgo.Sign(ctx, sgn, notationregistry.NewRepository(rec), opts); err != nil {
-			return fmt.Errorf("notation sign %s: %w", desc.Digest, err)
 		}
 	}
 	tag := strings.Replace(desc.Digest.String(), ":", "-", 1)
-	_, err = PushManifest(ctx, inner, ocispec.MediaTypeImageIndex, ocispec.Index{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: rec.pushed,
-	}, tag)
+	_, err = testbed.PushIndex(ctx, inner, tag, rec.pushed...)
 	return err
 }
 

@@ -1,7 +1,10 @@
 // Package benchenv sets up what every benchmark needs: the peers (built
 // by bench/peers.sh into caches outside the repository), vouch built from
 // the working tree, a distribution registry process on 127.0.0.1, signed
-// artifacts, measured process runs, medians and markdown tables.
+// artifacts, measured process runs, medians and markdown tables. The
+// processes, registries, pushes and signatures come from internal/testbed,
+// which vouch's tests share; what is here is what only the benchmarks need
+// (the peers' configuration, servers under load, measurements, tables).
 package benchenv
 
 import (
@@ -14,6 +17,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 // Env is one benchmark run's tools and scratch folder.
@@ -40,9 +45,9 @@ func Logf(format string, args ...any) {
 // Setup finds the repository, installs the peers, builds vouch and makes
 // a scratch folder.
 func Setup() (*Env, error) {
-	root, err := repoRoot()
+	root, err := testbed.ModuleRoot()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("run the benchmarks from inside the vouch repository: %w", err)
 	}
 	work, err := os.MkdirTemp("", "vouch-bench-")
 	if err != nil {
@@ -64,9 +69,7 @@ func Setup() (*Env, error) {
 	}
 	Logf("building vouch from %s", root)
 	vouch := filepath.Join(work, "vouch")
-	build := exec.Command("go", "build", "-o", vouch, "./cmd/vouch")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := testbed.BuildVouch(vouch); err != nil {
 		return nil, fmt.Errorf("build vouch: %w", err)
 	}
 	e.Bin["vouch"] = vouch
@@ -100,24 +103,6 @@ func (e *Env) Close() {
 		return
 	}
 	os.RemoveAll(e.Work)
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(data, []byte("module github.com/vouch-project/vouch\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("run the benchmarks from inside the vouch repository")
-		}
-		dir = parent
-	}
 }
 
 func commit(root string) string {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 // Fixture is a registry with the trust material of both signers: the
@@ -64,11 +66,11 @@ func (f *Fixture) Close() { f.Registry.Stop() }
 // NotationImage pushes an image to repo:tag on the registry and signs it
 // with notation.
 func (f *Fixture) NotationImage(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := Repo(f.Registry.Host, repo)
+	r, err := testbed.Repo(f.Registry.Host, repo)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := PushImage(ctx, r, tag, repo+":"+tag)
+	desc, err := testbed.PushImage(ctx, r, tag, repo+":"+tag)
 	if err != nil {
 		return desc, err
 	}
@@ -77,11 +79,11 @@ func (f *Fixture) NotationImage(ctx context.Context, repo, tag string) (ocispec.
 
 // CosignImage pushes an image to repo:tag and signs it with the cosign CLI.
 func (f *Fixture) CosignImage(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := Repo(f.Registry.Host, repo)
+	r, err := testbed.Repo(f.Registry.Host, repo)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := PushImage(ctx, r, tag, repo+":"+tag+" cosign")
+	desc, err := testbed.PushImage(ctx, r, tag, repo+":"+tag+" cosign")
 	if err != nil {
 		return desc, err
 	}
@@ -113,4 +115,19 @@ func (f *Fixture) CosignTools(ref string) []*Tool {
 		{Name: "cosign", Path: e.Bin["cosign"], Args: []string{"verify", "--key", f.CosignPub, "--insecure-ignore-tlog=true", "--allow-http-registry", ref}, Env: []string{"HOME=" + home}},
 		{Name: "ratify", Path: e.Bin["ratify"], Args: []string{"verify", "-c", f.RatifyCosign, "-s", ref}, Env: []string{"HOME=" + home}, Before: f.emptyRatifyCache, Check: RatifyCheck},
 	}
+}
+
+// Open is what every benchmark starts with: Setup, with Keep set to keep,
+// then NewFixture. closeAll stops the fixture, then closes the
+// environment.
+func Open(keep bool) (env *Env, fx *Fixture, closeAll func(), err error) {
+	if env, err = Setup(); err != nil {
+		return nil, nil, nil, err
+	}
+	env.Keep = keep
+	if fx, err = env.NewFixture(); err != nil {
+		env.Close()
+		return nil, nil, nil, err
+	}
+	return env, fx, func() { fx.Close(); env.Close() }, nil
 }

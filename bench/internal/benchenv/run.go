@@ -71,6 +71,24 @@ func (t *Tool) Run() (Sample, error) {
 	return s, nil
 }
 
+// BeforeEach makes every tool call f just before each of its runs, after
+// its own Before (to zero a proxy's counts), and returns tools.
+func BeforeEach(tools []*Tool, f func()) []*Tool {
+	for _, t := range tools {
+		prev := t.Before
+		t.Before = func() error {
+			if prev != nil {
+				if err := prev(); err != nil {
+					return err
+				}
+			}
+			f()
+			return nil
+		}
+	}
+	return tools
+}
+
 // Command returns t's command line, for the results.
 func (t *Tool) Command() string {
 	var env []string

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 // Server is a verification server process under test.
@@ -23,23 +25,14 @@ type Server struct {
 	URL string
 	// Args are its command-line arguments, for the results.
 	Args []string
-	cmd  *exec.Cmd
-	log  *os.File
+	proc *testbed.Process
 }
 
 // PID is the server's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Stop kills the server and waits for it.
-func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-	if s.log != nil {
-		s.log.Close()
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // CPU returns the user plus system time the server has used so far.
 func (s *Server) CPU() time.Duration { return ProcCPU(s.PID()) }
@@ -131,116 +124,71 @@ func (e *Env) Client(conns int) (*http.Client, error) {
 // StartVouch starts `vouch serve` on a free port with the shared TLS
 // certificate and args (verifiers, registries, cache).
 func (e *Env) StartVouch(name string, args ...string) (*Server, error) {
-	dir, err := e.TLSDir()
+	dir, addr, err := e.serverPlace()
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	all := append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+	all := append([]string{"serve", "--listen", addr,
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}, args...)
-	return e.startServer(name, e.Bin["vouch"], all, fmt.Sprintf("https://127.0.0.1:%d/gatekeeper/v1/verify", port), nil)
+	return e.startServer(name, e.Bin["vouch"], all, "https://"+addr+"/gatekeeper/v1/verify", nil)
 }
 
 // StartRatify starts `ratify serve` on a free port with the shared TLS
 // certificate, the config file and args (cache flags).
 func (e *Env) StartRatify(name, config string, args ...string) (*Server, error) {
-	dir, err := e.TLSDir()
+	dir, addr, err := e.serverPlace()
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	all := append([]string{"serve", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", dir, "-c", config}, args...)
+	all := append([]string{"serve", "--http", addr, "--cert-dir", dir, "-c", config}, args...)
 	home := e.Dir("ratify-home-" + name)
-	return e.startServer(name, e.Bin["ratify"], all, fmt.Sprintf("https://127.0.0.1:%d/ratify/gatekeeper/v1/verify", port), []string{"HOME=" + home})
+	return e.startServer(name, e.Bin["ratify"], all, "https://"+addr+"/ratify/gatekeeper/v1/verify", []string{"HOME=" + home})
+}
+
+// serverPlace returns the shared TLS folder and a free address for a
+// server under test.
+func (e *Env) serverPlace() (tlsDir, addr string, err error) {
+	if tlsDir, err = e.TLSDir(); err != nil {
+		return "", "", err
+	}
+	addr, err = testbed.PickAddr()
+	return tlsDir, addr, err
 }
 
 func (e *Env) startServer(name, path string, args []string, url string, env []string) (*Server, error) {
-	logf, err := os.Create(filepath.Join(e.Dir("logs"), name+".log"))
+	p, err := testbed.Start(testbed.ProcessOptions{Name: name, Path: path, Args: args, Env: env, LogFile: filepath.Join(e.Dir("logs"), name+".log")})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	s := &Server{Name: name, URL: url, Args: args, cmd: cmd, log: logf}
+	s := &Server{Name: name, URL: url, Args: args, proc: p}
 	client, err := e.Client(1)
 	if err != nil {
 		s.Stop()
 		return nil, err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	ready := func() error {
 		resp, err := client.Post(url, "application/json", bytes.NewReader([]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":[]}}`)))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			data, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("%s did not answer in 60 s (%v); log:\n%.3000s", name, err, data)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
 	}
-}
-
-// Redis is a redis-server process on 127.0.0.1.
-type Redis struct {
-	Addr string
-	cmd  *exec.Cmd
+	if err := testbed.Poll(60*time.Second, 100*time.Millisecond, p, ready); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%s did not answer: %v; log:\n%s", name, err, p.Output(3000))
+	}
+	return s, nil
 }
 
 // StartRedis starts redis-server without persistence on a free port.
-func (e *Env) StartRedis() (*Redis, error) {
+func (e *Env) StartRedis() (*testbed.Redis, error) {
 	if err := e.Need("redis-server"); err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(e.Bin["redis-server"], "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
-	cmd.Dir = e.Dir("redis")
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if out, err := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "ping").Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
-			return r, nil
-		}
-		if time.Now().After(deadline) {
-			r.Stop()
-			return nil, fmt.Errorf("redis-server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Flush empties Redis.
-func (r *Redis) Flush() error {
-	host, port, _ := strings.Cut(r.Addr, ":")
-	return exec.Command("redis-cli", "-h", host, "-p", port, "flushall").Run()
-}
-
-// Stop kills redis-server.
-func (r *Redis) Stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
+	return testbed.StartRedis(testbed.RedisOptions{Bin: e.Bin["redis-server"], Dir: e.Dir("redis")})
 }
