@@ -4,35 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/cache"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func TestMemory(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Unix(1_000_000, 0)}
+	clk := testbed.NewClock(time.Unix(1_000_000, 0))
 
 	t.Run("ttl", func(t *testing.T) {
 		m := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/policy"
 )
 
@@ -99,7 +100,7 @@ func TestConfigScopes(t *testing.T) {
 		"oci-layout:/tmp/l:v1":     "layouts",
 		"docker.io/library/alpine": "default",
 	} {
-		got := c.Scope(mustParse(t, ref))
+		got := c.Scope(testbed.Ref(t, ref))
 		if got == nil || got.Name != want {
 			t.Errorf("%s: scope %v, want %s", ref, got, want)
 		}
@@ -110,7 +111,7 @@ func TestConfigScopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := p.Decide(context.Background(), mustParse(t, "r.io/other:v1"), subject("x"))
+	d, _ := p.Decide(context.Background(), testbed.Ref(t, "r.io/other:v1"), subject("x"))
 	if d.Verdict != vouch.Denied || !strings.Contains(d.Reason, "no policy scope covers r.io/other") {
 		t.Fatalf("uncovered subject: %+v", d)
 	}
@@ -128,7 +129,7 @@ func TestConfigPlatformsEach(t *testing.T) {
 	}
 	root := subject("index", referrer("isig", notationType, vouch.Passed, ""))
 	root.Manifests = []*vouch.Node{m("amd", referrer("asig", notationType, vouch.Passed, "")), m("arm")}
-	d, _ := p.Decide(context.Background(), mustParse(t, "r.io/app:v1"), root)
+	d, _ := p.Decide(context.Background(), testbed.Ref(t, "r.io/app:v1"), root)
 	if d.Verdict != vouch.Denied || !strings.Contains(d.Reason, short("arm")) {
 		t.Fatalf("unsigned platform manifest not named: %+v", d)
 	}
@@ -162,15 +163,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, s string) vouch.Reference {
-	t.Helper()
-	r, err := vouch.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func TestConfigNamespaces(t *testing.T) {
 	sig := []policy.Requirement{{ArtifactType: notationType}}
 	sbomReq := []policy.Requirement{{ArtifactType: spdxType}}
@@ -182,7 +174,7 @@ func TestConfigNamespaces(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ref := mustParse(t, "r.io/prod/app:v1")
+	ref := testbed.Ref(t, "r.io/prod/app:v1")
 	for ns, want := range map[string]string{"": "default", "team-a": "team-a", "team-b": "team-b-prod", "other": "default"} {
 		view := c.ForNamespace(ns)
 		if got := view.Scope(ref); got == nil || got.Name != want {

@@ -168,3 +168,29 @@ func loadConfig(fs *pflag.FlagSet, gf *graphFlags, vf *verifierFlags) (*config.F
 	}
 	return cfg, gf.validate()
 }
+
+// executor returns an Executor over st with the graph flags' limits and
+// concurrency, for verifiers and pol; cosign's .sig/.att tags are read when
+// a verifier handles cosign's types.
+func (f *graphFlags) executor(st vouch.Store, verifiers []vouch.Verifier, pol vouch.Policy) *vouch.Executor {
+	return &vouch.Executor{
+		Store:       st,
+		Verifiers:   verifiers,
+		Policy:      pol,
+		Limits:      f.limits,
+		Concurrency: f.concurrency,
+		Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
+	}
+}
+
+// handlesAny reports whether one of verifiers handles one of types.
+func handlesAny(verifiers []vouch.Verifier, types ...string) bool {
+	for _, v := range verifiers {
+		for _, t := range types {
+			if v.Handles(t) {
+				return true
+			}
+		}
+	}
+	return false
+}

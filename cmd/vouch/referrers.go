@@ -54,12 +54,8 @@ Output formats: "tree" (default), "json", and "dot" for Graphviz.`,
 			if err != nil {
 				return err
 			}
-			exec := &vouch.Executor{
-				Store:       st,
-				Limits:      gf.limits,
-				Concurrency: gf.concurrency,
-				Discovery:   vouch.Discovery{CosignTags: cosignTags, TagSchema: tagSchema, ArtifactType: artifactType},
-			}
+			exec := gf.executor(st, nil, nil)
+			exec.Discovery = vouch.Discovery{CosignTags: cosignTags, TagSchema: tagSchema, ArtifactType: artifactType}
 			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
 			defer cancel()
 			root, pinned, err := exec.Graph(ctx, refs[0])

@@ -131,14 +131,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	for i, v := range verifiers {
 		timed[i], names[i] = metrics.Verifier(v), v.Name()
 	}
-	base := vouch.Executor{
-		Store:       st,
-		Verifiers:   timed,
-		Limits:      gf.limits,
-		Concurrency: gf.concurrency,
-		Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
-	}
-	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: base, Policy: pol, NamespacePolicy: cfg.NamespacePolicies(names), PolicyHash: fingerprint})
+	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: *gf.executor(st, timed, nil), Policy: pol, NamespacePolicy: cfg.NamespacePolicies(names), PolicyHash: fingerprint})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}

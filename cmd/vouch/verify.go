@@ -74,15 +74,8 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			exec := &vouch.Executor{
-				Store:       st,
-				Verifiers:   verifiers,
-				Policy:      pol,
-				Limits:      gf.limits,
-				Concurrency: gf.concurrency,
-				VerifyAll:   verifyEvery,
-				Discovery:   vouch.Discovery{CosignTags: handlesAny(verifiers, vouch.CosignSignatureType, vouch.CosignAttestationType)},
-			}
+			exec := gf.executor(st, verifiers, pol)
+			exec.VerifyAll = verifyEvery
 			ctx, cancel := context.WithTimeout(cmd.Context(), gf.timeout)
 			defer cancel()
 			reports := verifyAll(ctx, exec, refs, 4*gf.concurrency)
@@ -132,17 +125,6 @@ func verifyAll(ctx context.Context, exec *vouch.Executor, refs []vouch.Reference
 		<-done
 	}
 	return reports
-}
-
-func handlesAny(verifiers []vouch.Verifier, types ...string) bool {
-	for _, v := range verifiers {
-		for _, t := range types {
-			if v.Handles(t) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // colorOK reports whether w is a terminal that wants colour.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,7 +134,7 @@ func TestGatekeeperConstraintTemplate(t *testing.T) {
 	}
 
 	// A provider that cannot be reached is a violation, not an admission.
-	provider.Spec.URL = "https://" + closedAddr(t) + "/gatekeeper/v1/verify"
+	provider.Spec.URL = "https://" + testbed.FreeAddr(t) + "/gatekeeper/v1/verify"
 	if err := providers.Upsert(provider); err != nil {
 		t.Fatal(err)
 	}
@@ -224,17 +223,6 @@ func decodeYAMLBytes(t *testing.T, name string, data []byte, v any) {
 	if err := json.Unmarshal(js, v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // admissionReview is the review Gatekeeper's target builds from an

@@ -71,7 +71,7 @@ func TestCosignCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		exec := &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v}, Policy: policy.Default([]string{name}), Discovery: vouch.Discovery{CosignTags: true}}
-		r, err := exec.Verify(ctx, mustParse(t, ref))
+		r, err := exec.Verify(ctx, testbed.Ref(t, ref))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,13 +172,4 @@ func TestCosignCLI(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustParse(t *testing.T, s string) vouch.Reference {
-	t.Helper()
-	ref, err := vouch.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }

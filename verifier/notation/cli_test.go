@@ -49,7 +49,7 @@ func TestNotationCLI(t *testing.T) {
 			testbed.Run(t, env, "notation", "sign", "--insecure-registry", "--signature-format", "cose", ref)
 			testbed.Run(t, env, "notation", "verify", "--insecure-registry", ref)
 
-			report, err := exec.Verify(ctx, mustParse(t, ref))
+			report, err := exec.Verify(ctx, testbed.Ref(t, ref))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,13 +59,4 @@ func TestNotationCLI(t *testing.T) {
 			})
 		})
 	}
-}
-
-func mustParse(t *testing.T, s string) vouch.Reference {
-	t.Helper()
-	ref, err := vouch.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }

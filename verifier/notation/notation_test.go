@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,20 +87,8 @@ func newPKIFixture(t *testing.T) *pkiFixture {
 	f.revoked.key, f.revoked.chain = f.trusted.leaf(t, "revoked signer", leafOptions{crlURL: crlURL})
 	f.trusted.revoke(f.revoked.chain[0])
 	f.crlChecked.key, f.crlChecked.chain = f.trusted.leaf(t, "crl-checked signer", leafOptions{crlURL: crlURL})
-	f.unreachable.key, f.unreachable.chain = f.trusted.leaf(t, "unreachable-crl signer", leafOptions{crlURL: "http://" + closedAddr(t) + "/ca.crl"})
+	f.unreachable.key, f.unreachable.chain = f.trusted.leaf(t, "unreachable-crl signer", leafOptions{crlURL: "http://" + testbed.FreeAddr(t) + "/ca.crl"})
 	return f
-}
-
-// closedAddr is a 127.0.0.1 address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // shortLife is the validity left to the short-lived certificate: time

@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/verifier/notation"
 )
 
@@ -235,7 +236,7 @@ func TestVerifyDirect(t *testing.T) {
 	t.Run("revocation disabled", func(t *testing.T) {
 		// A certificate whose CRL cannot be fetched passes when revocation
 		// checking is turned off, and errs otherwise.
-		key, chain := ca.leaf(t, "unreachable crl", leafOptions{crlURL: "http://" + closedAddr(t) + "/ca.crl"})
+		key, chain := ca.leaf(t, "unreachable crl", leafOptions{crlURL: "http://" + testbed.FreeAddr(t) + "/ca.crl"})
 		sgn, err := signer.NewGenericSigner(key, chain)
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vouch-project/vouch/internal/untrusted"
 	"io"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vouch-project/vouch/internal/untrusted"
 
 	"github.com/vouch-project/vouch"
 )

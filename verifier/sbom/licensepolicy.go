@@ -4,6 +4,7 @@ package sbom
 // and how it matches the license expressions that license.go parses.
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -78,18 +79,8 @@ func compareVersionNumbers(a, b []int) int {
 			y = b[i]
 		}
 		if x != y {
-			return cmpInt(x, y)
+			return cmp.Compare(x, y)
 		}
-	}
-	return 0
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
 	}
 	return 0
 }

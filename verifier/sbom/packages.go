@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -193,7 +194,7 @@ func compareToken(x, y string) int {
 	case dx && dy:
 		x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
 		if len(x) != len(y) {
-			return cmpInt(len(x), len(y))
+			return cmp.Compare(len(x), len(y))
 		}
 		return strings.Compare(x, y)
 	case dx:

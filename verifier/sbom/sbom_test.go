@@ -502,7 +502,7 @@ func TestRegistryLayers(t *testing.T) {
 			fake.Layers = append(fake.Layers, p.Blob("text/plain", []byte("world")))
 			p.Manifest(ocispec.MediaTypeImageManifest, fake, "")
 
-			report, err := exec.Verify(ctx, mustParse(t, reg.Host+"/demo/sbom-layers@"+img.Digest.String()))
+			report, err := exec.Verify(ctx, testbed.Ref(t, reg.Host+"/demo/sbom-layers@"+img.Digest.String()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -520,15 +520,6 @@ func TestRegistryLayers(t *testing.T) {
 			)
 		})
 	}
-}
-
-func mustParse(t *testing.T, s string) vouch.Reference {
-	t.Helper()
-	ref, err := vouch.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }
 
 // jsonField reads one top-level field of a JSON document, for checks on

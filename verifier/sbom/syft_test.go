@@ -160,7 +160,7 @@ func TestSyft(t *testing.T) {
 			run(t, dir, env, "oras", "attach", "--plain-http", "--artifact-type", sbom.MediaTypeSPDX, digestRef, "img.spdx.json:"+sbom.MediaTypeSPDX)
 			run(t, dir, env, "oras", "attach", "--plain-http", "--artifact-type", sbom.MediaTypeCycloneDX, digestRef, "img.cdx.json:"+sbom.MediaTypeCycloneDX)
 
-			ref := mustParse(t, digestRef)
+			ref := testbed.Ref(t, digestRef)
 			for _, tc := range []struct {
 				name   string
 				config sbom.Config

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -61,19 +62,9 @@ func TestComparePointers(t *testing.T) {
 	sorted := []string{"", "/a", "/a/2", "/a/10", "/a/10/b", "/a/b", "/b"}
 	for i := range sorted {
 		for j := range sorted {
-			if got, want := comparePointers(sorted[i], sorted[j]), cmpInt(i, j); got != want {
+			if got, want := comparePointers(sorted[i], sorted[j]), cmp.Compare(i, j); got != want {
 				t.Errorf("compare(%q, %q) = %d, want %d", sorted[i], sorted[j], got, want)
 			}
 		}
 	}
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

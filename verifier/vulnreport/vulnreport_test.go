@@ -429,7 +429,7 @@ func TestRegistry(t *testing.T) {
 			p.Manifest(ocispec.MediaTypeImageManifest, stale, "")
 			p.Attach(img, vulnreport.MediaType, vulnreport.MediaType, fixture(t, "malformed.sarif"))
 
-			report, err := exec.Verify(ctx, mustParse(t, ref))
+			report, err := exec.Verify(ctx, testbed.Ref(t, ref))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -464,13 +464,4 @@ func runIn(t *testing.T, dir, name string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
-}
-
-func mustParse(t *testing.T, s string) vouch.Reference {
-	t.Helper()
-	ref, err := vouch.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }
