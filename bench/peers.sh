@@ -13,38 +13,21 @@ benchcache=${VOUCH_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vouch-bench}
 
 log() { printf 'peers: %s\n' "$*" >&2; }
 
-# go_tool NAME PACKAGE VERSION: go install PACKAGE@VERSION (the layout of
-# hack/testbed.sh, so that either script finds the other's builds).
+. "$(dirname "$0")/../hack/lib.sh"
+
+# go_tool NAME PACKAGE VERSION: go install PACKAGE@VERSION into the
+# testbed's cache (hack/testbed.sh builds the same tools there).
 go_tool() {
-  local name=$1 pkg=$2 version=$3 dir=$testbed/tools/$1-$3
-  if [ ! -x "$dir/$name" ]; then
-    log "building $name $version (first run only)"
-    mkdir -p "$dir"
-    GOBIN=$dir GOFLAGS=-buildvcs=false go install "$pkg@$version" >&2
-    [ -x "$dir/$name" ] || mv "$dir/$(basename "$pkg")" "$dir/$name"
-  fi
-  echo "$name=$dir/$name"
+  build_tool "$testbed/tools/$1-$3" "$1" "$2" "$3"
+  echo "$1=$testbed/tools/$1-$3/$1"
 }
 
-# scratch_tool NAME DIR PACKAGE VERSION [MODULE@VERSION...]: for modules
-# whose version list the proxy refuses ("go install pkg@version" fails):
-# a scratch module with go get, then go build. Extra module versions are
-# pinned in the same go get (Ratify needs a Gatekeeper frameworks version
-# the checksum database knows).
+# scratch_tool NAME DIR PACKAGE VERSION [MODULE@VERSION...]: the same for
+# modules whose version list the proxy refuses, into DIR.
 scratch_tool() {
-  local name=$1 dir=$2 pkg=$3 version=$4
-  shift 4
-  if [ ! -x "$dir/$name" ]; then
-    log "building $name $version (first run only; Ratify takes ~10 minutes on 2 cores)"
-    local work mod
-    work=$(mktemp -d)
-    mod=${pkg%%/cmd/*}
-    (cd "$work" && go mod init example.com/tool >/dev/null 2>&1 &&
-      go get "$@" "$mod@$version" >&2 &&
-      go get -tool "$pkg" >&2 &&
-      mkdir -p "$dir" && GOFLAGS=-buildvcs=false go build -o "$dir/$name" "$pkg" >&2)
-    rm -rf "$work"
-  fi
+  local name=$1 dir=$2
+  shift 2
+  build_scratch_tool "$dir" "$name" "$@"
   echo "$name=$dir/$name"
 }
 

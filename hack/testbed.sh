@@ -14,33 +14,19 @@ mkdir -p "$bin"
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
+. "$(dirname "$0")/lib.sh"
+
 # go_tool NAME PACKAGE VERSION: go install PACKAGE@VERSION as $bin/NAME.
 go_tool() {
-  local name=$1 pkg=$2 version=$3 dir=$cache/tools/$1-$3
-  if [ ! -x "$dir/$name" ]; then
-    log "building $name $version (first run only)"
-    mkdir -p "$dir"
-    GOBIN=$dir GOFLAGS=-buildvcs=false go install "$pkg@$version"
-    [ -x "$dir/$name" ] || mv "$dir/$(basename "$pkg")" "$dir/$name"
-  fi
-  ln -sfn "$dir/$name" "$bin/$name"
+  build_tool "$cache/tools/$1-$3" "$1" "$2" "$3"
+  ln -sfn "$cache/tools/$1-$3/$1" "$bin/$1"
 }
 
-# scratch_tool NAME PACKAGE VERSION: for modules whose version list the proxy
-# refuses, so that "go install pkg@version" fails; go get -tool in a scratch
-# module works.
+# scratch_tool NAME PACKAGE VERSION: the same for modules whose version
+# list the proxy refuses.
 scratch_tool() {
-  local name=$1 pkg=$2 version=$3 dir=$cache/tools/$1-$3
-  if [ ! -x "$dir/$name" ]; then
-    log "building $name $version (first run only)"
-    local work
-    work=$(mktemp -d)
-    (cd "$work" && go mod init example.com/tool >/dev/null 2>&1 &&
-      go get -tool "$pkg@$version" >/dev/null &&
-      mkdir -p "$dir" && GOFLAGS=-buildvcs=false go build -o "$dir/$name" "$pkg")
-    rm -rf "$work"
-  fi
-  ln -sfn "$dir/$name" "$bin/$name"
+  build_scratch_tool "$cache/tools/$1-$3" "$1" "$2" "$3"
+  ln -sfn "$cache/tools/$1-$3/$1" "$bin/$1"
 }
 
 go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
