@@ -39,6 +39,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/notation FuzzParseTrustPolicy
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
+./trust FuzzParse
 ./cache FuzzReport
 ./server/admission FuzzImages
 TARGETS
