@@ -89,11 +89,11 @@ func newMACKeys(current, previous []byte) (*macKeys, error) {
 	if len(current) < MinHMACKeyBytes {
 		return nil, fmt.Errorf("cache: RedisOptions.HMACKey has %d bytes, want at least %d", len(current), MinHMACKeyBytes)
 	}
-	if previous != nil && len(previous) < MinHMACKeyBytes {
+	if len(previous) != 0 && len(previous) < MinHMACKeyBytes {
 		return nil, fmt.Errorf("cache: RedisOptions.HMACPreviousKey has %d bytes, want at least %d", len(previous), MinHMACKeyBytes)
 	}
 	k := &macKeys{current: bytes.Clone(current)}
-	if previous != nil {
+	if len(previous) != 0 {
 		k.previous = bytes.Clone(previous)
 	}
 	return k, nil

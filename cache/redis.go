@@ -124,13 +124,13 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	var keys *macKeys
 	switch {
-	case opts.HMACKey == nil && opts.HMACPreviousKey != nil:
+	case len(opts.HMACKey) == 0 && len(opts.HMACPreviousKey) != 0:
 		return nil, errors.New("cache: RedisOptions.HMACPreviousKey needs HMACKey")
-	case opts.HMACKey == nil && !opts.InsecureUnauthenticated:
+	case len(opts.HMACKey) == 0 && !opts.InsecureUnauthenticated:
 		return nil, errors.New("cache: RedisOptions.HMACKey is required (or InsecureUnauthenticated): without it whoever can write to Redis decides which images are allowed")
-	case opts.HMACKey != nil && opts.InsecureUnauthenticated:
+	case len(opts.HMACKey) != 0 && opts.InsecureUnauthenticated:
 		return nil, errors.New("cache: RedisOptions.HMACKey and InsecureUnauthenticated exclude each other")
-	case opts.HMACKey != nil:
+	case len(opts.HMACKey) != 0:
 		var err error
 		if keys, err = newMACKeys(opts.HMACKey, opts.HMACPreviousKey); err != nil {
 			return nil, err
