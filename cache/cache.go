@@ -1,7 +1,10 @@
 // Package cache keeps verification results and tag resolutions for a while:
 // in process (Memory: bounded, with TTLs) and shared by the replicas of a
 // server through Redis (Redis: a Memory in front of a Redis server, which
-// keeps working on the Memory alone while Redis is unavailable).
+// keeps working on the Memory alone while Redis is unavailable). Entries
+// in Redis carry an HMAC under a key the replicas share, bound to their key
+// and expiry: whoever can write to Redis cannot make vouch read a verdict
+// no replica wrote.
 //
 // A cache is an optimisation, never a source of truth: every method is best
 // effort, and a cache that cannot answer answers "miss".

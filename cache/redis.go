@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,25 @@ type RedisOptions struct {
 	// OnError, when set, is called for each failed Redis operation (for
 	// metrics); op is "get" or "set". It must not block.
 	OnError func(op string, err error)
+
+	// HMACKey authenticates every entry: entries are written with an
+	// HMAC-SHA256 under it, bound to their Redis key and expiry, and an
+	// entry read without a valid one is a miss (see OnRejected). The
+	// replicas sharing Redis share it; at least MinHMACKeyBytes. Required
+	// unless InsecureUnauthenticated.
+	HMACKey []byte
+	// HMACPreviousKey also authenticates entries read, never written: the
+	// key the replicas used before HMACKey, while they are rolled to it.
+	// Optional.
+	HMACPreviousKey []byte
+	// InsecureUnauthenticated, with no HMACKey, writes entries as they are
+	// and trusts every entry read: whoever can write to Redis then decides
+	// which images are allowed. Optional; default false.
+	InsecureUnauthenticated bool
+	// OnRejected, when set, is called for each entry read from Redis that
+	// fails authentication (for metrics), with one of RejectReasons. It
+	// must not block. The entry is a miss; the local layer is untouched.
+	OnRejected func(reason string)
 }
 
 // Redis is a Cache shared by the replicas of a server: an in-process Memory
@@ -67,6 +87,13 @@ type RedisOptions struct {
 // keeps answering from the local layer; once per RetryInterval one request
 // tries Redis again, and the first success logs that Redis is back. The
 // client reconnects by itself.
+//
+// Every entry written to Redis is sealed with an HMAC-SHA256 under HMACKey
+// over its Redis key, its expiry and its value; an entry read that does not
+// open under HMACKey or HMACPreviousKey (forged, copied from another key,
+// cut, kept past its expiry by a changed TTL, sealed under another key) is
+// a miss, counted (OnRejected) and logged, the first at once and then at
+// most once per ten minutes.
 type Redis struct {
 	opts   RedisOptions
 	local  *Memory
@@ -76,13 +103,39 @@ type Redis struct {
 	down      atomic.Bool
 	nextRetry atomic.Int64 // unix nanoseconds
 	stateMu   sync.Mutex   // serialises state changes and their log lines
+
+	keys          *macKeys // nil: InsecureUnauthenticated
+	rejected      atomic.Int64
+	rejectLogMu   sync.Mutex
+	nextRejectLog time.Time
+	rejectLogged  int64 // rejected when the last line was logged
 }
+
+// rejectLogInterval is the least time between two log lines about rejected
+// entries: the first is logged at once, later ones are counted in the next
+// line.
+const rejectLogInterval = 10 * time.Minute
 
 // NewRedis returns a Redis cache for opts. It does not contact Redis: an
 // unavailable Redis is not an error, only a slower path to the same misses.
 func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Addr == "" {
 		return nil, errors.New("cache: RedisOptions.Addr is required")
+	}
+	var keys *macKeys
+	switch {
+	case len(opts.HMACKey) == 0 && len(opts.HMACPreviousKey) != 0:
+		return nil, errors.New("cache: RedisOptions.HMACPreviousKey needs HMACKey")
+	case len(opts.HMACKey) == 0 && !opts.InsecureUnauthenticated:
+		return nil, errors.New("cache: RedisOptions.HMACKey is required (or InsecureUnauthenticated): without it whoever can write to Redis decides which images are allowed")
+	case len(opts.HMACKey) != 0 && opts.InsecureUnauthenticated:
+		return nil, errors.New("cache: RedisOptions.HMACKey and InsecureUnauthenticated exclude each other")
+	case len(opts.HMACKey) != 0:
+		var err error
+		if keys, err = newMACKeys(opts.HMACKey, opts.HMACPreviousKey); err != nil {
+			return nil, err
+		}
+		opts.HMACKey, opts.HMACPreviousKey = nil, nil // kept in keys only
 	}
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = DefaultKeyPrefix
@@ -123,7 +176,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
-	return &Redis{opts: opts, local: opts.Local, client: client, log: opts.Logger}, nil
+	return &Redis{opts: opts, local: opts.Local, client: client, log: opts.Logger, keys: keys}, nil
 }
 
 // Get implements Cache: the local layer first, then Redis.
@@ -136,9 +189,10 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	}
 	opCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
+	rkey := r.opts.KeyPrefix + key
 	pipe := r.client.Pipeline()
-	get := pipe.Get(opCtx, r.opts.KeyPrefix+key)
-	ttl := pipe.PTTL(opCtx, r.opts.KeyPrefix+key)
+	get := pipe.Get(opCtx, rkey)
+	ttl := pipe.PTTL(opCtx, rkey)
 	_, err := pipe.Exec(opCtx)
 	if errors.Is(err, redis.Nil) {
 		r.succeeded()
@@ -154,7 +208,21 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	r.succeeded()
 	value, err := get.Bytes()
 	left := ttl.Val()
-	if err != nil || left <= 0 || len(value) > r.opts.MaxValueBytes {
+	if err != nil || left <= 0 {
+		return nil, false
+	}
+	if r.keys != nil {
+		v, expires, reason := r.keys.open(rkey, value)
+		if reason != "" {
+			r.reject(key, value, reason)
+			return nil, false
+		}
+		value, left = v, min(left, time.Until(expires))
+		if left <= 0 {
+			return nil, false
+		}
+	}
+	if len(value) > r.opts.MaxValueBytes {
 		return nil, false
 	}
 	r.local.Set(opCtx, key, value, left)
@@ -172,14 +240,22 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if len(value) > r.opts.MaxValueBytes || !r.try() {
 		return
 	}
+	rkey := r.opts.KeyPrefix + key
+	if r.keys != nil {
+		value = r.keys.seal(rkey, value, time.Now().Add(ttl))
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 	defer cancel()
-	if err := r.client.Set(ctx, r.opts.KeyPrefix+key, value, ttl).Err(); err != nil {
+	if err := r.client.Set(ctx, rkey, value, ttl).Err(); err != nil {
 		r.failed("set", err)
 		return
 	}
 	r.succeeded()
 }
+
+// Rejected returns the number of entries read from Redis that failed
+// authentication.
+func (r *Redis) Rejected() int64 { return r.rejected.Load() }
 
 // Available reports whether the last Redis operation succeeded (true until
 // one fails).
@@ -237,4 +313,36 @@ func (r *Redis) succeeded() {
 	}
 	r.down.Store(false)
 	r.log.Info("redis available again", "addr", r.opts.Addr)
+}
+
+// reject counts an entry read from Redis under key that failed
+// authentication, and logs it unless a line was logged less than
+// rejectLogInterval ago. The line names the key and the entry's size and
+// first bytes, never more of the entry nor anything of the keys.
+func (r *Redis) reject(key string, entry []byte, reason string) {
+	n := r.rejected.Add(1)
+	if r.opts.OnRejected != nil {
+		r.opts.OnRejected(reason)
+	}
+	now := time.Now()
+	r.rejectLogMu.Lock()
+	if now.Before(r.nextRejectLog) {
+		r.rejectLogMu.Unlock()
+		return
+	}
+	r.nextRejectLog = now.Add(rejectLogInterval)
+	since := n - r.rejectLogged
+	r.rejectLogged = n
+	r.rejectLogMu.Unlock()
+	r.log.Warn("ignored a Redis cache entry that failed authentication: something other than the replicas writes to Redis, or they do not share one HMAC key; further ones are counted, and logged at most every "+rejectLogInterval.String(),
+		"addr", r.opts.Addr, "reason", reason, "key", shorten(key, 200), "entryBytes", len(entry),
+		"entryPrefix", strconv.QuoteToASCII(string(entry[:min(len(entry), 12)])), "rejectedSinceLastLine", since)
+}
+
+// shorten returns s cut to at most n bytes, marked when cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -33,6 +33,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// testKey and otherKey are HMAC keys of MinHMACKeyBytes.
+var (
+	testKey  = []byte("test-hmac-key-0123456789abcdefghij")
+	otherKey = []byte("other-hmac-key-0123456789abcdefghi")
+)
+
 func newRedis(t *testing.T, addr string, logs *syncBuffer, errs *atomic.Int64) *cache.Redis {
 	t.Helper()
 	r, err := cache.NewRedis(cache.RedisOptions{
@@ -41,6 +47,7 @@ func newRedis(t *testing.T, addr string, logs *syncBuffer, errs *atomic.Int64) *
 		RetryInterval: 100 * time.Millisecond,
 		Logger:        slog.New(slog.NewJSONHandler(logs, nil)),
 		OnError:       func(string, error) { errs.Add(1) },
+		HMACKey:       testKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +143,7 @@ func TestRedisOversizedStaysLocal(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	mk := func() *cache.Redis {
-		r, err := cache.NewRedis(cache.RedisOptions{Addr: srv.Addr, MaxValueBytes: 10})
+		r, err := cache.NewRedis(cache.RedisOptions{Addr: srv.Addr, MaxValueBytes: 10, HMACKey: testKey})
 		if err != nil {
 			t.Fatal(err)
 		}

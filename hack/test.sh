@@ -41,6 +41,7 @@ if [ "$fuzztime" != 0 ]; then
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse
 ./cache FuzzReport
+./cache FuzzOpen
 ./server/admission FuzzImages
 TARGETS
   echo "fuzz: all targets passed"

@@ -144,7 +144,7 @@ func TestRedisSharedCache(t *testing.T) {
 		m := server.NewMetrics()
 		rc, err := cache.NewRedis(cache.RedisOptions{
 			Addr: redisSrv.Addr, RetryInterval: 50 * time.Millisecond, OnError: m.RedisError,
-			Logger: slog.New(slog.DiscardHandler),
+			Logger: slog.New(slog.DiscardHandler), HMACKey: redisKey, OnRejected: m.CacheRejected,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -11,13 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server/engine"
 )
 
 // Metrics are the Prometheus metrics of a server, in a registry of their
 // own (no global state): HTTP requests, verifications and verifiers,
 // answers, caches, registry requests, Redis. Wire them with EngineHooks,
-// Verifier, RegistryResponse and RedisError; Handler serves them.
+// Verifier, RegistryResponse, RedisError and CacheRejected; Handler serves
+// them.
 type Metrics struct {
 	registry *prometheus.Registry
 
@@ -30,6 +32,7 @@ type Metrics struct {
 	tagRefreshes     *prometheus.CounterVec
 	registryRequests *prometheus.CounterVec
 	redisErrors      *prometheus.CounterVec
+	cacheRejected    *prometheus.CounterVec
 }
 
 // latencyBuckets span a cached answer (sub-millisecond) to a verification
@@ -68,10 +71,17 @@ func NewMetrics() *Metrics {
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_redis_errors_total", Help: "Failed Redis operations, by operation (get, set).",
 		}, []string{"op"}),
+		cacheRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_cache_rejected_entries_total", Help: "Entries read from Redis and ignored because they failed authentication, by reason (unsigned, version, truncated, mac).",
+		}, []string{"reason"}),
+	}
+	for _, reason := range cache.RejectReasons() {
+		m.cacheRejected.WithLabelValues(reason)
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.tagRefreshes, m.registryRequests, m.redisErrors,
+		m.cacheRejected,
 	)
 	return m
 }
@@ -124,6 +134,12 @@ func (m *Metrics) RegistryResponse(host, method string, status int) {
 // Options.OnError.
 func (m *Metrics) RedisError(op string, _ error) {
 	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// CacheRejected counts one entry read from Redis that failed
+// authentication; it is the Redis cache's Options.OnRejected.
+func (m *Metrics) CacheRejected(reason string) {
+	m.cacheRejected.WithLabelValues(reason).Inc()
 }
 
 // RedisAvailable exports available as the gauge vouch_redis_available.

@@ -109,7 +109,11 @@ func run(f flags) error {
 				if err := redis.Flush(); err != nil {
 					return err
 				}
-				args = append(args, "--redis-addr", redis.Addr)
+				redisArgs, err := env.RedisArgs(redis)
+				if err != nil {
+					return err
+				}
+				args = append(args, redisArgs...)
 			}
 			for i := 0; i < n; i++ {
 				s, err := env.StartVouch(fmt.Sprintf("%s-%d", cfg, i), args...)
@@ -208,7 +212,7 @@ func run(f flags) error {
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http [--redis-addr REDIS]\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
 	return nil
 }
 

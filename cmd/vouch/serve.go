@@ -44,8 +44,11 @@ namespace's policy scopes. Every request is answered within --budget: what
 vouch could not decide by then is a per-image timeout error (Gatekeeper) or a
 denial (admission: fail closed). Verdicts are cached by digest and by a hash
 of the policy and trust material, in memory and, with --redis-addr, in Redis
-shared by the replicas. A tag's digest is used --tag-ttl as it is, then up to
---tag-max-stale while one background request resolves the tag again.
+shared by the replicas, each entry with an HMAC under the key in
+--redis-hmac-key-file (required: entries without a valid MAC are ignored, so
+that writing to Redis cannot make an image allowed). A tag's digest is used
+--tag-ttl as it is, then up to --tag-max-stale while one background request
+resolves the tag again.
 
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
@@ -58,9 +61,11 @@ requests in flight first. See docs/serving.md.`,
     --notation-cert ca.pem --listen 127.0.0.1:8443
 
   # As Gatekeeper's provider: mutual TLS with Gatekeeper's client CA, shared
-  # cache in Redis, probes and metrics on a plain port
+  # cache in Redis (entries authenticated with a key from a Secret), probes
+  # and metrics on a plain port
   vouch serve --config vouch.yaml --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key \
-    --client-ca-file /gatekeeper-ca/ca.crt --redis-addr redis:6379 --metrics-listen :9090
+    --client-ca-file /gatekeeper-ca/ca.crt --metrics-listen :9090 \
+    --redis-addr redis:6379 --redis-hmac-key-file /redis-hmac/key
 
   # Ask it like Gatekeeper does
   curl --cacert tls/ca.crt --cert tls/client.crt --key tls/client.key \
@@ -197,6 +202,26 @@ func newRedisCache(sf *serveFlags, metrics *server.Metrics, logger *slog.Logger)
 		Password: os.Getenv("VOUCH_REDIS_PASSWORD"),
 		OnError:  metrics.RedisError,
 		Logger:   logger,
+
+		OnRejected:              metrics.CacheRejected,
+		InsecureUnauthenticated: sf.redisInsecure,
+	}
+	if sf.redisHMACKeyFile != "" {
+		key, err := cache.ReadHMACKey(sf.redisHMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-hmac-key-file: %w", err)
+		}
+		opts.HMACKey = key
+	}
+	if sf.redisHMACPreviousKeyFile != "" {
+		key, err := cache.ReadHMACKey(sf.redisHMACPreviousKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-hmac-previous-key-file: %w", err)
+		}
+		opts.HMACPreviousKey = key
+	}
+	if sf.redisInsecure {
+		logger.Warn("--redis-insecure-unauthenticated: entries read from Redis are trusted as they are; whoever can write to Redis decides which images are allowed", "addr", sf.redisAddr)
 	}
 	if sf.redisTLS {
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -18,6 +18,9 @@ type serveFlags struct {
 	dnsNames                    []string
 	redisAddr, redisCAFile      string
 	redisTLS                    bool
+	redisHMACKeyFile            string
+	redisHMACPreviousKeyFile    string
+	redisInsecure               bool
 	budget, cacheTTL, denyTTL   time.Duration
 	tagTTL, tagMaxStale, linger time.Duration
 	gatekeeperGraph             bool
@@ -38,6 +41,9 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.redisAddr, "redis-addr", "", "share verdicts with other replicas through Redis at `HOST:PORT` (credentials from $VOUCH_REDIS_USERNAME and $VOUCH_REDIS_PASSWORD)")
 	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis")
 	fs.StringVar(&f.redisCAFile, "redis-ca-file", "", "with --redis-tls: trust the CA certificates in `FILE` (PEM) instead of the system's")
+	fs.StringVar(&f.redisHMACKeyFile, "redis-hmac-key-file", "", "with --redis-addr (required): authenticate every Redis entry with an HMAC-SHA256 under the key in `FILE`, which the replicas share (a mounted Secret; at least 32 bytes, white space trimmed); entries that fail are ignored and counted")
+	fs.StringVar(&f.redisHMACPreviousKeyFile, "redis-hmac-previous-key-file", "", "with --redis-hmac-key-file: also accept Redis entries authenticated with the key in `FILE`, never writing with it (the key before a rotation, while replicas are rolled)")
+	fs.BoolVar(&f.redisInsecure, "redis-insecure-unauthenticated", false, "with --redis-addr and no --redis-hmac-key-file: trust every Redis entry as it is; whoever can write to Redis then decides which images are allowed")
 	fs.DurationVar(&f.budget, "budget", server.DefaultBudget, "answer every request within this time; what is not decided by then is a timeout error (Gatekeeper) or a denial (admission)")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", engine.DefaultAllowTTL, "cache allowed verdicts this long")
 	fs.DurationVar(&f.denyTTL, "deny-cache-ttl", engine.DefaultDenyTTL, "cache definitive denials this long (undecided answers are never cached)")
@@ -73,6 +79,24 @@ func (f *serveFlags) validate() error {
 	}
 	if f.redisCAFile != "" && !f.redisTLS {
 		return usageErrorf("--redis-ca-file needs --redis-tls")
+	}
+	return f.validateRedisKeys()
+}
+
+// validateRedisKeys checks the flags that authenticate Redis entries:
+// without them, whoever can write to Redis could make any image allowed.
+func (f *serveFlags) validateRedisKeys() error {
+	switch {
+	case f.redisAddr == "" && (f.redisHMACKeyFile != "" || f.redisHMACPreviousKeyFile != "" || f.redisInsecure):
+		return usageErrorf("--redis-hmac-key-file, --redis-hmac-previous-key-file and --redis-insecure-unauthenticated need --redis-addr")
+	case f.redisHMACKeyFile != "" && f.redisInsecure:
+		return usageErrorf("--redis-hmac-key-file and --redis-insecure-unauthenticated exclude each other")
+	case f.redisHMACPreviousKeyFile != "" && f.redisHMACKeyFile == "":
+		return usageErrorf("--redis-hmac-previous-key-file needs --redis-hmac-key-file (the previous key only reads)")
+	case f.redisAddr != "" && f.redisHMACKeyFile == "" && !f.redisInsecure:
+		return usageErrorf("--redis-addr needs --redis-hmac-key-file: verdicts read from Redis are trusted only with a MAC under a key the replicas share, " +
+			"else whoever can write to Redis can make any image allowed (a file of at least 32 bytes, say from 'head -c 48 /dev/urandom | base64', mounted from a Secret; " +
+			"--redis-insecure-unauthenticated accepts the risk)")
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package benchenv
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,4 +193,19 @@ func (e *Env) StartRedis() (*testbed.Redis, error) {
 		return nil, err
 	}
 	return testbed.StartRedis(testbed.RedisOptions{Bin: e.Bin["redis-server"], Dir: e.Dir("redis")})
+}
+
+// RedisArgs returns the flags of vouch serve that share its caches through
+// r: --redis-addr and --redis-hmac-key-file, with a random key written
+// into the work directory once and shared by every replica.
+func (e *Env) RedisArgs(r *testbed.Redis) ([]string, error) {
+	path := filepath.Join(e.Dir("redis-hmac"), "key")
+	if _, err := os.Stat(path); err != nil {
+		key := make([]byte, 48)
+		rand.Read(key)
+		if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return []string{"--redis-addr", r.Addr, "--redis-hmac-key-file", path}, nil
 }
