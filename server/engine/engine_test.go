@@ -85,7 +85,7 @@ func (f *fixture) ref(tag string) string { return f.host + "/eng/app:" + tag }
 func (f *fixture) engine(t *testing.T, opts engine.Options) *engine.Engine {
 	t.Helper()
 	if opts.Executor == nil {
-		opts.Executor = func(string) (*vouch.Executor, string) { return f.exec, "h1" }
+		opts.Executor = func(context.Context, string) (*vouch.Executor, string) { return f.exec, "h1" }
 	}
 	e, err := engine.New(opts)
 	if err != nil {
@@ -276,7 +276,7 @@ func TestPolicyHash(t *testing.T) {
 	f := newFixture(t)
 	var verifications atomic.Int64
 	e := f.engine(t, engine.Options{
-		Executor: func(ns string) (*vouch.Executor, string) {
+		Executor: func(_ context.Context, ns string) (*vouch.Executor, string) {
 			if ns == "strict" {
 				return f.exec, "h-strict"
 			}
@@ -379,7 +379,7 @@ func TestTagStaleWhileRevalidate(t *testing.T) {
 	clk := newClock()
 	refreshes := make(chan error, 10)
 	e := f.engine(t, engine.Options{
-		Executor:    func(string) (*vouch.Executor, string) { return &exec, "h1" },
+		Executor:    func(context.Context, string) (*vouch.Executor, string) { return &exec, "h1" },
 		Cache:       cache.NewMemory(cache.MemoryOptions{Now: clk.Now}),
 		Now:         clk.Now,
 		TagTTL:      10 * time.Second,
