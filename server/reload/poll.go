@@ -73,22 +73,22 @@ func (p *Poll) First(ctx context.Context) (*Generation, error) {
 
 // build builds a generation, with the fingerprint of the files it was
 // built from. It returns no generation and no error when the files
-// changed during the build.
+// changed during the build: a build error then may come from the change
+// (a file removed under it) rather than from the files as they end up.
 func (p *Poll) build(ctx context.Context) (*Generation, string, error) {
 	before, err := p.Fingerprint()
 	if err != nil {
 		return nil, "", err
 	}
-	g, err := p.Build(ctx)
-	if err != nil {
-		return nil, before, err
-	}
+	g, buildErr := p.Build(ctx)
 	after, err := p.Fingerprint()
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, before, err
-	}
-	if after != before {
+	case after != before:
 		return nil, before, nil
+	case buildErr != nil:
+		return nil, before, buildErr
 	}
 	return g, before, nil
 }
