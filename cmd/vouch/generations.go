@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -39,24 +41,28 @@ func (b *generations) poll(sf *serveFlags, logger *slog.Logger) *reload.Poll {
 
 // fingerprint hashes the config file's bytes (whether it parses or not),
 // the trust files it names when it parses, and the quick flags' trust
-// files: every file build reads that decides verdicts.
+// files: every file build reads that decides verdicts. With the content it
+// hashes where each path leads and that file's size and modification
+// time, so that a file replaced and replaced back during one build (the
+// kubelet writes each version in a new folder) still changes the
+// fingerprint, and the Poll builds again.
 func (b *generations) fingerprint() (string, error) {
 	fp := trust.NewFingerprinter()
+	var paths []string
 	if p := b.vf.configPath; p != "" {
-		if err := fp.Path(p); err != nil {
-			return "", err
-		}
+		paths = append(paths, p)
 		if cfg, err := config.Load(p); err == nil {
-			for _, f := range cfg.TrustFiles() {
-				if err := fp.Path(f); err != nil {
-					return "", err
-				}
-			}
+			paths = append(paths, cfg.TrustFiles()...)
 		}
 	}
-	for _, p := range b.vf.quick().TrustFiles() {
+	paths = append(paths, b.vf.quick().TrustFiles()...)
+	for _, p := range paths {
 		if err := fp.Path(p); err != nil {
 			return "", err
+		}
+		if fi, err := os.Stat(p); err == nil {
+			real, _ := filepath.EvalSymlinks(p)
+			fp.Add("stat", fmt.Sprintf("%s %d %d", real, fi.Size(), fi.ModTime().UnixNano()))
 		}
 	}
 	return fp.Sum(), nil
