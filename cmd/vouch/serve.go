@@ -47,6 +47,11 @@ of the policy and trust material, in memory and, with --redis-addr, in Redis
 shared by the replicas. A tag's digest is used --tag-ttl as it is, then up to
 --tag-max-stale while one background request resolves the tag again.
 
+The config file and the trust files it and the quick flags name are looked
+at every --config-reload-interval: a valid change is swapped in whole, without
+a restart (requests in flight finish under the previous one); an invalid one
+is logged and counted, and the last good configuration keeps serving.
+
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
 by that CA (mutual TLS); kubelet probes and Prometheus then use
