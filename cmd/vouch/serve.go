@@ -175,8 +175,8 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	srv.SetReady(true)
 	logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
 	ctx, stop := context.WithCancel(cmd.Context())
-	defer stop()
-	defer watch(ctx, poll, holder)() // after stop: the watch ends with ctx
+	wait := watch(ctx, poll, holder)
+	defer func() { stop(); wait() }()
 	if err := srv.ListenAndServe(ctx); err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
