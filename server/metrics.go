@@ -13,6 +13,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/server/reload"
 )
 
 // Metrics are the Prometheus metrics of a server, in a registry of their
@@ -33,6 +34,10 @@ type Metrics struct {
 	registryRequests *prometheus.CounterVec
 	redisErrors      *prometheus.CounterVec
 	cacheRejected    *prometheus.CounterVec
+	reloads          *prometheus.CounterVec
+	reloadOK         prometheus.Gauge
+	reloadTime       prometheus.Gauge
+	configInfo       *prometheus.GaugeVec
 }
 
 // latencyBuckets span a cached answer (sub-millisecond) to a verification
@@ -74,6 +79,18 @@ func NewMetrics() *Metrics {
 		cacheRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_cache_rejected_entries_total", Help: "Entries read from Redis and ignored because they failed authentication, by reason (unsigned, version, truncated, mac).",
 		}, []string{"reason"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_config_reloads_total", Help: "Changes of the configuration or its trust material seen while serving, by result: success (swapped in), failure (rejected; the last good configuration serves).",
+		}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vouch_config_last_reload_successful", Help: "1 when the latest configuration seen serves, 0 when it was rejected and an older one serves.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vouch_config_last_reload_success_timestamp_seconds", Help: "When the configuration that serves was loaded, in seconds since the Unix epoch.",
+		}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vouch_config_info", Help: "1 for the configuration that serves, labelled with the prefix of its policy hash (the hash verdicts are cached under).",
+		}, []string{"policy_hash"}),
 	}
 	for _, reason := range cache.RejectReasons() {
 		m.cacheRejected.WithLabelValues(reason)
@@ -82,6 +99,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.tagRefreshes, m.registryRequests, m.redisErrors,
 		m.cacheRejected,
+		m.reloads, m.reloadOK, m.reloadTime, m.configInfo,
 	)
 	return m
 }
@@ -120,6 +138,28 @@ func (m *Metrics) EngineHooks(inFlight func() int64) engine.Hooks {
 				result = "error"
 			}
 			m.tagRefreshes.WithLabelValues(result).Inc()
+		},
+	}
+}
+
+// ReloadHooks returns the hooks that feed the configuration metrics:
+// vouch_config_reloads_total, vouch_config_last_reload_successful,
+// vouch_config_last_reload_success_timestamp_seconds and vouch_config_info.
+func (m *Metrics) ReloadHooks() reload.Hooks {
+	return reload.Hooks{
+		OnServe: func(g *reload.Generation) {
+			m.reloadOK.Set(1)
+			m.reloadTime.Set(float64(g.Loaded.UnixNano()) / 1e9)
+			m.configInfo.Reset()
+			m.configInfo.WithLabelValues(reload.Short(g.PolicyHash)).Set(1)
+		},
+		OnReload: func(err error) {
+			result := "success"
+			if err != nil {
+				result = "failure"
+				m.reloadOK.Set(0)
+			}
+			m.reloads.WithLabelValues(result).Inc()
 		},
 	}
 }

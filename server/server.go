@@ -95,6 +95,11 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for requests in flight when the
 	// server stops. Optional; default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// RequestContext, when set, derives each decision request's context
+	// before its handler runs: reload.Holder.Pin pins the configuration
+	// there, so that every image of a request is decided under the one
+	// configuration that served when the request arrived. Optional.
+	RequestContext func(context.Context) context.Context
 	// Metrics are updated and served. Optional; default NewMetrics().
 	Metrics *Metrics
 	// Logger logs requests and events. Optional; default slog.Default(),
@@ -200,6 +205,9 @@ func (s *Server) decision(endpoint string, h http.HandlerFunc) http.Handler {
 		id := requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		if s.opts.RequestContext != nil {
+			ctx = s.opts.RequestContext(ctx)
+		}
 		ctx, cancel := context.WithTimeout(ctx, s.opts.Budget)
 		defer cancel()
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)

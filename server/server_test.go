@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -639,7 +640,7 @@ func TestAdmissionWarnMode(t *testing.T) {
 	}}
 	exec := sig.Executor(t, nil)
 	s := servertest.Start(t, servertest.Options{Executor: exec, Engine: func(o *engine.Options) {
-		o.Executor = func(ns string) (*vouch.Executor, string) {
+		o.Executor = func(_ context.Context, ns string) (*vouch.Executor, string) {
 			pol, err := policy.New(cfg, []string{"notation"}, policy.InNamespace(ns))
 			if err != nil {
 				t.Errorf("policy: %v", err)

@@ -150,7 +150,7 @@ func run(scenario string, duration time.Duration, out string) error {
 	logger := server.NewLogger(os.Stderr, slog.LevelError)
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor:    func(string) (*vouch.Executor, string) { return exec, "profile" },
+		Executor:    func(context.Context, string) (*vouch.Executor, string) { return exec, "profile" },
 		Hooks:       metrics.EngineHooks(func() int64 { return eng.InFlight() }),
 		Logger:      logger,
 		TagTTL:      knobs.tagTTL,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -10,11 +11,10 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 	"github.com/spf13/cobra"
 
-	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/engine"
-	"github.com/vouch-project/vouch/store/registry"
+	"github.com/vouch-project/vouch/server/reload"
 	"github.com/vouch-project/vouch/trust"
 )
 
@@ -49,6 +49,11 @@ shared by the replicas, each entry with an HMAC under the key in
 that writing to Redis cannot make an image allowed). A tag's digest is used
 --tag-ttl as it is, then up to --tag-max-stale while one background request
 resolves the tag again.
+
+The config file and the trust files it and the quick flags name are looked
+at every --config-reload-interval: a valid change is swapped in whole, without
+a restart (requests in flight finish under the previous one); an invalid one
+is logged and counted, and the last good configuration keeps serving.
 
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
@@ -112,31 +117,16 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	// go-redis logs each failed dial itself; the cache logs state changes.
 	logging.Disable()
 
-	cfg, err := loadConfig(cmd.Flags(), gf, vf)
-	if err != nil {
-		return err
-	}
-	verifiers, pol, err := vf.build(cfg)
-	if err != nil {
-		return err
-	}
-	fingerprint, err := verdictFingerprint(gf, vf, cfg)
-	if err != nil {
-		return &exitError{code: exitUndecided, err: err}
-	}
+	// Every configuration, the first and each reloaded one, is built whole
+	// by gens and swapped in by holder (docs/serving.md, Reloading).
 	metrics := server.NewMetrics()
-	regOpts := gf.registryOptions()
-	regOpts.OnResponse = metrics.RegistryResponse
-	st, err := registry.New(regOpts)
+	gens := &generations{fs: cmd.Flags(), gf: gf, vf: vf, metrics: metrics}
+	poll := gens.poll(sf, logger)
+	first, err := gens.first(cmd.Context(), poll)
 	if err != nil {
-		return &exitError{code: exitUndecided, err: err}
+		return err
 	}
-	timed := make([]vouch.Verifier, len(verifiers))
-	names := make([]string, len(verifiers))
-	for i, v := range verifiers {
-		timed[i], names[i] = metrics.Verifier(v), v.Name()
-	}
-	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: *gf.executor(st, timed, nil), Policy: pol, NamespacePolicy: cfg.NamespacePolicies(names), PolicyHash: fingerprint})
+	holder, err := reload.NewHolder(first, reload.HolderOptions{Hooks: metrics.ReloadHooks(), Logger: logger})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -155,7 +145,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor:      executors.Executor,
+		Executor:      holder.Executor,
 		Cache:         resultCache,
 		AllowTTL:      ttlOption(sf.cacheTTL),
 		DenyTTL:       ttlOption(sf.denyTTL),
@@ -179,6 +169,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		MaxKeys:         sf.maxKeys,
 		GatekeeperGraph: sf.gatekeeperGraph,
 		ShutdownTimeout: sf.shutdownTimeout,
+		RequestContext:  holder.Pin,
 		Metrics:         metrics,
 		Logger:          logger,
 	})
@@ -187,8 +178,11 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 	// Configuration and trust material are loaded: ready.
 	srv.SetReady(true)
-	logger.Info("vouch serving", "version", version, "verifiers", names, "policyHash", fingerprint[:12], "redis", sf.redisAddr)
-	if err := srv.ListenAndServe(cmd.Context()); err != nil {
+	logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+	ctx, stop := context.WithCancel(cmd.Context())
+	wait := watch(ctx, poll, holder)
+	defer func() { stop(); wait() }()
+	if err := srv.ListenAndServe(ctx); err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
 	logger.Info("vouch stopped")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/server/reload"
 )
 
 // serveFlags are the flags of `vouch serve` beyond the graph and verifier
@@ -28,6 +29,7 @@ type serveFlags struct {
 	maxBodyBytes                int64
 	maxKeys                     int
 	logLevel                    string
+	reloadInterval              time.Duration
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -54,6 +56,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM, wait this long for requests in flight")
 	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
+	fs.DurationVar(&f.reloadInterval, "config-reload-interval", reload.DefaultInterval, "look this often for changes of the config file and the trust files it or the quick flags name, and swap a valid change in without a restart (0: never)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
 }
 
@@ -69,7 +72,7 @@ func (f *serveFlags) validate() error {
 			return usageErrorf("%s must be positive", name)
 		}
 	}
-	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--tag-max-stale": f.tagMaxStale, "--linger": f.linger} {
+	for name, d := range map[string]time.Duration{"--cache-ttl": f.cacheTTL, "--deny-cache-ttl": f.denyTTL, "--tag-ttl": f.tagTTL, "--tag-max-stale": f.tagMaxStale, "--linger": f.linger, "--config-reload-interval": f.reloadInterval} {
 		if d < 0 {
 			return usageErrorf("%s cannot be negative", name)
 		}

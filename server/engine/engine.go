@@ -42,8 +42,11 @@ var ErrInvalidReference = errors.New("invalid image reference")
 // ExecutorFunc returns the executor that decides in a Kubernetes namespace
 // ("" when the request names none) and a hash of everything its verdicts
 // depend on: policy, verifiers, trust material, limits. Verdicts are cached
-// under that hash, so a change of any of them must change it.
-type ExecutorFunc func(namespace string) (exec *vouch.Executor, policyHash string)
+// under that hash, so a change of any of them must change it. ctx is the
+// caller's: a configuration that is reloaded while the server runs can pin,
+// in the request's context, the configuration its request started under
+// (reload.Holder).
+type ExecutorFunc func(ctx context.Context, namespace string) (exec *vouch.Executor, policyHash string)
 
 // Hooks report what the engine does, for metrics. Every field is optional;
 // none may block.
@@ -213,7 +216,7 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 	if err != nil {
 		return undecided(image, image, err), 0, err
 	}
-	exec, hash := e.opts.Executor(namespace)
+	exec, hash := e.opts.Executor(ctx, namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
 		return undecided(ref.String(), ref.String(), err), 0, err

@@ -85,7 +85,7 @@ func (f *fixture) ref(tag string) string { return f.host + "/eng/app:" + tag }
 func (f *fixture) engine(t *testing.T, opts engine.Options) *engine.Engine {
 	t.Helper()
 	if opts.Executor == nil {
-		opts.Executor = func(string) (*vouch.Executor, string) { return f.exec, "h1" }
+		opts.Executor = func(context.Context, string) (*vouch.Executor, string) { return f.exec, "h1" }
 	}
 	e, err := engine.New(opts)
 	if err != nil {
@@ -276,7 +276,7 @@ func TestPolicyHash(t *testing.T) {
 	f := newFixture(t)
 	var verifications atomic.Int64
 	e := f.engine(t, engine.Options{
-		Executor: func(ns string) (*vouch.Executor, string) {
+		Executor: func(_ context.Context, ns string) (*vouch.Executor, string) {
 			if ns == "strict" {
 				return f.exec, "h-strict"
 			}
@@ -379,7 +379,7 @@ func TestTagStaleWhileRevalidate(t *testing.T) {
 	clk := newClock()
 	refreshes := make(chan error, 10)
 	e := f.engine(t, engine.Options{
-		Executor:    func(string) (*vouch.Executor, string) { return &exec, "h1" },
+		Executor:    func(context.Context, string) (*vouch.Executor, string) { return &exec, "h1" },
 		Cache:       cache.NewMemory(cache.MemoryOptions{Now: clk.Now}),
 		Now:         clk.Now,
 		TagTTL:      10 * time.Second,
@@ -604,5 +604,41 @@ func TestVerifyCached(t *testing.T) {
 	}
 	if _, again := answer(image, "a", 0); string(again) != string(changed) {
 		t.Fatalf("cached after the change:\n%s\nwant\n%s", again, changed)
+	}
+}
+
+// TestPolicyHashChange: when the policy hash changes (a configuration
+// reloaded with other trust material), the verdict cached under the old
+// hash is not used: the image is verified again and its verdict has a new
+// id, so that nothing derived from the old verdict under its id (the
+// decoded report, an endpoint's encoding) is served under the new hash;
+// the old hash still finds its own verdict.
+func TestPolicyHashChange(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var hash atomic.Value
+	hash.Store("old")
+	var verifications atomic.Int64
+	e := f.engine(t, engine.Options{
+		Executor: func(context.Context, string) (*vouch.Executor, string) { return f.exec, hash.Load().(string) },
+		Hooks:    engine.Hooks{OnVerification: func(vouch.Verdict, time.Duration) { verifications.Add(1) }},
+	})
+	ids := map[string]uint64{}
+	for _, h := range []string{"old", "old", "new", "new", "old"} {
+		hash.Store(h)
+		_, id, err := e.VerifyCached(ctx, "", f.ref("good"))
+		if err != nil || id == 0 {
+			t.Fatalf("hash %s: id %d, %v", h, id, err)
+		}
+		if prev, ok := ids[h]; ok && prev != id {
+			t.Fatalf("hash %s: id %d, then %d", h, prev, id)
+		}
+		ids[h] = id
+	}
+	if ids["old"] == ids["new"] {
+		t.Fatalf("the same verdict id %d under both hashes", ids["old"])
+	}
+	if n := verifications.Load(); n != 2 {
+		t.Fatalf("%d verifications, want one per hash", n)
 	}
 }

@@ -138,7 +138,7 @@ func (e *Engine) Resolve(ctx context.Context, namespace, image string) (vouch.Re
 	if err != nil {
 		return vouch.Reference{}, err
 	}
-	exec, _ := e.opts.Executor(namespace)
+	exec, _ := e.opts.Executor(ctx, namespace)
 	if exec == nil {
 		return vouch.Reference{}, fmt.Errorf("no executor for namespace %q", namespace)
 	}

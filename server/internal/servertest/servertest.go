@@ -129,7 +129,7 @@ func Start(t testing.TB, o Options) *Stack {
 	logs := &SyncBuffer{}
 	logger := server.NewLogger(logs, slog.LevelDebug)
 	eo := engine.Options{
-		Executor: func(string) (*vouch.Executor, string) { return o.Executor, "test-policy" },
+		Executor: func(context.Context, string) (*vouch.Executor, string) { return o.Executor, "test-policy" },
 		Cache:    o.Cache,
 		Logger:   logger,
 	}
