@@ -29,6 +29,8 @@ const (
 
 // Config is the typed policy of vouch's config file: scopes of repositories,
 // each with a mode and requirements on the referrers of a subject.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// Scopes are tried most specific first (see Scope.Repositories).
 	// Required: a subject that no scope covers is denied.
@@ -36,6 +38,8 @@ type Config struct {
 }
 
 // Scope applies requirements to the subjects of some repositories.
+//
+// +kubebuilder:object:generate=true
 type Scope struct {
 	// Name labels the scope in reasons. Required, unique.
 	Name string `json:"name"`
@@ -64,6 +68,8 @@ type Scope struct {
 
 // Requirement asks for referrers of one artifact type that verify, or for
 // one of several alternatives (AnyOf).
+//
+// +kubebuilder:object:generate=true
 type Requirement struct {
 	// ArtifactType is the referrers' artifact type, read from their
 	// manifests. Required unless AnyOf is set.
