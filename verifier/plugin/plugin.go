@@ -70,6 +70,7 @@ type Config struct {
 	ArtifactTypes []string `json:"artifactTypes"`
 	// Parameters is any JSON object, passed to the plugin as
 	// verifier.parameters. Optional.
+	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	Parameters Parameters `json:"parameters,omitempty"`
