@@ -260,6 +260,13 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 		}
 	}
 	if t.Policy != nil {
+		if form == FormTenant {
+			for i, sc := range t.Policy.Scopes {
+				if len(sc.Namespaces) > 0 {
+					return fmt.Errorf("%spolicy.scopes[%d].namespaces: a %s applies to its own namespace only; remove namespaces", prefix, i, KindTenant)
+				}
+			}
+		}
 		if err := t.Policy.Validate(); err != nil {
 			// The policy's messages start at "policy.".
 			return fmt.Errorf("%s%w", prefix, err)
