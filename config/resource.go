@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -182,25 +183,84 @@ func (s *Spec) Manifest(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc := yaml.Node{Kind: yaml.MappingNode}
+	m, _ := spec.(map[string]any)
+	dropEmpty(m)
+	specDoc, err := marshalOrderedNode(nil, m, "registries", "limits", "trustStores", "verifiers", "policy")
+	if err != nil {
+		return nil, err
+	}
+	return marshalOrdered([]any{"apiVersion", APIVersion, "kind", KindCluster, "metadata", map[string]string{"name": name}, "spec", specDoc}, nil)
+}
+
+// dropEmpty removes the empty objects of m (registries: {}, limits: {}),
+// which encoding/json writes for struct fields.
+func dropEmpty(m map[string]any) {
+	for k, v := range m {
+		if o, ok := v.(map[string]any); ok && len(o) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// marshalOrdered writes the pairs of head (key, value, key, value...),
+// then the keys of m named in order, then m's other keys, as YAML.
+func marshalOrdered(head []any, m map[string]any, order ...string) ([]byte, error) {
+	n, err := marshalOrderedNode(head, m, order...)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func marshalOrderedNode(head []any, m map[string]any, order ...string) (*yaml.Node, error) {
+	doc := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(k string, v any) error {
 		var kn, vn yaml.Node
 		kn.SetString(k)
-		if err := vn.Encode(v); err != nil {
+		if n, ok := v.(*yaml.Node); ok {
+			vn = *n
+		} else if err := vn.Encode(v); err != nil {
 			return err
 		}
 		doc.Content = append(doc.Content, &kn, &vn)
 		return nil
 	}
-	for _, kv := range []struct {
-		k string
-		v any
-	}{{"apiVersion", APIVersion}, {"kind", KindCluster}, {"metadata", map[string]string{"name": name}}, {"spec", spec}} {
-		if err := add(kv.k, kv.v); err != nil {
+	for i := 0; i+1 < len(head); i += 2 {
+		if err := add(head[i].(string), head[i+1]); err != nil {
 			return nil, err
 		}
 	}
-	return yaml.Marshal(&doc)
+	done := map[string]bool{}
+	for _, k := range order {
+		if v, ok := m[k]; ok {
+			if err := add(k, v); err != nil {
+				return nil, err
+			}
+			done[k] = true
+		}
+	}
+	rest := make([]string, 0, len(m))
+	for k := range m {
+		if !done[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		if err := add(k, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return doc, nil
 }
 
 // toYAMLValue turns v into the generic value of its JSON form.
@@ -209,9 +269,33 @@ func toYAMLValue(v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
+	if err := dec.Decode(&out); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return numbers(out), nil
+}
+
+// numbers turns the json.Numbers in v into int64 or float64, so that
+// integers are written as integers.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = numbers(e)
+		}
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	}
+	return v
 }
