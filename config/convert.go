@@ -4,7 +4,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -146,11 +145,14 @@ func (c *Conversion) Commands(namespace string) []string {
 	return cmds
 }
 
-var keyChars = regexp.MustCompile(`[^-._a-zA-Z0-9]`)
-
 // configMapKey makes base a ConfigMap key not in used.
 func configMapKey(base string, used map[string]string) string {
-	base = keyChars.ReplaceAllString(base, "_")
+	base = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, base)
 	key := base
 	for i := 2; used[key] != ""; i++ {
 		ext := filepath.Ext(base)

@@ -3,7 +3,7 @@ package trust
 import (
 	"errors"
 	"fmt"
-	"regexp"
+	"strings"
 )
 
 // Kinds of object a Ref names.
@@ -52,14 +52,48 @@ func (r Ref) String() string {
 	return fmt.Sprintf("%s %s key %s", kind, name, r.Key)
 }
 
-// dnsSubdomain and dnsLabel are Kubernetes' rules for object names (RFC
-// 1123 subdomains) and namespaces (RFC 1123 labels); configKey is its rule
-// for Secret and ConfigMap keys.
-var (
-	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	configKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-)
+// dnsLabel reports whether s is an RFC 1123 label, as Kubernetes names
+// namespaces: lower-case letters, digits and '-', starting and ending
+// with a letter or digit, at most 63 characters.
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// dnsSubdomain reports whether s is an RFC 1123 subdomain, as Kubernetes
+// names objects: dot-separated labels, at most 253 characters.
+func dnsSubdomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !dnsLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// configKey reports whether s is a valid Secret or ConfigMap key: letters,
+// digits, '-', '_' and '.', at most 253 characters, not "." or "..".
+func configKey(s string) bool {
+	if s == "" || len(s) > 253 || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks the reference's shape, without reading it; errors name
 // the field below path. namespaced is true for a reference in a
@@ -75,20 +109,20 @@ func (r Ref) Validate(path string, namespaced bool) error {
 	if r.Name == "" {
 		return fmt.Errorf("%s.name: required", path)
 	}
-	if len(r.Name) > 253 || !dnsSubdomain.MatchString(r.Name) {
+	if !dnsSubdomain(r.Name) {
 		return fmt.Errorf("%s.name: %q is not a Kubernetes object name", path, r.Name)
 	}
 	if r.Key == "" {
 		return fmt.Errorf("%s.key: required", path)
 	}
-	if len(r.Key) > 253 || !configKey.MatchString(r.Key) {
+	if !configKey(r.Key) {
 		return fmt.Errorf("%s.key: %q is not a Secret or ConfigMap key", path, r.Key)
 	}
 	if r.Namespace != "" {
 		if namespaced {
 			return fmt.Errorf("%s.namespace: a VouchConfig reads Secrets and ConfigMaps of its own namespace only; remove namespace", path)
 		}
-		if len(r.Namespace) > 63 || !dnsLabel.MatchString(r.Namespace) {
+		if !dnsLabel(r.Namespace) {
 			return fmt.Errorf("%s.namespace: %q is not a namespace name", path, r.Namespace)
 		}
 	}
