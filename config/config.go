@@ -18,6 +18,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/untrusted"
 	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/trust"
 	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
 	"github.com/vouch-project/vouch/verifier/plugin"
@@ -32,30 +33,57 @@ const Version = "v1"
 // MaxFileBytes bounds a config file.
 const MaxFileBytes = 4 << 20
 
-// File is vouch's config file.
+// File is vouch's config file: a version and a Spec.
 type File struct {
 	// Version must be "v1". Required.
 	Version string `json:"version"`
-	// Registries says how to reach registries. Optional.
-	Registries Registries `json:"registries,omitempty"`
-	// Limits bound what is read from outside. Optional; defaults as in
-	// vouch.Limits.
-	Limits vouch.Limits `json:"limits,omitempty"`
-	// TrustStores are named certificate stores, named "TYPE:NAME" as Notation
-	// trust policies name them (ca, signingAuthority, tsa). Optional.
-	TrustStores []TrustStore `json:"trustStores,omitempty"`
-	// Verifiers check nodes of the graph. Optional, but with none every
-	// subject is denied.
-	Verifiers []Verifier `json:"verifiers,omitempty"`
-	// Policy decides. Optional; default: a subject is allowed when one of
-	// its referrers verified and nothing failed.
-	Policy *policy.Config `json:"policy,omitempty"`
+	// Spec is everything else; a ClusterVouchConfig's spec is the same.
+	Spec `json:",inline"`
 
 	// data is the document the file was parsed from.
 	data []byte
 }
 
+// Spec is vouch's configuration: the config file without its version,
+// and the spec of a ClusterVouchConfig (docs/kubernetes.md). In a file it
+// names trust material by files; in a custom resource, by Secret and
+// ConfigMap references (trust.Ref) or inline, as Form says.
+//
+// +kubebuilder:object:generate=true
+type Spec struct {
+	// Registries says how to reach registries. Optional.
+	Registries Registries `json:"registries,omitempty"`
+	// Limits bound what is read from outside. Optional; defaults as in
+	// vouch.Limits.
+	Limits vouch.Limits `json:"limits,omitempty"`
+	// TenantSpec holds the trust stores, verifiers and policy.
+	TenantSpec `json:",inline"`
+}
+
+// TenantSpec is what a tenant's VouchConfig may set: trust stores,
+// verifiers and a policy, which only add requirements in its namespace.
+// Registries and limits are the cluster's.
+//
+// +kubebuilder:object:generate=true
+type TenantSpec struct {
+	// TrustStores are named certificate stores, named "TYPE:NAME" as Notation
+	// trust policies name them (ca, signingAuthority, tsa). Optional.
+	// +listType=map
+	// +listMapKey=name
+	TrustStores []TrustStore `json:"trustStores,omitempty"`
+	// Verifiers check nodes of the graph. Optional, but with none every
+	// subject is denied.
+	// +listType=map
+	// +listMapKey=name
+	Verifiers []Verifier `json:"verifiers,omitempty"`
+	// Policy decides. Optional; default: a subject is allowed when one of
+	// its referrers verified and nothing failed.
+	Policy *policy.Config `json:"policy,omitempty"`
+}
+
 // Registries says how registries are reached.
+//
+// +kubebuilder:object:generate=true
 type Registries struct {
 	// PlainHTTP talks plain HTTP to every registry (insecure). Optional;
 	// default false.
@@ -66,28 +94,43 @@ type Registries struct {
 	// DockerConfig is a Docker config.json with credentials and credential
 	// helpers. Optional; default $DOCKER_CONFIG/config.json or
 	// ~/.docker/config.json.
+	// Config file only.
 	DockerConfig string `json:"dockerConfig,omitempty"`
+	// DockerConfigRef is a Secret holding a Docker config.json (the
+	// .dockerconfigjson key of a kubernetes.io/dockerconfigjson Secret).
+	// Optional; custom resources only.
+	DockerConfigRef *trust.Ref `json:"dockerConfigRef,omitempty"`
 }
 
 // TrustStore is a named set of certificates.
+//
+// +kubebuilder:object:generate=true
 type TrustStore struct {
 	// Name is "TYPE:NAME" with TYPE ca, signingAuthority or tsa. Required.
+	// +kubebuilder:validation:Pattern=`^(ca|signingAuthority|tsa):.+$`
 	Name string `json:"name"`
 	// Files are certificate files, PEM or DER, relative to the config
-	// file's folder. Optional.
+	// file's folder. Optional; config file only.
 	Files []string `json:"files,omitempty"`
+	// Refs are Secret or ConfigMap keys holding certificates (PEM).
+	// Optional; custom resources only.
+	Refs []trust.Ref `json:"refs,omitempty"`
 	// PEM holds certificates inline. Optional.
 	PEM string `json:"pem,omitempty"`
 }
 
 // Verifier configures one verifier: its name, its type, and the section
 // named after the type holding its parameters.
+//
+// +kubebuilder:object:generate=true
 type Verifier struct {
 	// Name identifies the verifier in reports and policies. Required,
 	// unique.
+	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// Type is the kind of verifier: notation, cosign, sbom, vulnreport,
 	// schema or plugin. Required.
+	// +kubebuilder:validation:Enum=notation;cosign;sbom;vulnreport;schema;plugin
 	Type string `json:"type"`
 	// Notation holds the parameters of a notation verifier
 	// (docs/verifiers/notation.md).
@@ -144,13 +187,28 @@ func (f *File) Validate() error {
 		}
 		return fmt.Errorf("version: %q is not supported; this vouch reads %q", f.Version, Version)
 	}
-	l := f.Limits
+	return f.Spec.Validate(FormFile, "")
+}
+
+// Validate checks s, written in form, without reading any file or
+// reference it names; errors name the field by its path after prefix
+// ("spec." in a custom resource, "" in a file).
+func (s *Spec) Validate(form Form, prefix string) error {
+	l := s.Limits
 	if l.MaxManifestBytes < 0 || l.MaxBlobBytes < 0 || l.MaxReferrerPages < 0 || l.MaxDepth < 0 || l.MaxNodes < 0 {
-		return fmt.Errorf("limits: a limit cannot be negative")
+		return fmt.Errorf("%slimits: a limit cannot be negative", prefix)
 	}
+	if err := checkSources(form, registrySources(&s.Registries, prefix+"registries")); err != nil {
+		return err
+	}
+	return s.TenantSpec.Validate(form, prefix)
+}
+
+// Validate checks t, written in form, as Spec.Validate does.
+func (t *TenantSpec) Validate(form Form, prefix string) error {
 	stores := map[string]bool{}
-	for i, s := range f.TrustStores {
-		path := fmt.Sprintf("trustStores[%d]", i)
+	for i, s := range t.TrustStores {
+		path := fmt.Sprintf("%strustStores[%d]", prefix, i)
 		typ, name, ok := strings.Cut(s.Name, ":")
 		if !ok || name == "" || (typ != "ca" && typ != "signingAuthority" && typ != "tsa") {
 			return fmt.Errorf("%s.name: %q is not TYPE:NAME with TYPE ca, signingAuthority or tsa", path, s.Name)
@@ -159,14 +217,20 @@ func (f *File) Validate() error {
 			return fmt.Errorf("%s.name: %q is used twice", path, s.Name)
 		}
 		stores[s.Name] = true
-		if len(s.Files) == 0 && strings.TrimSpace(s.PEM) == "" {
-			return fmt.Errorf("%s: needs files or pem", path)
+		if err := checkSources(form, storeSources(&s, path)); err != nil {
+			return err
+		}
+		if len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == "" {
+			if form == FormFile {
+				return fmt.Errorf("%s: needs files or pem", path)
+			}
+			return fmt.Errorf("%s: needs refs or pem", path)
 		}
 	}
 	names := map[string]bool{}
-	for i := range f.Verifiers {
-		v := &f.Verifiers[i]
-		path := fmt.Sprintf("verifiers[%d]", i)
+	for i := range t.Verifiers {
+		v := &t.Verifiers[i]
+		path := fmt.Sprintf("%sverifiers[%d]", prefix, i)
 		if v.Name == "" {
 			return fmt.Errorf("%s.name: required", path)
 		}
@@ -186,13 +250,26 @@ func (f *File) Validate() error {
 				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, other.name, v.Type)
 			}
 		}
+		if k.set(v) {
+			if err := checkSources(form, k.sources(v, path+"."+k.name)); err != nil {
+				return err
+			}
+		}
 		if err := k.validate(v, path+"."+k.name); err != nil {
 			return err
 		}
 	}
-	if f.Policy != nil {
-		if err := f.Policy.Validate(); err != nil {
-			return err
+	if t.Policy != nil {
+		if form == FormTenant {
+			for i, sc := range t.Policy.Scopes {
+				if len(sc.Namespaces) > 0 {
+					return fmt.Errorf("%spolicy.scopes[%d].namespaces: a %s applies to its own namespace only; remove namespaces", prefix, i, KindTenant)
+				}
+			}
+		}
+		if err := t.Policy.Validate(); err != nil {
+			// The policy's messages start at "policy.".
+			return fmt.Errorf("%s%w", prefix, err)
 		}
 	}
 	return nil
@@ -245,29 +322,45 @@ func (f *File) NamespacePolicies(verifierNames []string) func(namespace string) 
 }
 
 // Build constructs the verifiers and the policy the file describes, reading
-// the trust material it names.
+// the trust material it names. A file has no references to resolve.
 func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
+	return f.Spec.Build(nil, "")
+}
+
+// Build constructs the verifiers and the policy s describes (s validated
+// first), reading the trust material it names: files, and references
+// through r (nil: a reference is an error, trust.ErrNoResolver). Errors
+// name fields after prefix, as Validate does.
+func (s *Spec) Build(r trust.Resolver, prefix string) ([]vouch.Verifier, vouch.Policy, error) {
+	b := &building{spec: s, resolver: r, prefix: prefix}
 	var verifiers []vouch.Verifier
 	var names []string
-	for i := range f.Verifiers {
-		vc := &f.Verifiers[i]
+	for i := range s.Verifiers {
+		vc := &s.Verifiers[i]
 		k, ok := kindOf(vc.Type)
 		if !ok || !k.set(vc) {
-			return nil, nil, fmt.Errorf("verifiers[%d] (%s): not validated", i, vc.Name)
+			return nil, nil, fmt.Errorf("%sverifiers[%d] (%s): not validated", prefix, i, vc.Name)
 		}
-		v, err := k.build(f, fmt.Sprintf("verifiers[%d]", i), vc)
+		v, err := k.build(b, fmt.Sprintf("%sverifiers[%d]", prefix, i), vc)
 		if err != nil {
 			return nil, nil, err
 		}
 		verifiers = append(verifiers, v)
 		names = append(names, vc.Name)
 	}
-	if f.Policy == nil {
+	if s.Policy == nil {
 		return verifiers, policy.Default(names), nil
 	}
-	p, err := policy.New(*f.Policy, names)
+	p, err := policy.New(*s.Policy, names)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s%w", prefix, err)
 	}
 	return verifiers, p, nil
+}
+
+// building is what building one spec's verifiers needs.
+type building struct {
+	spec     *Spec
+	resolver trust.Resolver
+	prefix   string
 }

@@ -33,7 +33,13 @@ func decodeStrict(data []byte, out any) error {
 	if raw == nil {
 		return errors.New("the file is empty")
 	}
-	if err := checkFields(raw, reflect.TypeOf(out).Elem(), ""); err != nil {
+	return decodeValue(raw, out, "")
+}
+
+// decodeValue decodes raw, a value decoded from YAML, into out (a pointer
+// to a struct), strictly; errors name fields by their path below path.
+func decodeValue(raw any, out any, path string) error {
+	if err := checkFields(raw, reflect.TypeOf(out).Elem(), path); err != nil {
 		return err
 	}
 	j, err := json.Marshal(raw)
@@ -45,7 +51,7 @@ func decodeStrict(data []byte, out any) error {
 	if err := jd.Decode(out); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("%s: expected %s, got %s", te.Field, typeName(te.Type), te.Value)
+			return fmt.Errorf("%s: expected %s, got %s", join(path, te.Field), typeName(te.Type), te.Value)
 		}
 		return err
 	}
@@ -103,12 +109,21 @@ func checkFields(raw any, t reflect.Type, path string) error {
 	return nil
 }
 
+// jsonFields maps the JSON names of t's fields to their types, with the
+// fields of embedded structs without a name (`json:",inline"`) as t's own,
+// as encoding/json reads them.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for n, ft := range jsonFields(f.Type) {
+				fields[n] = ft
+			}
 			continue
 		}
 		if name == "" {

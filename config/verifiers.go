@@ -8,6 +8,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/trust"
 	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
 	"github.com/vouch-project/vouch/verifier/plugin"
@@ -31,25 +32,30 @@ type kind struct {
 	// files lists the files and folders that v's section names and whose
 	// content the verifier reads (not caches).
 	files func(v *Verifier) []string
+	// sources lists the files and references that v's section names, at
+	// path ("verifiers[0].cosign"), for checkSources.
+	sources func(v *Verifier, path string) []source
 	// build builds the verifier of v, the entry at path ("verifiers[0]").
-	build func(f *File, path string, v *Verifier) (vouch.Verifier, error)
+	build func(b *building, path string, v *Verifier) (vouch.Verifier, error)
 }
 
 // kinds is the table of verifier types, in the order messages list them.
 // It is read-only.
 var kinds = []kind{
 	sectionKind("notation", func(v *Verifier) **notation.Config { return &v.Notation },
-		(*notation.Config).Validate, resolveNotation, notationFiles, buildNotation),
+		(*notation.Config).Validate, resolveNotation, notationFiles, notationSources, buildNotation),
 	sectionKind("cosign", func(v *Verifier) **cosign.Config { return &v.Cosign },
-		required((*cosign.Config).Validate), resolveCosign, cosignFiles, builder(cosign.New)),
+		required((*cosign.Config).Validate), resolveCosign, cosignFiles, cosignSources, buildCosign),
 	sectionKind("sbom", func(v *Verifier) **sbom.Config { return &v.SBOM },
-		required((*sbom.Config).Validate), nil, nil, builder(sbom.New)),
+		required((*sbom.Config).Validate), nil, nil, nil, builder(sbom.New)),
 	sectionKind("vulnreport", func(v *Verifier) **vulnreport.Config { return &v.VulnReport },
-		required((*vulnreport.Config).Validate), nil, nil, builder(vulnreport.New)),
+		required((*vulnreport.Config).Validate), nil, nil, nil, builder(vulnreport.New)),
 	sectionKind("schema", func(v *Verifier) **schema.Config { return &v.Schema },
-		required((*schema.Config).Validate), resolveSchema, schemaFiles, builder(schema.New)),
+		required((*schema.Config).Validate), resolveSchema, schemaFiles, schemaSources, buildSchema),
+	// Plugin executables stay paths in every form: they live in vouch's
+	// container image, not in the cluster's Secrets.
 	sectionKind("plugin", func(v *Verifier) **plugin.Config { return &v.Plugin },
-		required((*plugin.Config).Validate), resolvePlugin, pluginFiles, builder(plugin.New)),
+		required((*plugin.Config).Validate), resolvePlugin, pluginFiles, nil, builder(plugin.New)),
 }
 
 // kindOf returns the kind named name.
@@ -71,14 +77,15 @@ func kindNames() []string {
 }
 
 // sectionKind makes the kind of a type whose section is a *C in Verifier:
-// section returns the address of that field. resolve and files may be nil
-// for sections that name no files; the others are called with a non-nil
-// section, except validate, which gets it as it is.
+// section returns the address of that field. resolve, files and sources may
+// be nil for sections that name no files; the others are called with a
+// non-nil section, except validate, which gets it as it is.
 func sectionKind[C any](name string, section func(*Verifier) **C,
 	validate func(c *C, path string) error,
 	resolve func(c *C, abs func(string) string),
 	files func(c *C) []string,
-	build func(f *File, path, name string, c *C) (vouch.Verifier, error),
+	sources func(c *C, path string) []source,
+	build func(b *building, path, name string, c *C) (vouch.Verifier, error),
 ) kind {
 	k := kind{
 		name:     name,
@@ -86,9 +93,13 @@ func sectionKind[C any](name string, section func(*Verifier) **C,
 		validate: func(v *Verifier, path string) error { return validate(*section(v), path) },
 		resolve:  func(*Verifier, func(string) string) {},
 		files:    func(*Verifier) []string { return nil },
-		build: func(f *File, path string, v *Verifier) (vouch.Verifier, error) {
-			return build(f, path, v.Name, *section(v))
+		sources:  func(*Verifier, string) []source { return nil },
+		build: func(b *building, path string, v *Verifier) (vouch.Verifier, error) {
+			return build(b, path, v.Name, *section(v))
 		},
+	}
+	if sources != nil {
+		k.sources = func(v *Verifier, path string) []source { return sources(*section(v), path) }
 	}
 	if resolve != nil {
 		k.resolve = func(v *Verifier, abs func(string) string) { resolve(*section(v), abs) }
@@ -110,8 +121,8 @@ func required[C any](validate func(c *C, path string) error) func(*C, string) er
 }
 
 // builder adapts a verifier package's New(name, Config).
-func builder[C any, V vouch.Verifier](newVerifier func(name string, c C) (V, error)) func(*File, string, string, *C) (vouch.Verifier, error) {
-	return func(_ *File, path, name string, c *C) (vouch.Verifier, error) {
+func builder[C any, V vouch.Verifier](newVerifier func(name string, c C) (V, error)) func(*building, string, string, *C) (vouch.Verifier, error) {
+	return func(_ *building, path, name string, c *C) (vouch.Verifier, error) {
 		v, err := newVerifier(name, *c)
 		if err != nil {
 			return nil, fmt.Errorf("%s (%s): %w", path, name, err)
@@ -155,16 +166,30 @@ func resolveSchema(c *schema.Config, abs func(string) string) {
 func resolvePlugin(c *plugin.Config, abs func(string) string) { c.Path = abs(c.Path) }
 
 // buildNotation reads the trust policy and builds the notation verifier
-// with the file's trust stores that the policy names.
-func buildNotation(f *File, path, name string, n *notation.Config) (vouch.Verifier, error) {
-	doc, err := notation.LoadTrustPolicy(n.TrustPolicy)
-	if err != nil {
+// with the spec's trust stores that the policy names.
+func buildNotation(b *building, path, name string, n *notation.Config) (vouch.Verifier, error) {
+	var doc *trustpolicy.Document
+	var err error
+	if n.TrustPolicyRef != nil {
+		var data []byte
+		data, err = trust.Referenced(*n.TrustPolicyRef, b.resolver).Read(notation.MaxTrustPolicyBytes)
+		if err == nil {
+			doc, err = notation.ParseTrustPolicy(data, n.TrustPolicyRef.String())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s.notation.trustPolicyRef: %w", path, err)
+		}
+	} else if doc, err = notation.LoadTrustPolicy(n.TrustPolicy); err != nil {
 		return nil, fmt.Errorf("%s.notation.trustPolicy: %w", path, err)
+	}
+	stores, err := b.trustStores(doc, n.ConfigDir)
+	if err != nil {
+		return nil, err
 	}
 	v, err := notation.New(notation.Options{
 		Name:        name,
 		TrustPolicy: doc,
-		TrustStores: f.trustStores(doc, n.ConfigDir),
+		TrustStores: stores,
 		Revocation:  n.Revocation.Revocation(),
 	})
 	if err != nil {
@@ -173,9 +198,10 @@ func buildNotation(f *File, path, name string, n *notation.Config) (vouch.Verifi
 	return v, nil
 }
 
-// trustStores returns the file's stores that doc names, in the notation
-// verifier's form, with dir as the Notation configuration folder.
-func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.TrustStores {
+// trustStores returns the spec's stores that doc names, in the notation
+// verifier's form, with dir as the Notation configuration folder. The
+// stores' references are read through the resolver, as inline PEM.
+func (b *building) trustStores(doc *trustpolicy.Document, dir string) (notation.TrustStores, error) {
 	named := map[string]bool{}
 	for _, st := range doc.TrustPolicies {
 		for _, n := range st.TrustStores {
@@ -183,7 +209,7 @@ func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.Trust
 		}
 	}
 	ts := notation.TrustStores{Dir: dir, Files: map[string][]string{}, Inline: map[string][]string{}}
-	for _, s := range f.TrustStores {
+	for i, s := range b.spec.TrustStores {
 		if !named[s.Name] {
 			continue
 		}
@@ -193,6 +219,51 @@ func (f *File) trustStores(doc *trustpolicy.Document, dir string) notation.Trust
 		if strings.TrimSpace(s.PEM) != "" {
 			ts.Inline[s.Name] = append(ts.Inline[s.Name], s.PEM)
 		}
+		for j, r := range s.Refs {
+			data, err := trust.Referenced(r, b.resolver).Read(notation.MaxCertificateFileBytes)
+			if err != nil {
+				return ts, fmt.Errorf("%strustStores[%d].refs[%d]: %w", b.prefix, i, j, err)
+			}
+			ts.Inline[s.Name] = append(ts.Inline[s.Name], string(data))
+		}
 	}
-	return ts
+	return ts, nil
+}
+
+// buildCosign reads the section's references into the in-memory forms the
+// cosign verifier takes (PEM text, trusted-root JSON), then builds it.
+func buildCosign(b *building, path, name string, c *cosign.Config) (vouch.Verifier, error) {
+	cc := *c.DeepCopy()
+	for _, s := range []struct {
+		name string
+		src  *cosign.PEMSource
+	}{{"keys", &cc.Keys}, {"certificateRoots", &cc.CertificateRoots}} {
+		for i, r := range s.src.Refs {
+			data, err := trust.Referenced(r, b.resolver).Read(cosign.MaxTrustFileBytes)
+			if err != nil {
+				return nil, fmt.Errorf("%s.cosign.%s.refs[%d]: %w", path, s.name, i, err)
+			}
+			s.src.PEM = strings.TrimRight(s.src.PEM, "\n") + "\n" + string(data)
+		}
+		s.src.Refs = nil
+	}
+	if r := cc.TrustedRootRef; r != nil {
+		data, err := trust.Referenced(*r, b.resolver).Read(cosign.MaxTrustFileBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s.cosign.trustedRootRef: %w", path, err)
+		}
+		cc.TrustedRootJSON, cc.TrustedRootRef = data, nil
+	}
+	return builder(cosign.New)(b, path, name, &cc)
+}
+
+// buildSchema builds a schema verifier; schemas from references are not
+// read yet (the Kubernetes source will).
+func buildSchema(b *building, path, name string, c *schema.Config) (vouch.Verifier, error) {
+	for _, s := range schemaSources(c, path+".schema") {
+		if s.ref != nil {
+			return nil, fmt.Errorf("%s: %s: schemas from references are not supported yet; mount the schema in vouch's container and use a config file", s.path, s.ref)
+		}
+	}
+	return builder(schema.New)(b, path, name, c)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras, notation, cosign, crane and syft CLIs, and through hack/cluster.sh a
+# oras, notation, cosign, crane and syft CLIs, controller-gen, and through hack/cluster.sh a
 # Kubernetes control plane with Gatekeeper) into a cache outside the repository, from the Go
 # module proxy only. A second run finds them cached and returns at once.
 #
@@ -35,6 +35,9 @@ scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
 go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
 go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
 go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
+# controller-gen, for api/v1alpha1's test that the generated CRDs and
+# deepcopy functions are up to date (hack/gen-crds.sh); ~20 s.
+go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
 
 # Redis (Debian's redis-server) for the shared verification-result cache
 # tests of cache/ and server/; they start their own redis-server on a free

@@ -29,6 +29,8 @@ const (
 
 // Config is the typed policy of vouch's config file: scopes of repositories,
 // each with a mode and requirements on the referrers of a subject.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// Scopes are tried most specific first (see Scope.Repositories).
 	// Required: a subject that no scope covers is denied.
@@ -36,6 +38,8 @@ type Config struct {
 }
 
 // Scope applies requirements to the subjects of some repositories.
+//
+// +kubebuilder:object:generate=true
 type Scope struct {
 	// Name labels the scope in reasons. Required, unique.
 	Name string `json:"name"`
@@ -52,9 +56,11 @@ type Scope struct {
 	// Optional; default every namespace.
 	Namespaces []string `json:"namespaces,omitempty"`
 	// Mode is enforce, warn or audit. Optional; default enforce.
+	// +kubebuilder:validation:Enum=enforce;warn;audit
 	Mode vouch.Mode `json:"mode,omitempty"`
 	// Platforms says how an image index subject is covered: "index"
 	// (default) or "each". Optional.
+	// +kubebuilder:validation:Enum=index;each
 	Platforms string `json:"platforms,omitempty"`
 	// Require lists what must be attached to the subject. Required: an
 	// empty list would allow everything, so it is refused; use a scope
@@ -64,15 +70,22 @@ type Scope struct {
 
 // Requirement asks for referrers of one artifact type that verify, or for
 // one of several alternatives (AnyOf).
+//
+// +kubebuilder:object:generate=true
 type Requirement struct {
 	// ArtifactType is the referrers' artifact type, read from their
 	// manifests. Required unless AnyOf is set.
 	ArtifactType string `json:"artifactType,omitempty"`
 	// AnyOf lists alternative requirements, of which one must be met: "a
 	// Notary Project signature or a cosign signature". Set either AnyOf or
-	// ArtifactType (with its other fields), not both.
+	// ArtifactType (with its other fields), not both. (In the CRDs, nested
+	// requirements are not described by the schema, which cannot recurse:
+	// vouch checks them.)
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	AnyOf []Requirement `json:"anyOf,omitempty"`
 	// Match is "any" (default) or "all".
+	// +kubebuilder:validation:Enum=any;all
 	Match string `json:"match,omitempty"`
 	// Verifiers, when set, counts only results of these verifiers: a
 	// referrer satisfies the requirement when one of them passed it and
@@ -86,6 +99,8 @@ type Requirement struct {
 	// this one: "the SBOM must itself be signed". A referrer that no
 	// verifier checks (skipped) satisfies a requirement with nested
 	// requirements when they are met; without them it never does.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	Require []Requirement `json:"require,omitempty"`
 }
 

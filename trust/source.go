@@ -12,14 +12,21 @@ import (
 	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
-// Source is one place trust material is read from: a file, or PEM text held
-// inline (in a config file). Set Path or PEM.
+// Source is one place trust material is read from: a file, PEM text held
+// inline (in a config file), or a key of a Secret or ConfigMap (Ref, read
+// through Resolver). Set one of Path, PEM and Ref.
 type Source struct {
-	// Path is a file to read. Optional; set Path or PEM.
+	// Path is a file to read. Optional; set one of Path, PEM and Ref.
 	Path string
-	// PEM is PEM text. Optional; set Path or PEM.
+	// PEM is PEM text. Optional; set one of Path, PEM and Ref.
 	PEM string
-	// Name names the source in messages. Optional; default Path, or
+	// Ref is a key of a Secret or ConfigMap. Optional; set one of Path,
+	// PEM and Ref.
+	Ref *Ref
+	// Resolver reads Ref. Optional; without it, reading a Ref is an error
+	// (ErrNoResolver).
+	Resolver Resolver
+	// Name names the source in messages. Optional; default Path, Ref, or
 	// "inline PEM".
 	Name string
 }
@@ -31,6 +38,10 @@ func File(path string) Source { return Source{Path: path} }
 // "inline PEM").
 func Inline(pem, name string) Source { return Source{PEM: pem, Name: name} }
 
+// Referenced is the Source of a key of a Secret or ConfigMap, read through
+// r (nil: reading it is an error, ErrNoResolver).
+func Referenced(ref Ref, r Resolver) Source { return Source{Ref: &ref, Resolver: r} }
+
 // String returns the source's name in messages.
 func (s Source) String() string {
 	switch {
@@ -38,20 +49,35 @@ func (s Source) String() string {
 		return s.Name
 	case s.Path != "":
 		return s.Path
+	case s.Ref != nil:
+		return s.Ref.String()
 	}
 	return "inline PEM"
 }
 
-// inline reports whether s is PEM text rather than a file.
-func (s Source) inline() bool { return s.Path == "" }
+// inline reports whether s is PEM text rather than a file or a reference.
+func (s Source) inline() bool { return s.Path == "" && s.Ref == nil }
 
 // Read returns the source's bytes: the file's, at most max bytes (an error
-// naming the file otherwise, as untrusted.ReadFile says), or the inline
-// text, which is in memory already and was bounded where it came from (the
-// config file).
+// naming the file otherwise, as untrusted.ReadFile says); a reference's,
+// at most max bytes, from the Resolver; or the inline text, which is in
+// memory already and was bounded where it came from (the config file).
 func (s Source) Read(max int64) ([]byte, error) {
-	if !s.inline() {
+	switch {
+	case s.Path != "":
 		return untrusted.ReadFile(s.Path, max)
+	case s.Ref != nil:
+		if s.Resolver == nil {
+			return nil, fmt.Errorf("%s: %w", s, ErrNoResolver)
+		}
+		data, err := s.Resolver.Resolve(*s.Ref, max)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > max {
+			return nil, fmt.Errorf("%s: more than %d bytes", s, max)
+		}
+		return data, nil
 	}
 	if strings.TrimSpace(s.PEM) == "" {
 		return nil, fmt.Errorf("%s: empty", s)

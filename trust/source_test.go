@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -207,5 +209,59 @@ func TestReadTrustedRoot(t *testing.T) {
 	}
 	if _, err := trust.ReadTrustedRoot(trust.File(p), 10); err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("over the bound: %v, want an error naming %s", err, p)
+	}
+}
+
+func TestSourceRef(t *testing.T) {
+	ref := trust.Ref{Kind: trust.KindSecret, Namespace: "vouch", Name: "cosign-pub", Key: "cosign.pub"}
+	if got, want := ref.String(), "secret vouch/cosign-pub key cosign.pub"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if _, err := trust.Referenced(ref, nil).Read(100); !errors.Is(err, trust.ErrNoResolver) || !strings.Contains(err.Error(), "secret vouch/cosign-pub key cosign.pub") {
+		t.Errorf("without a resolver: %v, want ErrNoResolver naming the reference", err)
+	}
+	data := map[trust.Ref]string{ref: "0123456789"}
+	r := trust.ResolverFunc(func(ref trust.Ref, max int64) ([]byte, error) {
+		v, ok := data[ref]
+		if !ok {
+			return nil, fmt.Errorf("%s: not found", ref)
+		}
+		return []byte(v), nil
+	})
+	got, err := trust.Referenced(ref, r).Read(100)
+	if err != nil || string(got) != "0123456789" {
+		t.Fatalf("Read = %q, %v", got, err)
+	}
+	if _, err := trust.Referenced(ref, r).Read(5); err == nil || !strings.Contains(err.Error(), "more than 5 bytes") {
+		t.Errorf("a value over the bound: %v", err)
+	}
+	missing := ref
+	missing.Key = "other"
+	if _, err := trust.Referenced(missing, r).Read(100); err == nil || !strings.Contains(err.Error(), "key other") {
+		t.Errorf("a missing key: %v", err)
+	}
+}
+
+func TestRefValidate(t *testing.T) {
+	for _, tc := range []struct {
+		ref        trust.Ref
+		namespaced bool
+		err        string
+	}{
+		{trust.Ref{Kind: "Secret", Name: "a", Key: "b"}, true, ""},
+		{trust.Ref{Kind: "ConfigMap", Namespace: "ns", Name: "a.b", Key: "ca.crt"}, false, ""},
+		{trust.Ref{Name: "a", Key: "b"}, false, "x.kind: required"},
+		{trust.Ref{Kind: "Pod", Name: "a", Key: "b"}, false, `x.kind: "Pod" is not Secret or ConfigMap`},
+		{trust.Ref{Kind: "Secret", Key: "b"}, false, "x.name: required"},
+		{trust.Ref{Kind: "Secret", Name: "A_", Key: "b"}, false, "x.name:"},
+		{trust.Ref{Kind: "Secret", Name: "a"}, false, "x.key: required"},
+		{trust.Ref{Kind: "Secret", Name: "a", Key: "a/b"}, false, "x.key:"},
+		{trust.Ref{Kind: "Secret", Namespace: "ns", Name: "a", Key: "b"}, true, "x.namespace: a VouchConfig reads"},
+		{trust.Ref{Kind: "Secret", Namespace: "N S", Name: "a", Key: "b"}, false, "x.namespace:"},
+	} {
+		err := tc.ref.Validate("x", tc.namespaced)
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%+v (namespaced %v): %v, want %q", tc.ref, tc.namespaced, err, tc.err)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 )
 
 // Duration is a time.Duration written as a string ("2s", "1m30s").
+//
+// +kubebuilder:validation:Type=string
 type Duration struct{ time.Duration }
 
 // UnmarshalJSON reads "2s"-style strings; a negative duration is an error.
@@ -30,3 +32,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// DeepCopyInto copies d into out, as Kubernetes' generated code expects of
+// the types in vouch's custom resources.
+func (d *Duration) DeepCopyInto(out *Duration) { *out = *d }

@@ -8,12 +8,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/vouch-project/vouch/trust"
 )
 
 // Config is the `cosign:` section of a verifier in vouch's config file. It
 // says whom to trust (public keys, certificate roots, keyless identities
 // under a Sigstore trusted root), which transparency evidence is required,
 // and which attestations to accept.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// Keys are trusted public keys in PEM ("PUBLIC KEY" blocks: ECDSA, RSA
 	// or Ed25519), such as the cosign.pub that `cosign generate-key-pair`
@@ -36,8 +40,16 @@ type Config struct {
 	// TrustedRoot is the path of a Sigstore trusted_root.json (Fulcio CAs,
 	// Rekor and CT log keys, timestamp authorities), read once, offline:
 	// `cosign trusted-root create`, or the one in Sigstore's TUF repository.
-	// Required unless ignoreTlogUnsafe is set.
+	// Required unless ignoreTlogUnsafe is set (or trustedRootRef in a
+	// custom resource). Config file only.
 	TrustedRoot string `json:"trustedRoot,omitempty"`
+	// TrustedRootRef is a Secret or ConfigMap key holding the
+	// trusted_root.json: TrustedRoot in a custom resource. Optional.
+	TrustedRootRef *trust.Ref `json:"trustedRootRef,omitempty"`
+	// TrustedRootJSON is the trusted root's content, when vouch's config
+	// package has read it from TrustedRootRef. Not read from the config.
+	// Optional; when set, TrustedRoot is not read.
+	TrustedRootJSON []byte `json:"-"`
 	// IgnoreTlogUnsafe accepts signatures without transparency-log (Rekor)
 	// evidence, as `cosign verify --insecure-ignore-tlog` does: for private
 	// setups that sign with `--tlog-upload=false`. A signature that was never
@@ -62,10 +74,16 @@ type Config struct {
 }
 
 // PEMSource is PEM material from files, inline, or both.
+//
+// +kubebuilder:object:generate=true
 type PEMSource struct {
 	// Files are PEM files; in the config file, relative to its folder.
-	// Optional.
+	// Optional; config file only.
 	Files []string `json:"files,omitempty"`
+	// Refs are Secret or ConfigMap keys holding PEM. Optional; custom
+	// resources only. The cosign verifier does not read them: vouch's
+	// config package reads them into PEM before it builds the verifier.
+	Refs []trust.Ref `json:"refs,omitempty"`
 	// PEM holds PEM blocks inline. Optional.
 	PEM string `json:"pem,omitempty"`
 	// Names, when set, are how messages and reports name Files, one per
@@ -82,13 +100,22 @@ func (s PEMSource) name(i int) string {
 	return s.Files[i]
 }
 
-func (s PEMSource) empty() bool { return len(s.Files) == 0 && strings.TrimSpace(s.PEM) == "" }
+func (s PEMSource) empty() bool {
+	return len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == ""
+}
+
+// hasTrustedRoot reports whether c names a trusted root in any form.
+func (c *Config) hasTrustedRoot() bool {
+	return c.TrustedRoot != "" || c.TrustedRootRef != nil || len(c.TrustedRootJSON) > 0
+}
 
 // Identity is a certificate identity: an OIDC issuer and a subject (an
 // email, a URI such as a GitHub workflow), each exact or a regular
 // expression, like cosign's --certificate-oidc-issuer(-regexp) and
 // --certificate-identity(-regexp). Regular expressions use Go syntax and,
 // as in cosign, are not anchored: write ^…$ to match the whole value.
+//
+// +kubebuilder:object:generate=true
 type Identity struct {
 	// Issuer is the exact OIDC issuer. One of issuer and issuerRegExp is
 	// required.
@@ -107,6 +134,8 @@ type Identity struct {
 // predicates must hold. An attestation whose predicate type is not accepted
 // is skipped, not failed: like `cosign verify-attestation --type`, the
 // verifier looks only at the types it is asked about.
+//
+// +kubebuilder:object:generate=true
 type Attestations struct {
 	// PredicateTypes lists the accepted predicate types: URIs, or cosign's
 	// --type names (slsaprovenance, slsaprovenance02, slsaprovenance1,
@@ -126,6 +155,8 @@ type Attestations struct {
 }
 
 // Predicate checks the predicates of one type.
+//
+// +kubebuilder:object:generate=true
 type Predicate struct {
 	// Type is the predicate type: a URI or a cosign --type name. Required.
 	Type string `json:"type"`
@@ -193,7 +224,7 @@ func KeyConfig(keyFiles []string) Config {
 // Validate checks c without reading the files it names; errors name the
 // field by its path below prefix, such as prefix+".identities[0].issuer".
 func (c *Config) Validate(prefix string) error {
-	if c.Keys.empty() && c.CertificateRoots.empty() && c.TrustedRoot == "" {
+	if c.Keys.empty() && c.CertificateRoots.empty() && !c.hasTrustedRoot() {
 		return fmt.Errorf("%s: nothing to trust: set keys, certificateRoots or trustedRoot", prefix)
 	}
 	if err := c.Keys.validate(prefix + ".keys"); err != nil {
@@ -202,11 +233,11 @@ func (c *Config) Validate(prefix string) error {
 	if err := c.CertificateRoots.validate(prefix + ".certificateRoots"); err != nil {
 		return err
 	}
-	certs := !c.CertificateRoots.empty() || (c.TrustedRoot != "" && c.Keys.empty())
+	certs := !c.CertificateRoots.empty() || (c.hasTrustedRoot() && c.Keys.empty())
 	switch {
 	case certs && len(c.Identities) == 0:
 		return fmt.Errorf("%s.identities: required to trust certificates (keyless signatures): name the OIDC issuer and subject of the signers", prefix)
-	case len(c.Identities) > 0 && c.CertificateRoots.empty() && c.TrustedRoot == "":
+	case len(c.Identities) > 0 && c.CertificateRoots.empty() && !c.hasTrustedRoot():
 		return fmt.Errorf("%s.identities: certificates need certificateRoots or trustedRoot to be checked against", prefix)
 	}
 	for i, id := range c.Identities {
@@ -214,10 +245,10 @@ func (c *Config) Validate(prefix string) error {
 			return err
 		}
 	}
-	if c.TrustedRoot == "" && !c.IgnoreTlogUnsafe {
+	if !c.hasTrustedRoot() && !c.IgnoreTlogUnsafe {
 		return fmt.Errorf("%s.trustedRoot: required to check transparency-log (Rekor) evidence; for signatures made with --tlog-upload=false set ignoreTlogUnsafe: true", prefix)
 	}
-	if c.IgnoreSCTUnsafe && (c.TrustedRoot == "" || len(c.Identities) == 0) {
+	if c.IgnoreSCTUnsafe && (!c.hasTrustedRoot() || len(c.Identities) == 0) {
 		return fmt.Errorf("%s.ignoreSCTUnsafe: applies only to keyless signatures checked against trustedRoot", prefix)
 	}
 	for k := range c.Annotations {

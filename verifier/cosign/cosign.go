@@ -45,6 +45,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/trust"
 )
 
 // Artifact types this verifier handles.
@@ -144,11 +145,22 @@ func New(name string, c Config) (*Verifier, error) {
 	if v.roots, err = loadCertificates(c.CertificateRoots, prefix+".certificateRoots"); err != nil {
 		return nil, err
 	}
-	if c.TrustedRoot != "" {
+	switch {
+	case len(c.TrustedRootJSON) > 0:
+		if v.trustedRoot, err = root.NewTrustedRootFromJSON(c.TrustedRootJSON); err != nil {
+			return nil, fmt.Errorf("%s.trustedRootRef: %w", prefix, err)
+		}
+		v.fulcio = len(c.Identities) > 0
+	case c.TrustedRootRef != nil:
+		return nil, fmt.Errorf("%s.trustedRootRef: %w", prefix, trust.ErrNoResolver)
+	case c.TrustedRoot != "":
 		if v.trustedRoot, err = loadTrustedRoot(c.TrustedRoot); err != nil {
 			return nil, fmt.Errorf("%s.trustedRoot: %w", prefix, err)
 		}
 		v.fulcio = len(c.Identities) > 0
+	}
+	if len(c.Keys.Refs) > 0 || len(c.CertificateRoots.Refs) > 0 {
+		return nil, fmt.Errorf("%s: keys.refs and certificateRoots.refs: %w", prefix, trust.ErrNoResolver)
 	}
 	var want []string
 	for i, id := range c.Identities {

@@ -4,20 +4,28 @@ import (
 	"fmt"
 
 	"github.com/vouch-project/vouch/internal/duration"
+	"github.com/vouch-project/vouch/trust"
 )
 
 // Config is the `notation:` section of a verifier in vouch's config file
 // (docs/configuration.md). Paths in it are read as they are: vouch's config
 // package resolves relative ones against the config file's folder before it
 // builds the verifier. The certificates come from the config file's
-// trustStores and from ConfigDir; see Options.
+// trustStores and from ConfigDir; see Options. In vouch's custom resources,
+// TrustPolicyRef replaces TrustPolicy and ConfigDir is not available.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// TrustPolicy is a trust policy file in Notation's own format
-	// (trustpolicy.json), read as-is by LoadTrustPolicy. Required.
-	TrustPolicy string `json:"trustPolicy"`
+	// (trustpolicy.json), read as-is by LoadTrustPolicy. Required in a
+	// config file (or TrustPolicyRef in a custom resource).
+	TrustPolicy string `json:"trustPolicy,omitempty"`
+	// TrustPolicyRef is a Secret or ConfigMap key holding the trust
+	// policy document. Required in a custom resource.
+	TrustPolicyRef *trust.Ref `json:"trustPolicyRef,omitempty"`
 	// ConfigDir is a Notation configuration folder holding
 	// truststore/x509/TYPE/NAME/ certificates, such as
-	// ~/.config/notation: TrustStores.Dir. Optional.
+	// ~/.config/notation: TrustStores.Dir. Optional; config file only.
 	ConfigDir string `json:"configDir,omitempty"`
 	// Revocation configures OCSP and CRL checks. Optional.
 	Revocation *RevocationConfig `json:"revocation,omitempty"`
@@ -25,6 +33,8 @@ type Config struct {
 
 // RevocationConfig is the `revocation:` part of a notation section: the
 // config-file form of Revocation.
+//
+// +kubebuilder:object:generate=true
 type RevocationConfig struct {
 	// Timeout bounds each OCSP request and CRL download. Optional;
 	// default 2s.
@@ -43,8 +53,8 @@ type Duration = duration.Duration
 // field by its path below prefix, such as prefix+".trustPolicy". A nil c
 // is an error too: a notation verifier needs its section.
 func (c *Config) Validate(prefix string) error {
-	if c == nil || c.TrustPolicy == "" {
-		return fmt.Errorf("%s.trustPolicy: required for a notation verifier", prefix)
+	if c == nil || (c.TrustPolicy == "" && c.TrustPolicyRef == nil) {
+		return fmt.Errorf("%s.trustPolicy: required for a notation verifier (trustPolicyRef in a custom resource)", prefix)
 	}
 	return nil
 }

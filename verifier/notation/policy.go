@@ -35,6 +35,20 @@ func LoadTrustPolicy(path string) (*trustpolicy.Document, error) {
 	return doc, nil
 }
 
+// ParseTrustPolicy decodes and validates a trust policy document read from
+// elsewhere than a file (a Secret), at most MaxTrustPolicyBytes; errors
+// name it by name.
+func ParseTrustPolicy(data []byte, name string) (*trustpolicy.Document, error) {
+	if len(data) > MaxTrustPolicyBytes {
+		return nil, fmt.Errorf("trust policy %s: more than %d bytes", name, MaxTrustPolicyBytes)
+	}
+	doc, err := parseTrustPolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("trust policy %s: %w", name, err)
+	}
+	return doc, nil
+}
+
 // parseTrustPolicy decodes and validates a trust policy document.
 func parseTrustPolicy(data []byte) (*trustpolicy.Document, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))

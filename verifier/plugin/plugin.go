@@ -56,6 +56,8 @@ var errTimeout = errors.New("plugin timeout")
 const waitDelay = time.Second
 
 // Config is the `plugin:` section of a verifier in vouch's config file.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// Path is the plugin executable, absolute or relative to the config
 	// file's folder. It must exist, be a regular executable file and not be
@@ -68,7 +70,10 @@ type Config struct {
 	ArtifactTypes []string `json:"artifactTypes"`
 	// Parameters is any JSON object, passed to the plugin as
 	// verifier.parameters. Optional.
-	Parameters map[string]any `json:"parameters,omitempty"`
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Parameters Parameters `json:"parameters,omitempty"`
 	// Timeout bounds one run, from start to exit. Optional; default "5s".
 	Timeout Duration `json:"timeout,omitempty"`
 	// MaxOutputBytes bounds the plugin's standard output; a plugin that
@@ -84,7 +89,48 @@ type Config struct {
 	Env []string `json:"env,omitempty"`
 }
 
+// Parameters is a plugin's parameters: any JSON object.
+type Parameters map[string]any
+
+// DeepCopyInto copies p into out, as Kubernetes' generated code expects
+// of the types in vouch's custom resources.
+func (p Parameters) DeepCopyInto(out *Parameters) {
+	if p == nil {
+		*out = nil
+		return
+	}
+	*out = deepCopyJSON(map[string]any(p)).(map[string]any)
+}
+
+// DeepCopy returns a copy of p.
+func (p Parameters) DeepCopy() Parameters {
+	var out Parameters
+	p.DeepCopyInto(&out)
+	return out
+}
+
+// deepCopyJSON copies a value decoded from JSON.
+func deepCopyJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = deepCopyJSON(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = deepCopyJSON(e)
+		}
+		return s
+	}
+	return v
+}
+
 // Duration is a time.Duration written as a string ("5s", "1m30s").
+//
+// +kubebuilder:validation:Type=string
 type Duration struct{ time.Duration }
 
 // UnmarshalJSON reads "5s"-style strings.

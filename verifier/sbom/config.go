@@ -9,6 +9,8 @@ import (
 )
 
 // Config is the `sbom:` section of a verifier in vouch's config file.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// DeniedLicenses lists SPDX licenses that no package may be bound by:
 	// identifiers ("GPL-3.0-only", "AGPL-3.0-or-later", "GPL-2.0+"),

@@ -77,6 +77,8 @@ const reasonListed = 3
 const clockSkew = 5 * time.Minute
 
 // Config is the `vulnreport:` section of a verifier in vouch's config file.
+//
+// +kubebuilder:object:generate=true
 type Config struct {
 	// DeniedSeverities lists the severities that no finding may have:
 	// critical, high, medium, low, unknown (a finding for which the report
