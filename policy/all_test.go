@@ -134,7 +134,9 @@ func TestAll(t *testing.T) {
 			// A tree with pending nodes is decided with them unchecked,
 			// which is how Settled sees it; only its Settled is checked.
 			hasPending := false
-			tt.root.Walk(func(n *vouch.Node, _ int) { hasPending = hasPending || (n.Relation == vouch.RelReferrer && n.Outcome == "") })
+			tt.root.Walk(func(n *vouch.Node, _ int) {
+				hasPending = hasPending || (n.Relation == vouch.RelReferrer && n.Outcome == "")
+			})
 			if !hasPending {
 				if d.Verdict != tt.verdict || d.Mode != tt.mode || d.Waived != tt.waived {
 					t.Errorf("decision %s mode %s waived %v, want %s %s %v: %s", d.Verdict, d.Mode, d.Waived, tt.verdict, tt.mode, tt.waived, d.Reason)
