@@ -125,8 +125,10 @@ type TrustStore struct {
 // +kubebuilder:object:generate=true
 type Verifier struct {
 	// Name identifies the verifier in reports and policies. Required,
-	// unique.
+	// unique. In a custom resource it has no "/": reports name a
+	// VouchConfig's verifiers NAMESPACE/NAME/VERIFIER.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^[^/]+$`
 	Name string `json:"name"`
 	// Type is the kind of verifier: notation, cosign, sbom, vulnreport,
 	// schema or plugin. Required.
