@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/config"
 	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/internal/testbed/testca"
 	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/store/registry"
@@ -317,4 +319,59 @@ func TestComposeErrors(t *testing.T) {
 			t.Fatalf("Compose: %v", err)
 		}
 	})
+}
+
+// TestComposeExamples: the worked example of docs/kubernetes.md composes,
+// with the verifier names it gives, and changes nothing outside team-a.
+func TestComposeExamples(t *testing.T) {
+	read := func(name string) config.Resource {
+		data, err := os.ReadFile("../examples/kubernetes/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := config.ParseResources(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0]
+	}
+	cluster, tenant := read("cluster.yaml"), read("tenant.yaml")
+	file := func(p string) string {
+		data, err := os.ReadFile("../examples/config/" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	pub := func() string {
+		k, err := testca.NewKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(k.Public)
+	}
+	res := objects{
+		"vouch/example-ca/ca.crt":                      file("certs/example-ca.pem"),
+		"vouch/notation-trust-policy/trustpolicy.json": file("trustpolicy.json"),
+		"vouch/cosign-pub/cosign.pub":                  pub(),
+		"team-a/team-a-cosign-pub/cosign.pub":          pub(),
+	}
+	comp, err := config.Compose(&cluster.Spec, []config.Tenant{{Namespace: tenant.Namespace, Name: tenant.Name, Spec: tenant.Spec.TenantSpec}}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := comp.Namespace("team-a")
+	if err != nil || n == nil {
+		t.Fatalf("team-a: %+v %v", n, err)
+	}
+	var names []string
+	for _, v := range n.Verifiers {
+		names = append(names, v.Name())
+	}
+	if strings.Join(names, " ") != "team-a/team-a/team-a-cosign team-a/team-a/team-a-sbom" {
+		t.Errorf("team-a's verifiers: %v", names)
+	}
+	if n, err := comp.Namespace("team-b"); n != nil || err != nil {
+		t.Errorf("team-b: %+v %v, want nothing added", n, err)
+	}
 }
