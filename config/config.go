@@ -3,8 +3,9 @@
 // paths in it against its folder, and builds what it describes: registry
 // options, limits, verifiers (one table from verifier type to its section
 // and constructor) and the policy. It also builds the verifiers of the
-// CLI's quick flags (Quick), and lists and fingerprints the trust files a
-// configuration reads (File.TrustFiles, File.Fingerprint).
+// CLI's quick flags (Quick), lists and fingerprints the trust files a
+// configuration reads (File.TrustFiles, File.Fingerprint), and composes a
+// ClusterVouchConfig with the VouchConfigs of its namespaces (Compose).
 //
 // docs/configuration.md documents every field; examples/config holds
 // configs that the tests load.
