@@ -255,3 +255,48 @@ func (n *Node) summarizeResults() {
 		n.Reason = "no verifier handles artifact type " + t
 	}
 }
+
+// Restrict returns a copy of the tree below n as it would be had only the
+// verifiers that keep accepts run: each node keeps only their results, and
+// its Outcome and Reason are summed up again from those, as the Executor
+// sums them up. A node that has no results at all (not verified yet,
+// skipped, or errored before any verifier ran, as a manifest that could
+// not be fetched) is copied as it is. orig maps each copy to its original.
+// Policies that share one walk but not their trust (policy.All) each
+// decide on the restriction to their own verifiers.
+func (n *Node) Restrict(keep func(verifier string) bool) (view *Node, orig map[*Node]*Node) {
+	orig = map[*Node]*Node{}
+	return n.restrict(keep, orig), orig
+}
+
+func (n *Node) restrict(keep func(string) bool, orig map[*Node]*Node) *Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	orig[&c] = n
+	if len(n.Results) > 0 {
+		c.Results = nil
+		for _, r := range n.Results {
+			if keep(r.Verifier) {
+				c.Results = append(c.Results, r)
+			}
+		}
+		c.Reason = ""
+		c.summarizeResults()
+	}
+	c.Referrers = restrictAll(n.Referrers, keep, orig)
+	c.Manifests = restrictAll(n.Manifests, keep, orig)
+	return &c
+}
+
+func restrictAll(nodes []*Node, keep func(string) bool, orig map[*Node]*Node) []*Node {
+	if nodes == nil {
+		return nil
+	}
+	out := make([]*Node, len(nodes))
+	for i, m := range nodes {
+		out[i] = m.restrict(keep, orig)
+	}
+	return out
+}

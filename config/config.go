@@ -3,8 +3,9 @@
 // paths in it against its folder, and builds what it describes: registry
 // options, limits, verifiers (one table from verifier type to its section
 // and constructor) and the policy. It also builds the verifiers of the
-// CLI's quick flags (Quick), and lists and fingerprints the trust files a
-// configuration reads (File.TrustFiles, File.Fingerprint).
+// CLI's quick flags (Quick), lists and fingerprints the trust files a
+// configuration reads (File.TrustFiles, File.Fingerprint), and composes a
+// ClusterVouchConfig with the VouchConfigs of its namespaces (Compose).
 //
 // docs/configuration.md documents every field; examples/config holds
 // configs that the tests load.
@@ -125,8 +126,10 @@ type TrustStore struct {
 // +kubebuilder:object:generate=true
 type Verifier struct {
 	// Name identifies the verifier in reports and policies. Required,
-	// unique.
+	// unique. In a custom resource it has no "/": reports name a
+	// VouchConfig's verifiers NAMESPACE/NAME/VERIFIER.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^[^/]+$`
 	Name string `json:"name"`
 	// Type is the kind of verifier: notation, cosign, sbom, vulnreport,
 	// schema or plugin. Required.
@@ -237,6 +240,9 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 		if names[v.Name] {
 			return fmt.Errorf("%s.name: %q is used twice", path, v.Name)
 		}
+		if form != FormFile && strings.Contains(v.Name, "/") {
+			return fmt.Errorf("%s.name: %q: a custom resource's verifier names have no \"/\", which is reserved for the names of VouchConfigs' verifiers in reports (NAMESPACE/NAME/VERIFIER)", path, v.Name)
+		}
 		names[v.Name] = true
 		if v.Type == "" {
 			return fmt.Errorf("%s.type: required", path)
@@ -332,21 +338,9 @@ func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 // through r (nil: a reference is an error, trust.ErrNoResolver). Errors
 // name fields after prefix, as Validate does.
 func (s *Spec) Build(r trust.Resolver, prefix string) ([]vouch.Verifier, vouch.Policy, error) {
-	b := &building{spec: s, resolver: r, prefix: prefix}
-	var verifiers []vouch.Verifier
-	var names []string
-	for i := range s.Verifiers {
-		vc := &s.Verifiers[i]
-		k, ok := kindOf(vc.Type)
-		if !ok || !k.set(vc) {
-			return nil, nil, fmt.Errorf("%sverifiers[%d] (%s): not validated", prefix, i, vc.Name)
-		}
-		v, err := k.build(b, fmt.Sprintf("%sverifiers[%d]", prefix, i), vc)
-		if err != nil {
-			return nil, nil, err
-		}
-		verifiers = append(verifiers, v)
-		names = append(names, vc.Name)
+	verifiers, names, err := s.TenantSpec.buildVerifiers(r, prefix, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	if s.Policy == nil {
 		return verifiers, policy.Default(names), nil
@@ -358,9 +352,38 @@ func (s *Spec) Build(r trust.Resolver, prefix string) ([]vouch.Verifier, vouch.P
 	return verifiers, p, nil
 }
 
+// buildVerifiers constructs t's verifiers, reading their trust material
+// (files, and references through r), and returns them with their names.
+// rename, when not nil, gives each verifier the name it reports under
+// (a tenant's, see Tenant.VerifierName); errors name fields after prefix.
+func (t *TenantSpec) buildVerifiers(r trust.Resolver, prefix string, rename func(string) string) ([]vouch.Verifier, []string, error) {
+	b := &building{spec: t, resolver: r, prefix: prefix}
+	var verifiers []vouch.Verifier
+	var names []string
+	for i := range t.Verifiers {
+		vc := &t.Verifiers[i]
+		k, ok := kindOf(vc.Type)
+		if !ok || !k.set(vc) {
+			return nil, nil, fmt.Errorf("%sverifiers[%d] (%s): not validated", prefix, i, vc.Name)
+		}
+		if rename != nil {
+			named := *vc
+			named.Name = rename(vc.Name)
+			vc = &named
+		}
+		v, err := k.build(b, fmt.Sprintf("%sverifiers[%d]", prefix, i), vc)
+		if err != nil {
+			return nil, nil, err
+		}
+		verifiers = append(verifiers, v)
+		names = append(names, vc.Name)
+	}
+	return verifiers, names, nil
+}
+
 // building is what building one spec's verifiers needs.
 type building struct {
-	spec     *Spec
+	spec     *TenantSpec
 	resolver trust.Resolver
 	prefix   string
 }

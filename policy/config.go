@@ -245,7 +245,8 @@ func validPattern(p string) error {
 type Option func(*options)
 
 type options struct {
-	namespace string
+	namespace      string
+	allowUncovered bool
 }
 
 // InNamespace makes New build the policy that applies in the Kubernetes
@@ -253,6 +254,15 @@ type options struct {
 // for requests that name no namespace, such as the CLI's.
 func InNamespace(ns string) Option {
 	return func(o *options) { o.namespace = ns }
+}
+
+// AllowUncovered makes the policy allow a subject that none of its scopes
+// covers, instead of denying it: for a policy that only adds requirements
+// to another's, composed with it by All (a tenant's VouchConfig, whose
+// scopes name the repositories it cares about). Alone, such a policy lets
+// every subject outside its scopes through unverified.
+func AllowUncovered() Option {
+	return func(o *options) { o.allowUncovered = true }
 }
 
 // New returns the policy c describes, after validating it; verifiers lists
@@ -293,12 +303,14 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
-	return &configPolicy{c: c.ForNamespace(o.namespace)}, nil
+	return &configPolicy{c: c.ForNamespace(o.namespace), allowUncovered: o.allowUncovered}, nil
 }
 
 // configPolicy is the policy a Config describes, narrowed to one namespace.
 type configPolicy struct {
 	c Config
+	// allowUncovered allows what no scope covers (AllowUncovered).
+	allowUncovered bool
 }
 
 // Scope returns the scope that covers ref, or nil.
@@ -347,6 +359,9 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
 	}
 	scope := p.c.Scope(ref)
+	if scope == nil && p.allowUncovered {
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s: nothing required", ref.Name())}, nil
+	}
 	if scope == nil {
 		return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}, nil
 	}

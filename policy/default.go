@@ -1,7 +1,8 @@
-// Package policy turns a subject's report tree into a verdict. It holds two
-// vouch.Policy implementations: Default, the fail-closed policy vouch
-// applies until a configured policy is given, and the policy of the config
-// file's policy section (Config), which New builds.
+// Package policy turns a subject's report tree into a verdict. It holds
+// Default, the fail-closed policy vouch applies until a configured policy
+// is given; the policy of the config file's policy section (Config), which
+// New builds; and All, which composes policies that each decide on their
+// own verifiers' results (a cluster's and its tenants').
 package policy
 
 import (

@@ -93,6 +93,53 @@ func TestNamespaceExecutors(t *testing.T) {
 			t.Fatalf("past the bound: late built %d times, team-a %d", built["late"], built["team-a"])
 		}
 	})
+	t.Run("tenants", func(t *testing.T) {
+		verifier := func(name string) vouch.Verifier { return vouch.VerifierFunc{VerifierName: name} }
+		base := vouch.Executor{Concurrency: 3, Verifiers: []vouch.Verifier{verifier("cluster")}}
+		built := map[string]int{}
+		n, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: base, Policy: namedPolicy("all"), PolicyHash: "h",
+			Namespace: func(ns string) (*engine.Namespace, error) {
+				built[ns]++
+				switch ns {
+				case "team-a":
+					return &engine.Namespace{Policy: namedPolicy("team-a"), Verifiers: []vouch.Verifier{verifier("team-a/x/v")}, Fingerprint: "fp"}, nil
+				case "broken":
+					return nil, errors.New("no policy")
+				case "no-policy":
+					return &engine.Namespace{}, nil
+				}
+				return nil, nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, _ := n.Executor("")
+		for range 2 {
+			// A namespace that adds nothing shares everything with requests
+			// without a namespace, its cache entries too.
+			if ex, hash := n.Executor("team-b"); ex != all || hash != "h" {
+				t.Fatalf("team-b: %s %+v", hash, ex)
+			}
+			ex, hash := n.Executor("team-a")
+			if hash != "h/ns=team-a/fp" || policyName(t, ex) != "team-a" || len(ex.Verifiers) != 2 || ex.Verifiers[1].Name() != "team-a/x/v" || ex.Concurrency != 3 {
+				t.Fatalf("team-a: %s %+v", hash, ex)
+			}
+		}
+		if built["team-a"] != 1 || built["team-b"] != 1 || len(base.Verifiers) != 1 {
+			t.Fatalf("built %v; base verifiers %d", built, len(base.Verifiers))
+		}
+		for _, ns := range []string{"broken", "no-policy"} {
+			if ex, hash := n.Executor(ns); ex != nil || hash != "h/ns="+ns {
+				t.Fatalf("%s: %s %+v", ns, hash, ex)
+			}
+		}
+		_, err = engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: base, Policy: namedPolicy("all"), PolicyHash: "h",
+			Namespace:       func(string) (*engine.Namespace, error) { return nil, nil },
+			NamespacePolicy: func(string) (vouch.Policy, error) { return nil, nil }})
+		if err == nil {
+			t.Fatal("both hooks accepted")
+		}
+	})
 	t.Run("errors at start", func(t *testing.T) {
 		_, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: base, Policy: namedPolicy("all"), PolicyHash: "h",
 			NamespacePolicy: func(string) (vouch.Policy, error) { return nil, errors.New("bad scope") }})
