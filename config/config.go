@@ -251,6 +251,11 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 		if !ok {
 			return fmt.Errorf("%s.type: %q is not a verifier type this vouch knows (%s)", path, v.Type, strings.Join(kindNames(), ", "))
 		}
+		if form == FormTenant && v.Type == "plugin" {
+			// A plugin is an executable in vouch's container: a tenant
+			// naming one would run programs of its choosing there.
+			return fmt.Errorf("%s.type: a %s cannot run plugins (they execute inside vouch's container); ask the cluster admin to add the plugin to the %s", path, KindTenant, KindCluster)
+		}
 		for _, other := range kinds {
 			if other.set(v) && other.name != v.Type {
 				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, other.name, v.Type)

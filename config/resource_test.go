@@ -64,6 +64,8 @@ func TestParseResourcesErrors(t *testing.T) {
 			"spec.verifiers[0].cosign.keys.refs[0].namespace: a VouchConfig reads Secrets and ConfigMaps of its own namespace only"},
 		{"a tenant scoping namespaces", tenant + "  policy: {scopes: [{name: s, repositories: ['*'], namespaces: [other], require: [{artifactType: x}]}]}\n",
 			"spec.policy.scopes[0].namespaces: a VouchConfig applies to its own namespace only"},
+		{"a tenant running a plugin", tenant + "  verifiers: [{name: p, type: plugin, plugin: {path: /bin/true}}]\n",
+			"spec.verifiers[0].type: a VouchConfig cannot run plugins"},
 		{"a policy error", cluster + "  policy: {scopes: [{name: s, repositories: ['*']}]}\n",
 			"spec.policy.scopes[0].require: at least one requirement is required"},
 		{"a cluster resource with a namespace", strings.Replace(cluster, "{name: default}", "{name: default, namespace: x}", 1) + "  limits: {}\n",
