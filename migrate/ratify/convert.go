@@ -1088,11 +1088,11 @@ func jsonNode(v any) (*yaml.Node, error) {
 		}
 		if n.Kind == yaml.MappingNode {
 			// Drop empty objects (keys: {}), which encoding/json writes for
-			// struct fields.
+			// struct fields, but not a verifier's section (sbom: {}).
 			var kept []*yaml.Node
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				v := n.Content[i+1]
-				if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+				if v.Kind == yaml.MappingNode && len(v.Content) == 0 && !sections[n.Content[i].Value] {
 					continue
 				}
 				kept = append(kept, n.Content[i], v)
@@ -1106,6 +1106,9 @@ func jsonNode(v any) (*yaml.Node, error) {
 	restyle(n)
 	return n, nil
 }
+
+// sections are the keys of verifiers' sections, which stay when empty.
+var sections = map[string]bool{"notation": true, "cosign": true, "sbom": true, "vulnreport": true, "schema": true, "plugin": true}
 
 func scalar(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}

@@ -261,22 +261,21 @@ type policySpec struct {
 // (or another tool's, such as a Notation trust policy): the strict decoder
 // leaves them as they are, and the converter checks them itself.
 
-type common struct {
-	Name             string `json:"name"`
-	Type             string `json:"type"`
-	ArtifactTypes    string `json:"artifactTypes"`
-	NestedReferences string `json:"nestedReferences"`
-}
-
 type notationParams struct {
-	common
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"`
+	ArtifactTypes          string   `json:"artifactTypes"`
+	NestedReferences       string   `json:"nestedReferences"`
 	VerificationCerts      []string `json:"verificationCerts"`
 	VerificationCertStores any      `json:"verificationCertStores"`
 	TrustPolicyDoc         any      `json:"trustPolicyDoc"`
 }
 
 type cosignParams struct {
-	common
+	Name                string              `json:"name"`
+	Type                string              `json:"type"`
+	ArtifactTypes       string              `json:"artifactTypes"`
+	NestedReferences    string              `json:"nestedReferences"`
 	NestedArtifactTypes []string            `json:"nestedArtifactTypes"`
 	Key                 string              `json:"key"`
 	RekorURL            string              `json:"rekorURL"`
@@ -309,7 +308,10 @@ type cosignKeyless struct {
 }
 
 type sbomParams struct {
-	common
+	Name               string        `json:"name"`
+	Type               string        `json:"type"`
+	ArtifactTypes      string        `json:"artifactTypes"`
+	NestedReferences   string        `json:"nestedReferences"`
 	DisallowedLicenses []string      `json:"disallowedLicenses"`
 	DisallowedPackages []sbomPackage `json:"disallowedPackages"`
 }
@@ -320,7 +322,10 @@ type sbomPackage struct {
 }
 
 type vulnParams struct {
-	common
+	Name                  string   `json:"name"`
+	Type                  string   `json:"type"`
+	ArtifactTypes         string   `json:"artifactTypes"`
+	NestedReferences      string   `json:"nestedReferences"`
 	SchemaURL             string   `json:"schemaURL"`
 	CreatedAnnotationName string   `json:"createdAnnotationName"`
 	MaximumAge            string   `json:"maximumAge"`
@@ -330,13 +335,19 @@ type vulnParams struct {
 }
 
 type schemaParams struct {
-	common
-	Schemas map[string]string `json:"schemas"`
+	Name             string            `json:"name"`
+	Type             string            `json:"type"`
+	ArtifactTypes    string            `json:"artifactTypes"`
+	NestedReferences string            `json:"nestedReferences"`
+	Schemas          map[string]string `json:"schemas"`
 }
 
 type licenseParams struct {
-	common
-	AllowedLicenses []string `json:"allowedLicenses"`
+	Name             string   `json:"name"`
+	Type             string   `json:"type"`
+	ArtifactTypes    string   `json:"artifactTypes"`
+	NestedReferences string   `json:"nestedReferences"`
+	AllowedLicenses  []string `json:"allowedLicenses"`
 }
 
 type orasParams struct {
