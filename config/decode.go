@@ -97,6 +97,9 @@ func checkFields(raw any, t reflect.Type, path string) error {
 			return fmt.Errorf("%s: expected %s, got an object", orTop(path), typeName(t))
 		}
 	case []any:
+		if t.Kind() == reflect.Interface {
+			return nil // any value fits
+		}
 		if t.Kind() != reflect.Slice {
 			return fmt.Errorf("%s: expected %s, got a list", orTop(path), typeName(t))
 		}
