@@ -302,18 +302,21 @@ func (s *Source) watchNamed(ctx context.Context, k objectKey) {
 		opts = append(opts, client.InNamespace(k.namespace))
 	}
 	backoff := time.Second
+	wait := func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, max(s.opts.Interval, time.Second))
+	}
 	for ctx.Err() == nil {
 		w, err := s.opts.Client.Watch(ctx, list, opts...)
 		if err != nil {
 			s.opts.Logger.Debug("cannot watch; the periodic check still sees changes", "kind", k.kind, "namespace", k.namespace, "name", k.name, "error", err.Error())
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, s.opts.Interval)
+			wait()
 			continue
 		}
-		backoff = time.Second
+		started := time.Now()
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Error {
 				break
@@ -324,6 +327,11 @@ func (s *Source) watchNamed(ctx context.Context, k objectKey) {
 			}
 		}
 		w.Stop()
+		if time.Since(started) < time.Second {
+			wait() // a watch that ends at once is not started again at once
+		} else {
+			backoff = time.Second
+		}
 	}
 }
 
