@@ -56,6 +56,12 @@ at every --config-reload-interval: a valid change is swapped in whole, without
 a restart (requests in flight finish under the previous one); an invalid one
 is logged and counted, and the last good configuration keeps serving.
 
+With --kubernetes (a vouch built with -tags kubernetes), the configuration is
+the ClusterVouchConfig --kubernetes-config and the Secrets and ConfigMaps it
+references, read every --config-reload-interval and when a watch sees them
+change; the resource's status says whether it serves, and /readyz is ready
+once it does. See docs/kubernetes.md.
+
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
 by that CA (mutual TLS); kubelet probes and Prometheus then use
