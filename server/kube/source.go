@@ -123,9 +123,11 @@ type Source struct {
 	opts Options
 
 	// last is the fingerprint that serves; failed the last one rejected,
-	// and failure why.
+	// and failure why; rejected tells whether the Holder was last told of
+	// a rejection.
 	last, failed string
 	failure      error
+	rejected     bool
 	// watches are the watches by name, each with its cancel function.
 	watches map[objectKey]context.CancelFunc
 	trigger chan struct{}
@@ -207,18 +209,24 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 	}
 	switch {
 	case err != nil:
-		s.failed, s.failure = "", err
+		s.failed, s.failure, s.rejected = "", err, true
 		h.Reject(fp, err)
 	case fp == s.last:
+		if s.rejected && h.Current() != nil {
+			// Back to the configuration that serves (a broken change
+			// reverted): the Holder's failure is over.
+			s.rejected = false
+			h.Swap(h.Current())
+		}
 	case fp == s.failed:
 		err = s.failure
 	default:
 		g, buildErr := s.opts.Build(ctx, snap)
 		if buildErr != nil {
-			s.failed, s.failure, err = fp, buildErr, buildErr
+			s.failed, s.failure, s.rejected, err = fp, buildErr, true, buildErr
 			h.Reject(fp, buildErr)
 		} else {
-			s.last, s.failed, s.failure = fp, "", nil
+			s.last, s.failed, s.failure, s.rejected = fp, "", nil, false
 			h.Swap(g)
 		}
 	}
