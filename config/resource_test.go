@@ -135,3 +135,24 @@ type missingError struct{ r trust.Ref }
 func (e *missingError) Error() string {
 	return strings.ToLower(e.r.Kind[:1]) + e.r.Kind[1:] + " " + e.r.Name + " has no key " + e.r.Key
 }
+
+// TestSpecRefs lists every reference of the cluster example, in order.
+func TestSpecRefs(t *testing.T) {
+	data, err := os.ReadFile("../examples/kubernetes/cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := config.ParseResources(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs[0].Spec.Refs() {
+		got = append(got, r.String())
+	}
+	want := "secret registry-credentials key .dockerconfigjson, configMap example-ca key ca.crt, " +
+		"configMap notation-trust-policy key trustpolicy.json, secret vouch/cosign-pub key cosign.pub"
+	if strings.Join(got, ", ") != want {
+		t.Errorf("Refs = %s\nwant   %s", strings.Join(got, ", "), want)
+	}
+}

@@ -16,6 +16,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# The Kubernetes source is linked only with -tags kubernetes (cmd/vouch/kubernetes.go).
+go vet -tags kubernetes ./cmd/vouch
+go build -tags kubernetes -o /dev/null ./cmd/vouch
 
 # A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
 # 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG; FuzzProviderRequest in
@@ -48,3 +51,4 @@ TARGETS
 fi
 
 go test -count=1 -timeout 20m ./...
+go test -count=1 -timeout 5m -tags kubernetes -run 'Kubernetes' ./cmd/vouch

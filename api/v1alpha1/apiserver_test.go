@@ -78,7 +78,7 @@ func TestAPIServer(t *testing.T) {
 		must("", "apply", "-f", filepath.Join("..", "..", "examples", "kubernetes", name))
 	}
 	// Short names, printer columns, and the status subresource.
-	must("", "patch", "cvc", "default", "--subresource=status", "--type=merge", "-p",
+	must("", "patch", "cvc", "vouch", "--subresource=status", "--type=merge", "-p",
 		`{"status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"InvalidReference","message":"spec.verifiers[1].cosign.keys.refs[0]: secret vouch/cosign-pub has no key cosign.pub","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}`)
 	out := must("", "get", "clustervouchconfigs")
 	if !strings.Contains(out, "READY") || !strings.Contains(out, "REASON") || !strings.Contains(out, "AGE") || !strings.Contains(out, "InvalidReference") {
@@ -88,7 +88,7 @@ func TestAPIServer(t *testing.T) {
 		t.Errorf("kubectl get vc -n team-a:\n%s", out)
 	}
 	// A status update does not go through the spec.
-	if gen := must("", "get", "cvc", "default", "-o", "jsonpath={.metadata.generation}"); gen != "1" {
+	if gen := must("", "get", "cvc", "vouch", "-o", "jsonpath={.metadata.generation}"); gen != "1" {
 		t.Errorf("generation after a status patch = %s, want 1", gen)
 	}
 

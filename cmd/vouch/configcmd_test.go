@@ -9,7 +9,7 @@ import (
 
 func TestConfigValidateManifests(t *testing.T) {
 	code, out, stderr := vouchRun(t, "config", "validate", "../../examples/kubernetes/cluster.yaml")
-	if code != 0 || !strings.Contains(out, "ClusterVouchConfig default: valid (2 verifiers, 1 trust stores, 2 policy scopes)") {
+	if code != 0 || !strings.Contains(out, "ClusterVouchConfig vouch: valid (2 verifiers, 1 trust stores, 2 policy scopes)") {
 		t.Fatalf("exit %d: %s%s", code, out, stderr)
 	}
 	dir := t.TempDir()
@@ -18,7 +18,7 @@ func TestConfigValidateManifests(t *testing.T) {
 	tenant, _ := os.ReadFile("../../examples/kubernetes/tenant.yaml")
 	writeTestFile(t, both, string(cluster)+"---\n"+string(tenant))
 	code, out, stderr = vouchRun(t, "config", "validate", both)
-	if code != 0 || !strings.Contains(out, "VouchConfig team-a/team-a: valid") || !strings.Contains(out, "ClusterVouchConfig default: valid") {
+	if code != 0 || !strings.Contains(out, "VouchConfig team-a/team-a: valid") || !strings.Contains(out, "ClusterVouchConfig vouch: valid") {
 		t.Fatalf("two documents: exit %d: %s%s", code, out, stderr)
 	}
 	bad := filepath.Join(dir, "bad.yaml")

@@ -129,9 +129,10 @@ func parseSubjects(args []string) ([]vouch.Reference, error) {
 	return refs, nil
 }
 
-// applyConfig takes registry settings and limits from a config file where
-// the command line did not set them; flags win, lists are joined.
-func (f *graphFlags) applyConfig(fs *pflag.FlagSet, cfg *config.File) {
+// applyConfig takes registry settings and limits from a config file or a
+// ClusterVouchConfig's spec where the command line did not set them; flags
+// win, lists are joined.
+func (f *graphFlags) applyConfig(fs *pflag.FlagSet, cfg *config.Spec) {
 	r := cfg.Registries
 	f.plainHTTP = f.plainHTTP || r.PlainHTTP
 	f.insecure = append(append([]string(nil), r.Insecure...), f.insecure...)
@@ -164,7 +165,7 @@ func loadConfig(fs *pflag.FlagSet, gf *graphFlags, vf *verifierFlags) (*config.F
 		return nil, err
 	}
 	if cfg != nil {
-		gf.applyConfig(fs, cfg)
+		gf.applyConfig(fs, &cfg.Spec)
 	}
 	return cfg, gf.validate()
 }

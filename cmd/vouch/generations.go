@@ -81,22 +81,62 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, err := verdictFingerprint(&gf, b.vf, cfg)
+	configHash := ""
+	if cfg != nil {
+		if configHash, err = cfg.Fingerprint(); err != nil {
+			return nil, &exitError{code: exitUndecided, err: fmt.Errorf("config %s: %w", b.vf.configPath, err)}
+		}
+	}
+	g, err := b.generation(&gf, verifiers, pol, configHash, cfg.NamespacePolicies)
 	if err != nil {
 		return nil, &exitError{code: exitUndecided, err: err}
 	}
-	st, err := b.registryStore(&gf)
+	return g, nil
+}
+
+// buildSpec builds the generation of a ClusterVouchConfig's spec, whose
+// references are read through r; fingerprint hashes the spec and every
+// value it references (the Kubernetes source's Snapshot). Errors name the
+// field after "spec.", for the resource's status.
+func (b *generations) buildSpec(spec *config.Spec, r trust.Resolver, fingerprint string) (*reload.Generation, error) {
+	if spec.Registries.DockerConfigRef != nil {
+		return nil, errors.New("spec.registries.dockerConfigRef: registry credentials from Secrets are not read yet; mount a Docker config.json and pass --registry-config")
+	}
+	gf := *b.gf
+	gf.applyConfig(b.fs, spec)
+	if err := gf.validate(); err != nil {
+		return nil, err
+	}
+	verifiers, pol, err := spec.Build(r, "spec.")
 	if err != nil {
-		return nil, &exitError{code: exitUndecided, err: err}
+		return nil, err
+	}
+	file := &config.File{Spec: *spec}
+	return b.generation(&gf, verifiers, pol, "kubernetes:"+fingerprint, file.NamespacePolicies)
+}
+
+// generation builds the executors of every namespace for verifiers and
+// pol, under the registry settings and limits of gf, and the hash their
+// verdicts are cached under (configHash identifies the configuration and
+// its trust material).
+func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
+	namespacePolicies func(names []string) func(string) (vouch.Policy, error)) (*reload.Generation, error) {
+	hash, err := verdictFingerprint(gf, b.vf, configHash)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.registryStore(gf)
+	if err != nil {
+		return nil, err
 	}
 	timed := make([]vouch.Verifier, len(verifiers))
 	names := make([]string, len(verifiers))
 	for i, v := range verifiers {
 		timed[i], names[i] = b.metrics.Verifier(v), v.Name()
 	}
-	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: *gf.executor(st, timed, nil), Policy: pol, NamespacePolicy: cfg.NamespacePolicies(names), PolicyHash: hash})
+	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: *gf.executor(st, timed, nil), Policy: pol, NamespacePolicy: namespacePolicies(names), PolicyHash: hash})
 	if err != nil {
-		return nil, &exitError{code: exitUndecided, err: err}
+		return nil, err
 	}
 	return &reload.Generation{Executors: executors, PolicyHash: hash, Verifiers: names}, nil
 }
@@ -128,14 +168,14 @@ func (b *generations) first(ctx context.Context, p *reload.Poll) (*reload.Genera
 	return g, err
 }
 
-// watch runs p until ctx ends, unless interval is 0 (no reload); the
-// returned function waits for it to end.
-func watch(ctx context.Context, p *reload.Poll, h *reload.Holder) (wait func()) {
+// watch runs src until ctx ends (nil: no reload); the returned function
+// waits for it to end.
+func watch(ctx context.Context, src reload.Source, h *reload.Holder) (wait func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if p.Interval > 0 {
-			_ = p.Start(ctx, h)
+		if src != nil {
+			_ = src.Start(ctx, h)
 		}
 	}()
 	return func() { <-done }

@@ -97,6 +97,15 @@ type served struct {
 // the test ends, and waits for it to be ready.
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
+	s := launchServe(t, args...)
+	s.waitReady(t)
+	return s
+}
+
+// launchServe runs `vouch serve` with args (plus TLS and listeners) until
+// the test ends, without waiting for it to be ready.
+func launchServe(t *testing.T, args ...string) *served {
+	t.Helper()
 	dir := t.TempDir()
 	if err := server.GenerateTLS(dir, nil); err != nil {
 		t.Fatal(err)
@@ -120,19 +129,24 @@ func startServe(t *testing.T, args ...string) *served {
 		}
 	})
 	s := &served{url: "https://" + addr, metrics: "http://" + metricsAddr, logs: logs}
-	deadline := time.Now().Add(30 * time.Second)
-	for s.readyz() != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatalf("vouch serve did not become ready\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(readFile(t, filepath.Join(dir, server.CAFile)))
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
 	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	return s
+}
+
+// waitReady waits until /readyz says ready.
+func (s *served) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for s.readyz() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("vouch serve did not become ready\n%s", s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *served) readyz() int {

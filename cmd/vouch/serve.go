@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9/logging"
 	"github.com/spf13/cobra"
@@ -55,6 +56,12 @@ at every --config-reload-interval: a valid change is swapped in whole, without
 a restart (requests in flight finish under the previous one); an invalid one
 is logged and counted, and the last good configuration keeps serving.
 
+With --kubernetes (a vouch built with -tags kubernetes), the configuration is
+the ClusterVouchConfig --kubernetes-config and the Secrets and ConfigMaps it
+references, read every --config-reload-interval and when a watch sees them
+change; the resource's status says whether it serves, and /readyz is ready
+once it does. See docs/kubernetes.md.
+
 The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
 by that CA (mutual TLS); kubelet probes and Prometheus then use
@@ -89,6 +96,9 @@ requests in flight first. See docs/serving.md.`,
 					server.CertFile, server.KeyFile, server.ClientCertFile, server.ClientKeyFile, sf.generateTLS)
 				return nil
 			}
+			if err := validateKubernetesSource(&sf, &vf); err != nil {
+				return err
+			}
 			if gf.username != "" || gf.passwordStdin {
 				return usageErrorf("serve reads registry credentials from --registry-config (a Docker config.json), not --username/--password-stdin")
 			}
@@ -118,15 +128,39 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	logging.Disable()
 
 	// Every configuration, the first and each reloaded one, is built whole
-	// by gens and swapped in by holder (docs/serving.md, Reloading).
+	// by gens and swapped in by holder (docs/serving.md, Reloading). The
+	// files' first configuration is built before serving; the Kubernetes
+	// source's comes later, and /readyz says ready once one serves.
 	metrics := server.NewMetrics()
 	gens := &generations{fs: cmd.Flags(), gf: gf, vf: vf, metrics: metrics}
-	poll := gens.poll(sf, logger)
-	first, err := gens.first(cmd.Context(), poll)
-	if err != nil {
-		return err
+	var (
+		first *reload.Generation
+		src   reload.Source
+		err   error
+	)
+	if sf.kubernetes {
+		if src, err = kubernetesSource(sf, gens, logger); err != nil {
+			return err
+		}
+	} else {
+		poll := gens.poll(sf, logger)
+		if first, err = gens.first(cmd.Context(), poll); err != nil {
+			return err
+		}
+		if sf.reloadInterval > 0 {
+			src = poll
+		}
 	}
-	holder, err := reload.NewHolder(first, reload.HolderOptions{Hooks: metrics.ReloadHooks(), Logger: logger})
+	var readyServer atomic.Pointer[server.Server]
+	hooks := metrics.ReloadHooks()
+	onServe := hooks.OnServe
+	hooks.OnServe = func(g *reload.Generation) {
+		onServe(g)
+		if s := readyServer.Load(); s != nil {
+			s.SetReady(true)
+		}
+	}
+	holder, err := reload.NewHolder(first, reload.HolderOptions{Hooks: hooks, Logger: logger})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -176,11 +210,16 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
-	// Configuration and trust material are loaded: ready.
-	srv.SetReady(true)
-	logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+	// Ready once a configuration and its trust material are loaded.
+	readyServer.Store(srv)
+	srv.SetReady(holder.Current() != nil)
+	if first != nil {
+		logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+	} else {
+		logger.Info("vouch serving; ready once the ClusterVouchConfig is applied", "version", version, "clusterVouchConfig", sf.kubeConfigName, "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+	}
 	ctx, stop := context.WithCancel(cmd.Context())
-	wait := watch(ctx, poll, holder)
+	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
 	if err := srv.ListenAndServe(ctx); err != nil {
 		return &exitError{code: exitUndecided, err: err}

@@ -147,3 +147,23 @@ func TestServe(t *testing.T) {
 		}
 	}
 }
+
+// TestServeKubernetesFlags: the Kubernetes source's flags are checked
+// before anything starts.
+func TestServeKubernetesFlags(t *testing.T) {
+	tls := []string{"--tls-cert-file", "x", "--tls-key-file", "y"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kubernetes", "--config", "vouch.yaml"}, "--kubernetes and --config exclude each other"},
+		{[]string{"--kubernetes", "--notation-cert", "ca.pem"}, "--kubernetes excludes --notation-cert"},
+		{[]string{"--kubeconfig", "kc"}, "need --kubernetes"},
+		{[]string{"--kubernetes", "--config-reload-interval", "0"}, "--kubernetes needs a positive --config-reload-interval"},
+	} {
+		code, _, stderr := vouchRun(t, append(append([]string{"serve"}, tls...), tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %s: exit %d: %s\nwant %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+	}
+}

@@ -30,6 +30,11 @@ type serveFlags struct {
 	maxKeys                     int
 	logLevel                    string
 	reloadInterval              time.Duration
+
+	// The Kubernetes source (kubernetes.go).
+	kubernetes                bool
+	kubeconfig, kubeNamespace string
+	kubeConfigName            string
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -57,6 +62,10 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
 	fs.DurationVar(&f.reloadInterval, "config-reload-interval", reload.DefaultInterval, "look this often for changes of the config file and the trust files it or the quick flags name, and swap a valid change in without a restart (0: never)")
+	fs.BoolVar(&f.kubernetes, "kubernetes", false, "read the configuration from the ClusterVouchConfig named by --kubernetes-config and the Secrets and ConfigMaps it references, in cluster (the pod's service account) or with --kubeconfig; changes are swapped in without a restart and the resource's status says whether it serves (instead of --config; see docs/kubernetes.md)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: reach the API server with this kubeconfig `FILE` instead of the pod's service account")
+	fs.StringVar(&f.kubeNamespace, "kubernetes-namespace", "", "with --kubernetes: vouch's own `NAMESPACE`, where references without a namespace are read (default: the pod's namespace, or $POD_NAMESPACE)")
+	fs.StringVar(&f.kubeConfigName, "kubernetes-config", "vouch", "with --kubernetes: the ClusterVouchConfig `NAME` to serve")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
 }
 
@@ -80,10 +89,43 @@ func (f *serveFlags) validate() error {
 	if f.maxBodyBytes <= 0 || f.maxKeys <= 0 {
 		return usageErrorf("--max-body-bytes and --max-keys must be positive")
 	}
+	if err := f.validateKubernetes(); err != nil {
+		return err
+	}
 	if f.redisCAFile != "" && !f.redisTLS {
 		return usageErrorf("--redis-ca-file needs --redis-tls")
 	}
 	return f.validateRedisKeys()
+}
+
+// validateKubernetes checks the flags of the Kubernetes source.
+func (f *serveFlags) validateKubernetes() error {
+	switch {
+	case !f.kubernetes && (f.kubeconfig != "" || f.kubeNamespace != "" || f.kubeConfigName != "vouch"):
+		return usageErrorf("--kubeconfig, --kubernetes-namespace and --kubernetes-config need --kubernetes")
+	case f.kubernetes && f.kubeConfigName == "":
+		return usageErrorf("--kubernetes-config: name a ClusterVouchConfig")
+	case f.kubernetes && f.reloadInterval == 0:
+		return usageErrorf("--kubernetes needs a positive --config-reload-interval: it is how often the ClusterVouchConfig and the Secrets and ConfigMaps it references are read again")
+	}
+	return nil
+}
+
+// validateKubernetesSource checks that, with --kubernetes, the
+// configuration comes from the cluster alone: --config and the quick
+// flags would add trust from files that the resource's status does not
+// describe and that the Kubernetes source does not read again.
+func validateKubernetesSource(sf *serveFlags, vf *verifierFlags) error {
+	if !sf.kubernetes {
+		return nil
+	}
+	if vf.configPath != "" {
+		return usageErrorf("--kubernetes and --config exclude each other: with --kubernetes the configuration is the ClusterVouchConfig %q (one source of truth, whose status says whether it serves); convert a config file with 'vouch config convert'", sf.kubeConfigName)
+	}
+	if len(vf.notationCerts)+len(vf.cosignKeys) > 0 || vf.notationTrustPolicy != "" || vf.notationConfigDir != "" {
+		return usageErrorf("--kubernetes excludes --notation-cert, --notation-trust-policy, --notation-config-dir and --cosign-key: trust comes from the ClusterVouchConfig %q and the Secrets and ConfigMaps it references", sf.kubeConfigName)
+	}
+	return nil
 }
 
 // validateRedisKeys checks the flags that authenticate Redis entries:

@@ -65,17 +65,14 @@ func (f *verifierFlags) build(cfg *config.File) ([]vouch.Verifier, vouch.Policy,
 // verdictFingerprint hashes everything verdicts depend on, so that cached
 // verdicts (in Redis, shared by replicas and kept across restarts) are used
 // only under the same policy and trust material: vouch's version, the
-// config file and the trust files it names (cfg.Fingerprint), the quick
-// flags' files, and the flags that change what is read.
-func verdictFingerprint(gf *graphFlags, vf *verifierFlags, cfg *config.File) (string, error) {
+// configuration and its trust material (configHash: the config file's
+// Fingerprint, or the Kubernetes source's), the quick flags' files, and
+// the flags that change what is read.
+func verdictFingerprint(gf *graphFlags, vf *verifierFlags, configHash string) (string, error) {
 	fp := trust.NewFingerprinter()
 	fp.Add("vouch", version)
-	if cfg != nil {
-		h, err := cfg.Fingerprint()
-		if err != nil {
-			return "", fmt.Errorf("config %s: %w", vf.configPath, err)
-		}
-		fp.Add("config", h)
+	if configHash != "" {
+		fp.Add("config", configHash)
 	}
 	for _, p := range vf.quick().TrustFiles() {
 		if err := fp.Path(p); err != nil {

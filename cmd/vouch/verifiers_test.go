@@ -16,7 +16,11 @@ func fingerprintOf(t *testing.T, gf *graphFlags, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return verdictFingerprint(gf, vf, cfg)
+	configHash, err := cfg.Fingerprint()
+	if err != nil {
+		return "", err
+	}
+	return verdictFingerprint(gf, vf, configHash)
 }
 
 // TestTrustFingerprint: the hash under which verdicts are cached changes
@@ -89,7 +93,7 @@ func TestTrustFingerprintQuickFlags(t *testing.T) {
 	vf := &verifierFlags{cosignKeys: []string{key}, notationCerts: []string{cert}}
 	hash := func() string {
 		t.Helper()
-		h, err := verdictFingerprint(&graphFlags{}, vf, nil)
+		h, err := verdictFingerprint(&graphFlags{}, vf, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -79,16 +79,25 @@ type Holder struct {
 // failure identifies a rejected change, so that it is reported once.
 type failure struct{ fingerprint, msg string }
 
-// NewHolder returns a Holder serving first.
+// NewHolder returns a Holder serving first. A nil first starts it empty:
+// until the first Swap, Executor answers no executor (the engine then
+// cannot decide, and callers fail closed) and Current is nil. A Source
+// that may have no valid configuration at start (the Kubernetes source,
+// whose status says why) starts it so, and the server is not ready until
+// a generation serves.
 func NewHolder(first *Generation, opts HolderOptions) (*Holder, error) {
-	if err := check(first); err != nil {
-		return nil, err
+	if first != nil {
+		if err := check(first); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	h := &Holder{opts: opts}
-	h.store(first)
+	if first != nil {
+		h.store(first)
+	}
 	return h, nil
 }
 
@@ -109,7 +118,8 @@ func (h *Holder) store(g *Generation) {
 	}
 }
 
-// Current returns the generation that serves new requests.
+// Current returns the generation that serves new requests; nil before
+// the first one of a Holder started empty.
 func (h *Holder) Current() *Generation { return h.cur.Load() }
 
 type pinKey struct{}
@@ -132,8 +142,14 @@ func (h *Holder) generation(ctx context.Context) *Generation {
 // Executor returns the executor of namespace and the hash its verdicts are
 // cached under, both from one generation: the one pinned in ctx, else the
 // current one. It is an engine.ExecutorFunc.
+// Before the first generation of a Holder started empty, it returns no
+// executor.
 func (h *Holder) Executor(ctx context.Context, namespace string) (*vouch.Executor, string) {
-	return h.generation(ctx).Executors.Executor(namespace)
+	g := h.generation(ctx)
+	if g == nil {
+		return nil, ""
+	}
+	return g.Executors.Executor(namespace)
 }
 
 // Swap makes g serve new requests; requests that pinned the generation
@@ -149,7 +165,11 @@ func (h *Holder) Swap(g *Generation) {
 	h.mu.Lock()
 	h.lastFailure = failure{}
 	h.mu.Unlock()
-	h.opts.Logger.Info("configuration reloaded", "policyHash", Short(g.PolicyHash), "previous", Short(old.PolicyHash), "verifiers", g.Verifiers)
+	previous := ""
+	if old != nil {
+		previous = Short(old.PolicyHash)
+	}
+	h.opts.Logger.Info("configuration reloaded", "policyHash", Short(g.PolicyHash), "previous", previous, "verifiers", g.Verifiers)
 	if f := h.opts.Hooks.OnReload; f != nil {
 		f(nil)
 	}
@@ -171,8 +191,13 @@ func (h *Holder) Reject(fingerprint string, err error) {
 	if again {
 		return
 	}
-	h.opts.Logger.Error("configuration change rejected; still serving the last good configuration",
-		"error", err.Error(), "fingerprint", Short(fingerprint), "policyHash", Short(h.cur.Load().PolicyHash))
+	if cur := h.cur.Load(); cur != nil {
+		h.opts.Logger.Error("configuration change rejected; still serving the last good configuration",
+			"error", err.Error(), "fingerprint", Short(fingerprint), "policyHash", Short(cur.PolicyHash))
+	} else {
+		h.opts.Logger.Error("configuration rejected; no configuration serves yet (not ready)",
+			"error", err.Error(), "fingerprint", Short(fingerprint))
+	}
 	if f := h.opts.Hooks.OnReload; f != nil {
 		f(err)
 	}

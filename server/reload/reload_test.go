@@ -211,3 +211,26 @@ func TestPollFirst(t *testing.T) {
 		t.Fatalf("changing: %v", err)
 	}
 }
+
+// TestHolderEmpty: a Holder started without a generation answers no
+// executor (the engine fails closed) and reports rejections, until the
+// first Swap.
+func TestHolderEmpty(t *testing.T) {
+	rec := &recorder{}
+	h, err := reload.NewHolder(nil, reload.HolderOptions{Hooks: rec.hooks(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := h.Pin(context.Background())
+	if ex, hash := h.Executor(ctx, "ns"); ex != nil || hash != "" || h.Current() != nil {
+		t.Fatalf("empty holder answered %p %q", ex, hash)
+	}
+	h.Reject("fp", errors.New("spec.verifiers[0].type: required"))
+	h.Swap(generation(t, "g1"))
+	if ex, hash := h.Executor(ctx, ""); ex == nil || hash != "g1" {
+		t.Fatalf("after the first swap: %p %q", ex, hash)
+	}
+	if got := strings.Join(rec.reloads, ","); got != "failure,success" {
+		t.Errorf("reloads %s", got)
+	}
+}
