@@ -91,10 +91,10 @@ func (e *InputError) Unwrap() error { return e.Err }
 // metadata are read here; spec is decoded strictly by kind; status and
 // the fields kubectl get adds are ignored.
 type envelope struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   any    `json:"metadata"`
-	Spec       any    `json:"spec"`
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   map[string]any `json:"metadata"`
+	Spec       any            `json:"spec"`
 }
 
 // parseInput splits one input into its documents. Documents that are not
@@ -181,7 +181,7 @@ func parseObject(raw any, where string) (*document, *Entry, error) {
 	if env.Kind == "" {
 		return nil, nil, &InputError{Where: where, Err: errors.New("kind: required")}
 	}
-	meta, _ := env.Metadata.(map[string]any)
+	meta := env.Metadata
 	name, _ := meta["name"].(string)
 	if name == "" {
 		return nil, nil, &InputError{Where: where, Err: fmt.Errorf("metadata.name: required (%s %s)", env.Kind, env.APIVersion)}
