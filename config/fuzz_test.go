@@ -22,3 +22,20 @@ func FuzzParse(f *testing.F) {
 		_, _ = config.Parse(data, ".")
 	})
 }
+
+// FuzzParseResources: ClusterVouchConfig and VouchConfig manifests come
+// from the cluster and from `vouch config validate`. Parsing never panics,
+// whatever the bytes.
+func FuzzParseResources(f *testing.F) {
+	for _, p := range []string{"../examples/kubernetes/cluster.yaml", "../examples/kubernetes/tenant.yaml"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("apiVersion: config.vouch.dev/v1alpha1\nkind: VouchConfig\nmetadata: {name: t, namespace: a}\nspec: {}\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = config.ParseResources(data)
+	})
+}

@@ -43,6 +43,8 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse
+./config FuzzParse
+./config FuzzParseResources
 ./cache FuzzReport
 ./cache FuzzOpen
 ./server/admission FuzzImages
