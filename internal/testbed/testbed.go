@@ -129,26 +129,31 @@ func ModuleRoot() (string, error) {
 }
 
 // BuildVouch builds cmd/vouch from the module's working tree into the
-// file dst.
-func BuildVouch(dst string) error {
+// file dst, with the build tags given (none: the default build; "kubernetes"
+// links the Kubernetes source of vouch serve --kubernetes).
+func BuildVouch(dst string, tags ...string) error {
 	root, err := ModuleRoot()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-o", dst, Module+"/cmd/vouch")
+	args := []string{"build", "-o", dst}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, Module+"/cmd/vouch")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/vouch: %v\n%s", err, out)
+		return fmt.Errorf("go build -tags %q ./cmd/vouch: %v\n%s", strings.Join(tags, ","), err, out)
 	}
 	return nil
 }
 
-// Vouch builds cmd/vouch into a temporary folder of the test and returns
-// the program's path.
-func Vouch(t testing.TB) string {
+// Vouch builds cmd/vouch, with the build tags given (BuildVouch), into a
+// temporary folder of the test and returns the program's path.
+func Vouch(t testing.TB, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "vouch")
-	if err := BuildVouch(bin); err != nil {
+	if err := BuildVouch(bin, tags...); err != nil {
 		t.Fatal(err)
 	}
 	return bin

@@ -43,7 +43,14 @@ const (
 //     and Constraint shipped in deploy/gatekeeper;
 //   - webhook: vouch's own validating and mutating admission webhooks, no
 //     Gatekeeper: an unsigned Deployment is denied with vouch's reason, a
-//     signed one admitted with its image pinned to the digest.
+//     signed one admitted with its image pinned to the digest;
+//   - gatekeeper-crd: the real Gatekeeper again, calling a vouch serve
+//     --kubernetes whose configuration is a ClusterVouchConfig and a trust
+//     Secret applied with kubectl, read as the ServiceAccount of
+//     deploy/rbac; the Secret rotated to another CA changes the verdicts
+//     without a restart (crd_test.go).
+//
+// vouch is built with -tags kubernetes, as its container image is.
 func TestKubernetes(t *testing.T) {
 	began := time.Now()
 	// Fail at once, with the hint, when a program is missing.
@@ -65,9 +72,13 @@ func TestKubernetes(t *testing.T) {
 	signedDesc := push.Image("signed", "signed")
 	signer.Sign(push, signedDesc)
 	unsignedDesc := push.Image("unsigned", "unsigned")
-	signed, unsigned := reg.Host+"/e2e/app:signed", reg.Host+"/e2e/app:unsigned"
+	// Signed under another CA, the one the gatekeeper-crd subtest
+	// rotates its trust Secret to.
+	signer2 := testbed.NewNotationSigner(t)
+	signer2.Sign(push, push.Image("rotated", "rotated"))
+	signed, unsigned, rotated := reg.Host+"/e2e/app:signed", reg.Host+"/e2e/app:unsigned", reg.Host+"/e2e/app:rotated"
 
-	vouchBin := testbed.Vouch(t)
+	vouchBin := testbed.Vouch(t, "kubernetes")
 	tlsDir := t.TempDir()
 	if out, err := exec.Command(vouchBin, "serve", "--generate-tls", tlsDir).CombinedOutput(); err != nil {
 		t.Fatalf("vouch serve --generate-tls: %v\n%s", err, out)
@@ -79,8 +90,8 @@ func TestKubernetes(t *testing.T) {
 	// certificates issued by the CA (mutual TLS, as docs/serving.md
 	// advises); the admission webhook's does not (the API server presents
 	// none).
-	vouchGK := startVouch(t, logDir, "vouch-gatekeeper", vouchBin, pki, signer.CAFile, "--client-ca-file", pki.file("ca.crt"))
-	vouchWH := startVouch(t, logDir, "vouch-webhook", vouchBin, pki, signer.CAFile)
+	vouchGK := startVouch(t, logDir, "vouch-gatekeeper", vouchBin, pki, "--notation-cert", signer.CAFile, "--client-ca-file", pki.file("ca.crt"))
+	vouchWH := startVouch(t, logDir, "vouch-webhook", vouchBin, pki, "--notation-cert", signer.CAFile)
 
 	// What vouch says of the unsigned image, asked directly: the reason
 	// the cluster must show.
@@ -97,10 +108,63 @@ func TestKubernetes(t *testing.T) {
 		testWebhook(t, c, vouchWH, caBundle, signed, unsigned, reason,
 			reg.Host+"/e2e/app@"+signedDesc.Digest.String(), reg.Host+"/e2e/app@"+unsignedDesc.Digest.String())
 	})
+	t.Run("gatekeeper-crd", func(t *testing.T) {
+		testGatekeeperCRD(t, c, pki, logDir, vouchBin, caBundle, signer.CAFile, signer2.CAFile, signed, unsigned, rotated)
+	})
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
 }
 
 func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchServer, caBundle, signed, unsigned, reason string) {
+	began := time.Now()
+	gk := startGatekeeper(t, c, pki, logDir, "gatekeeper", v, caBundle)
+	t.Logf("gatekeeper configured after %s", time.Since(began).Round(time.Millisecond))
+
+	run := func(name, image string) (string, error) { return c.dryRunPod(name, image) }
+	want := fmt.Sprintf("[vouch-verification] image %s denied by vouch: %s", unsigned, reason)
+	// The webhook configuration takes a moment to reach the API server's
+	// admission chain (until then the unsigned Pod passes), and the
+	// Provider a moment to reach Gatekeeper's provider cache.
+	waitDenied(t, c, gk, "unsigned", unsigned, want)
+	if out, err := run("signed", signed); err != nil {
+		t.Fatalf("the signed Pod was not admitted: %v\n%s", err, out)
+	}
+	asked := v.metric(t, `vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-verify"}`)
+	if asked < 2 {
+		t.Errorf("vouch answered Gatekeeper %v times, want at least 2 (signed and unsigned)", asked)
+	}
+
+	// The same Pods again: Gatekeeper answers from its cache of provider
+	// responses, and the template sees status_code 0, which it accepts.
+	if out, err := run("signed-again", signed); err != nil {
+		t.Fatalf("the signed Pod, from Gatekeeper's cache, was not admitted: %v\n%s", err, out)
+	}
+	if out, err := run("unsigned-again", unsigned); err == nil || !strings.Contains(out, want) {
+		t.Fatalf("the unsigned Pod, from Gatekeeper's cache: want denied with %q, got %v:\n%s", want, err, out)
+	}
+	if again := v.metric(t, `vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-verify"}`); again != asked {
+		t.Errorf("vouch was asked %v times more: Gatekeeper did not answer from its cache, the template's status_code 0 case went untested", again-asked)
+	}
+
+	// A real create, not only a dry run.
+	if out, err := c.kubectl("", "run", "unsigned", "--namespace", "gk", "--image", unsigned, "--restart", "Never"); err == nil || !strings.Contains(out, want) {
+		t.Fatalf("creating the unsigned Pod: want denied with %q, got %v:\n%s", want, err, out)
+	}
+	c.mustKubectl(t, "", "run", "signed", "--namespace", "gk", "--image", signed, "--restart", "Never")
+	if got, err := c.jsonpath("{.spec.containers[0].image}", "pod", "signed", "--namespace", "gk"); err != nil || got != signed {
+		t.Fatalf("the signed Pod's image: %q, %v", got, err)
+	}
+	t.Logf("gatekeeper path: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// startGatekeeper runs the Gatekeeper manager out of cluster, with extra
+// flags and its output in logDir/name.log, and configures it with deploy/gatekeeper as shipped, its Provider
+// pointing at v, and a webhook configuration that sends it the Pods of
+// namespace gk. When the test ends, the webhook configuration is deleted
+// (leaving the other subtests' namespaces alone) and the manager killed.
+// A second call in the same cluster (after the first's test ended)
+// reconfigures what the first left.
+func startGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, name string, v *vouchServer, caBundle string, extra ...string) *testbed.Process {
+	t.Helper()
 	began := time.Now()
 	// Gatekeeper's CRDs, from the chart of the same module as the manager
 	// (kubectl does not read a folder through a symbolic link).
@@ -110,8 +174,7 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 	}
 	c.mustKubectl(t, "", "apply", "--server-side", "-f", crds)
 	c.mustKubectl(t, "", "wait", "--for", "condition=established", "--timeout", "60s", "-f", crds)
-	c.mustKubectl(t, "", "create", "namespace", "gatekeeper-system")
-	c.mustKubectl(t, "", "create", "namespace", "gk")
+	c.mustKubectl(t, namespaces("gatekeeper-system", "gk"), "apply", "-f", "-")
 
 	// The manager, out of cluster. Its webhook certificate is also its
 	// client certificate towards providers: issued by the CA that vouch's
@@ -121,15 +184,15 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 		x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	healthAddr, webhookAddr := testbed.FreeAddr(t), testbed.FreeAddr(t)
 	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
-	gk := start(t, logDir, "gatekeeper", []string{"POD_NAMESPACE=gatekeeper-system", "KUBECONFIG=" + c.kubeconfig},
+	gk := start(t, logDir, name, []string{"POD_NAMESPACE=gatekeeper-system", "KUBECONFIG=" + c.kubeconfig},
 		nil, // It takes more than 8 s to stop on SIGTERM: killed.
 		clusterBin(t, "gatekeeper"),
-		"--operation=webhook", "--operation=audit", "--operation=status", "--operation=generate",
-		"--disable-cert-rotation", "--cert-dir="+certDir, "--api-cache-dir="+cacheDir,
-		"--health-addr="+healthAddr, "--host=127.0.0.1", "--port="+webhookPort,
-		// No metrics listener: an exporter towards a port nobody serves.
-		"--metrics-backend=opentelemetry", "--otlp-endpoint="+testbed.FreeAddr(t),
-		"--debug-use-fake-pod", "--log-level=INFO")
+		append([]string{"--operation=webhook", "--operation=audit", "--operation=status", "--operation=generate",
+			"--disable-cert-rotation", "--cert-dir=" + certDir, "--api-cache-dir=" + cacheDir,
+			"--health-addr=" + healthAddr, "--host=127.0.0.1", "--port=" + webhookPort,
+			// No metrics listener: an exporter towards a port nobody serves.
+			"--metrics-backend=opentelemetry", "--otlp-endpoint=" + testbed.FreeAddr(t),
+			"--debug-use-fake-pod", "--log-level=INFO"}, extra...)...)
 	plain := &http.Client{Timeout: 2 * time.Second}
 	testbed.WaitFor(t, "gatekeeper ready", 90*time.Second, gk, func() error { return testbed.HTTPReady(plain, "http://"+healthAddr+"/readyz") })
 	t.Logf("gatekeeper ready after %s", time.Since(began).Round(time.Millisecond))
@@ -175,57 +238,46 @@ webhooks:
     rules:
       - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods"]}
 `, webhookTimeout, webhookPort, caBundle), "apply", "-f", "-")
-	t.Logf("gatekeeper configured after %s", time.Since(began).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if out, err := c.kubectl("", "delete", "validatingwebhookconfiguration", "gatekeeper-e2e"); err != nil {
+			t.Errorf("deleting the webhook configuration: %v\n%s", err, out)
+		}
+	})
+	return gk
+}
 
-	run := func(name, image string) (string, error) {
-		return c.kubectl("", "run", name, "--namespace", "gk", "--image", image, "--restart", "Never", "--dry-run=server", "-o", "name")
-	}
-	want := fmt.Sprintf("[vouch-verification] image %s denied by vouch: %s", unsigned, reason)
-	// The webhook configuration takes a moment to reach the API server's
-	// admission chain (until then the unsigned Pod passes), and the
-	// Provider a moment to reach Gatekeeper's provider cache.
-	testbed.WaitFor(t, "the unsigned Pod denied with vouch's reason", 30*time.Second, gk, func() error {
-		out, err := run("unsigned", unsigned)
+// dryRunPod asks the API server to create a Pod of one container in
+// namespace gk (a server-side dry run: admission runs, nothing is stored)
+// and returns kubectl's output.
+func (c *cluster) dryRunPod(name, image string) (string, error) {
+	return c.kubectl("", "run", name, "--namespace", "gk", "--image", image, "--restart", "Never", "--dry-run=server", "-o", "name")
+}
+
+// waitDenied waits until a Pod of image in namespace gk is denied by
+// Gatekeeper with a message containing want.
+func waitDenied(t *testing.T, c *cluster, gk *testbed.Process, name, image, want string) {
+	t.Helper()
+	testbed.WaitFor(t, "the "+name+" Pod denied with vouch's reason", 60*time.Second, gk, func() error {
+		out, err := c.dryRunPod(name, image)
 		if err == nil {
 			return fmt.Errorf("admitted: %s", strings.TrimSpace(out))
 		}
 		if !strings.Contains(out, `admission webhook "validation.gatekeeper.sh" denied the request`) || !strings.Contains(out, want) {
 			return fmt.Errorf("refused, but not with %q: %s", want, strings.TrimSpace(out))
 		}
-		t.Logf("unsigned: %s", strings.TrimSpace(out))
+		t.Logf("%s: %s", name, strings.TrimSpace(out))
 		return nil
 	})
-	if out, err := run("signed", signed); err != nil {
-		t.Fatalf("the signed Pod was not admitted: %v\n%s", err, out)
-	}
-	asked := v.metric(t, `vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-verify"}`)
-	if asked < 2 {
-		t.Errorf("vouch answered Gatekeeper %v times, want at least 2 (signed and unsigned)", asked)
-	}
+}
 
-	// The same Pods again: Gatekeeper answers from its cache of provider
-	// responses, and the template sees status_code 0, which it accepts.
-	if out, err := run("signed-again", signed); err != nil {
-		t.Fatalf("the signed Pod, from Gatekeeper's cache, was not admitted: %v\n%s", err, out)
+// namespaces is a manifest of the namespaces named, for kubectl apply
+// (which, unlike create, accepts those that exist).
+func namespaces(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", n)
 	}
-	if out, err := run("unsigned-again", unsigned); err == nil || !strings.Contains(out, want) {
-		t.Fatalf("the unsigned Pod, from Gatekeeper's cache: want denied with %q, got %v:\n%s", want, err, out)
-	}
-	if again := v.metric(t, `vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-verify"}`); again != asked {
-		t.Errorf("vouch was asked %v times more: Gatekeeper did not answer from its cache, the template's status_code 0 case went untested", again-asked)
-	}
-
-	// A real create, not only a dry run.
-	if out, err := c.kubectl("", "run", "unsigned", "--namespace", "gk", "--image", unsigned, "--restart", "Never"); err == nil || !strings.Contains(out, want) {
-		t.Fatalf("creating the unsigned Pod: want denied with %q, got %v:\n%s", want, err, out)
-	}
-	c.mustKubectl(t, "", "run", "signed", "--namespace", "gk", "--image", signed, "--restart", "Never")
-	if got, err := c.jsonpath("{.spec.containers[0].image}", "pod", "signed", "--namespace", "gk"); err != nil || got != signed {
-		t.Fatalf("the signed Pod's image: %q, %v", got, err)
-	}
-	// Leave the other subtest's namespace alone.
-	c.mustKubectl(t, "", "delete", "validatingwebhookconfiguration", "gatekeeper-e2e")
-	t.Logf("gatekeeper path: %s", time.Since(began).Round(time.Millisecond))
+	return b.String()
 }
 
 func testWebhook(t *testing.T, c *cluster, v *vouchServer, caBundle, signed, unsigned, reason, signedPinned, unsignedPinned string) {
@@ -313,14 +365,14 @@ type vouchServer struct {
 	metricsAddr string // plain HTTP, host:port
 }
 
-// startVouch runs vouch serve with the certificates of --generate-tls,
-// trusting the notation CA, and waits until it is ready.
-func startVouch(t *testing.T, logDir, name, bin string, pki *ca, notationCA string, extra ...string) *vouchServer {
+// startVouch runs vouch serve with the certificates of --generate-tls and
+// the extra flags (what it trusts), and waits until it is ready.
+func startVouch(t *testing.T, logDir, name, bin string, pki *ca, extra ...string) *vouchServer {
 	t.Helper()
 	v := &vouchServer{addr: testbed.FreeAddr(t), metricsAddr: testbed.FreeAddr(t)}
 	args := append([]string{"serve", "--listen", v.addr, "--metrics-listen", v.metricsAddr,
 		"--tls-cert-file", pki.file("tls.crt"), "--tls-key-file", pki.file("tls.key"),
-		"--notation-cert", notationCA, "--plain-http", "--budget", vouchBudget}, extra...)
+		"--plain-http", "--budget", vouchBudget}, extra...)
 	v.proc = start(t, logDir, name, nil, syscall.SIGTERM, bin, args...)
 	plain := &http.Client{Timeout: 2 * time.Second}
 	testbed.WaitFor(t, name+" ready", 30*time.Second, v.proc, func() error { return testbed.HTTPReady(plain, "http://"+v.metricsAddr+"/readyz") })

@@ -95,6 +95,9 @@ type Options struct {
 	Engine func(*engine.Options)
 	// Metrics, when set, are the server's.
 	Metrics *server.Metrics
+	// RequestContext, when set, is the server's (reload.Holder.Pin, as
+	// vouch serve wires it).
+	RequestContext func(context.Context) context.Context
 }
 
 // Stack is a running server.
@@ -149,7 +152,8 @@ func Start(t testing.TB, o Options) *Stack {
 	if o.MutualTLS {
 		files.ClientCAFile = filepath.Join(dir, server.CAFile)
 	}
-	srv, err := server.New(server.Options{TLS: files, Decider: eng, Budget: o.Budget, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Logger: logger})
+	srv, err := server.New(server.Options{TLS: files, Decider: eng, Budget: o.Budget, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Logger: logger,
+		RequestContext: o.RequestContext})
 	if err != nil {
 		t.Fatal(err)
 	}
