@@ -45,6 +45,7 @@ if [ "$fuzztime" != 0 ]; then
 ./trust FuzzParse
 ./config FuzzParse
 ./config FuzzParseResources
+./migrate/ratify FuzzConvert
 ./cache FuzzReport
 ./cache FuzzOpen
 ./server/admission FuzzImages
