@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type Tenant struct {
 	Name string
 	// Spec is its spec. Required.
 	Spec TenantSpec
+	// Resolver reads the tenant's references, each asked for in
+	// Namespace. Optional; default the resolver given to Compose.
+	Resolver trust.Resolver
 }
 
 // String names the tenant in messages: "VouchConfig team-a/strict".
@@ -75,6 +79,9 @@ type Composition struct {
 	policy *policy.Config
 	// tenants are the built VouchConfigs of each namespace, by name.
 	tenants map[string][]*builtTenant
+	// refused are the VouchConfigs of each namespace that ComposeFailClosed
+	// refused, in the order given.
+	refused map[string][]*TenantError
 }
 
 // builtTenant is one VouchConfig, built.
@@ -116,48 +123,90 @@ type Namespace struct {
 // tenants are at fault. Compose builds nothing on error: callers that keep
 // serving while one tenant is broken compose again without it.
 func Compose(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, error) {
-	if err := cluster.Validate(FormCluster, "spec."); err != nil {
-		return nil, err
-	}
-	verifiers, names, err := cluster.buildVerifiers(r, "spec.", nil)
+	c, refused, err := compose(cluster, tenants, r)
 	if err != nil {
 		return nil, err
 	}
-	c := &Composition{Verifiers: verifiers, names: names, tenants: map[string][]*builtTenant{}}
+	if len(refused) > 0 {
+		errs := make([]error, len(refused))
+		for i, e := range refused {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// ComposeFailClosed is Compose for a server that keeps serving while some
+// tenants are broken: a tenant that Compose would refuse does not fail the
+// composition, but its namespace fails closed. There, Namespace's policy
+// denies every subject, whatever the cluster and the namespace's other
+// tenants say, with a reason that names the refused VouchConfig and why it
+// was refused ("tenant VouchConfig team-a/strict: not applied
+// (spec.trustStores[0]...), ..."): a namespace must not silently lose
+// requirements its tenant asked for. Namespaces without a refused tenant
+// are served as Compose serves them.
+//
+// It returns the composition, and the tenants it refused in the order
+// given (also Composition.Refused); the error is the cluster's alone, and
+// then nothing is built.
+func ComposeFailClosed(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, []*TenantError, error) {
+	c, refused, err := compose(cluster, tenants, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range refused {
+		c.refused[e.Namespace] = append(c.refused[e.Namespace], e)
+	}
+	return c, refused, nil
+}
+
+// compose builds cluster and every tenant it can; it returns the tenants
+// it could not build, and an error when the cluster's spec does not build.
+func compose(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, []*TenantError, error) {
+	if err := cluster.Validate(FormCluster, "spec."); err != nil {
+		return nil, nil, err
+	}
+	verifiers, names, err := cluster.buildVerifiers(r, "spec.", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &Composition{Verifiers: verifiers, names: names, tenants: map[string][]*builtTenant{}, refused: map[string][]*TenantError{}}
 	if cluster.Policy == nil {
 		c.Policy = policy.Default(names)
 	} else {
 		if c.Policy, err = policy.New(*cluster.Policy, names); err != nil {
-			return nil, fmt.Errorf("spec.%w", err)
+			return nil, nil, fmt.Errorf("spec.%w", err)
 		}
 		if slices.ContainsFunc(cluster.Policy.Scopes, func(s policy.Scope) bool { return len(s.Namespaces) > 0 }) {
 			c.policy = cluster.Policy.DeepCopy()
 		}
 	}
-	var errs []error
+	var refused []*TenantError
 	seen := map[string]bool{}
 	for i := range tenants {
 		t := &tenants[i]
 		key := t.Namespace + "/" + t.Name
 		if seen[key] {
-			errs = append(errs, &TenantError{Namespace: t.Namespace, Name: t.Name, Err: errors.New("given twice")})
+			refused = append(refused, &TenantError{Namespace: t.Namespace, Name: t.Name, Err: errors.New("given twice")})
 			continue
 		}
 		seen[key] = true
-		b, err := buildTenant(t, r)
+		tr := r
+		if t.Resolver != nil {
+			tr = t.Resolver
+		}
+		b, err := buildTenant(t, tr)
 		if err != nil {
-			errs = append(errs, &TenantError{Namespace: t.Namespace, Name: t.Name, Err: err})
+			refused = append(refused, &TenantError{Namespace: t.Namespace, Name: t.Name, Err: err})
 			continue
 		}
 		c.tenants[t.Namespace] = append(c.tenants[t.Namespace], b)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	for _, ts := range c.tenants {
 		slices.SortFunc(ts, func(a, b *builtTenant) int { return strings.Compare(a.part.Name, b.part.Name) })
 	}
-	return c, nil
+	return c, refused, nil
 }
 
 // buildTenant validates t and builds its verifiers and its part of its
@@ -247,9 +296,13 @@ func qualify(reqs []policy.Requirement, path string, own map[string]bool, name f
 // policy, or nil when it adds nothing: no VouchConfig is in ns, and the
 // cluster's policy has no scope for some namespaces (then Verifiers and
 // Policy decide there, as for requests that name no namespace, "").
+//
+// In a namespace with a tenant that ComposeFailClosed refused, the policy
+// also has a part per refused tenant that denies every subject, and the
+// fingerprint covers why each was refused.
 func (c *Composition) Namespace(ns string) (*Namespace, error) {
-	tenants := c.tenants[ns]
-	if ns == "" || (len(tenants) == 0 && c.policy == nil) {
+	tenants, refused := c.tenants[ns], c.refused[ns]
+	if ns == "" || (len(tenants) == 0 && len(refused) == 0 && c.policy == nil) {
 		return nil, nil
 	}
 	clusterPolicy := c.Policy
@@ -260,7 +313,7 @@ func (c *Composition) Namespace(ns string) (*Namespace, error) {
 		}
 		clusterPolicy = p
 	}
-	if len(tenants) == 0 {
+	if len(tenants) == 0 && len(refused) == 0 {
 		return &Namespace{Policy: clusterPolicy}, nil
 	}
 	parts := []policy.Part{{Name: "cluster", Policy: clusterPolicy, Verifiers: c.names}}
@@ -271,6 +324,33 @@ func (c *Composition) Namespace(ns string) (*Namespace, error) {
 		n.Verifiers = append(n.Verifiers, t.verifiers...)
 		fp.Add(t.part.Name, t.fingerprint)
 	}
+	for _, e := range refused {
+		name := "tenant " + KindTenant + " " + e.Namespace + "/" + e.Name
+		parts = append(parts, policy.Part{Name: name, Policy: refusal(e)})
+		fp.Add(name, "refused: "+e.Err.Error())
+	}
 	n.Policy, n.Fingerprint = policy.All(parts...), fp.Sum()
 	return n, nil
+}
+
+// Refused returns the tenants that ComposeFailClosed refused, by
+// namespace and name.
+func (c *Composition) Refused() []*TenantError {
+	var out []*TenantError
+	for _, es := range c.refused {
+		out = append(out, es...)
+	}
+	slices.SortFunc(out, func(a, b *TenantError) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out
+}
+
+// refusal is the policy of a refused tenant's part: it denies every
+// subject, in enforce mode, saying why the tenant was refused.
+func refusal(e *TenantError) vouch.Policy {
+	reason := fmt.Sprintf("not applied (%v), so vouch denies every image in namespace %s until this %s is fixed or deleted", e.Err, e.Namespace, KindTenant)
+	return vouch.PolicyFunc(func(context.Context, vouch.Reference, *vouch.Node) (vouch.Decision, error) {
+		return vouch.Decision{Verdict: vouch.Denied, Reason: reason, Mode: vouch.ModeEnforce}, nil
+	})
 }

@@ -375,3 +375,61 @@ func TestComposeExamples(t *testing.T) {
 		t.Errorf("team-b: %+v %v, want nothing added", n, err)
 	}
 }
+
+// TestComposeFailClosed: a broken tenant does not break the cluster nor
+// other tenants; its namespace denies every subject, naming it, whatever
+// the cluster says; the other namespaces are served as Compose serves
+// them. The tenant's own resolver reads its references.
+func TestComposeFailClosed(t *testing.T) {
+	ca, err := testbed.NewNotary(testbed.NotaryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := ca.CA.CertPEM()
+	cluster := &config.Spec{TenantSpec: notationSpec("cluster", "notation", pem)}
+	good := config.Tenant{Namespace: "team-b", Name: "fine", Spec: notationSpec("team-b", "notation", pem)}
+	broken := config.Tenant{Namespace: "team-a", Name: "broken", Spec: notationSpec("team-a", "notation", pem)}
+	alsoGood := config.Tenant{Namespace: "team-a", Name: "fine", Spec: notationSpec("team-a", "notation", pem),
+		Resolver: objects{"team-a/trust-policy/tp.json": trustPolicy("team-a")}}
+	res := objects{"vouch/trust-policy/tp.json": trustPolicy("cluster"), "team-b/trust-policy/tp.json": trustPolicy("team-b")}
+	if _, err := config.Compose(cluster, []config.Tenant{good, broken, alsoGood}, res); err == nil || !strings.Contains(err.Error(), "VouchConfig team-a/broken: ") {
+		t.Fatalf("Compose: %v, want team-a/broken refused", err)
+	}
+	comp, refused, err := config.ComposeFailClosed(cluster, []config.Tenant{good, broken, alsoGood}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "spec.verifiers[0].notation.trustPolicyRef: configmap team-a/trust-policy has no key tp.json"
+	if len(refused) != 1 || refused[0].Name != "broken" || refused[0].Err.Error() != why || len(comp.Refused()) != 1 {
+		t.Fatalf("refused %v", refused)
+	}
+	// team-a denies, naming the refused tenant, whatever the cluster's
+	// part says.
+	root := &vouch.Node{MediaType: ocispec.MediaTypeImageManifest}
+	ref := vouch.Reference{}
+	na, err := comp.Namespace("team-a")
+	if err != nil || na == nil || len(na.Verifiers) != 1 || na.Verifiers[0].Name() != "team-a/fine/notation" {
+		t.Fatalf("team-a: %+v %v", na, err)
+	}
+	d, err := na.Policy.Decide(context.Background(), ref, root)
+	want := "tenant VouchConfig team-a/broken: not applied (" + why + "), so vouch denies every image in namespace team-a until this VouchConfig is fixed or deleted"
+	if err != nil || d.Verdict != vouch.Denied || d.Mode != vouch.ModeEnforce || !strings.Contains(d.Reason, want) {
+		t.Errorf("team-a: %+v %v, want denied with %q", d, err, want)
+	}
+	nb, err := comp.Namespace("team-b")
+	if err != nil || nb == nil || strings.Contains(fmt.Sprint(nb.Policy), "broken") || len(nb.Verifiers) != 1 {
+		t.Fatalf("team-b: %+v %v", nb, err)
+	}
+	if n, err := comp.Namespace("team-c"); n != nil || err != nil {
+		t.Errorf("team-c: %+v %v, want nothing added", n, err)
+	}
+	// The namespace's fingerprint changes with why its tenant is refused.
+	res["team-a/trust-policy/tp.json"] = "{"
+	again, _, err := config.ComposeFailClosed(cluster, []config.Tenant{good, broken, alsoGood}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if na2, _ := again.Namespace("team-a"); na2.Fingerprint == na.Fingerprint {
+		t.Error("team-a's fingerprint did not change with why its tenant is refused")
+	}
+}

@@ -87,18 +87,23 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 			return nil, &exitError{code: exitUndecided, err: fmt.Errorf("config %s: %w", b.vf.configPath, err)}
 		}
 	}
-	g, err := b.generation(&gf, verifiers, pol, configHash, cfg.NamespacePolicies)
+	g, err := b.generation(&gf, verifiers, pol, configHash, func(names []string) engine.NamespaceOptions {
+		return engine.NamespaceOptions{NamespacePolicy: cfg.NamespacePolicies(names)}
+	})
 	if err != nil {
 		return nil, &exitError{code: exitUndecided, err: err}
 	}
 	return g, nil
 }
 
-// buildSpec builds the generation of a ClusterVouchConfig's spec, whose
-// references are read through r; fingerprint hashes the spec and every
-// value it references (the Kubernetes source's Snapshot). Errors name the
-// field after "spec.", for the resource's status.
-func (b *generations) buildSpec(spec *config.Spec, r trust.Resolver, fingerprint string) (*reload.Generation, error) {
+// buildComposition builds the generation of a ClusterVouchConfig's spec
+// composed with the tenants' VouchConfigs (the Kubernetes source's
+// Snapshot): comp holds the verifiers and policy built from them, and
+// what each namespace adds; fingerprint hashes the cluster's spec and
+// every value it references (each namespace's tenants are hashed in
+// comp.Namespace's fingerprint). Errors name the field after "spec.", for
+// the resource's status.
+func (b *generations) buildComposition(spec *config.Spec, comp *config.Composition, fingerprint string) (*reload.Generation, error) {
 	if spec.Registries.DockerConfigRef != nil {
 		return nil, errors.New("spec.registries.dockerConfigRef: registry credentials from Secrets are not read yet; mount a Docker config.json and pass --registry-config")
 	}
@@ -107,20 +112,29 @@ func (b *generations) buildSpec(spec *config.Spec, r trust.Resolver, fingerprint
 	if err := gf.validate(); err != nil {
 		return nil, err
 	}
-	verifiers, pol, err := spec.Build(r, "spec.")
-	if err != nil {
-		return nil, err
+	namespace := func(ns string) (*engine.Namespace, error) {
+		n, err := comp.Namespace(ns)
+		if n == nil || err != nil {
+			return nil, err
+		}
+		timed := make([]vouch.Verifier, len(n.Verifiers))
+		for i, v := range n.Verifiers {
+			timed[i] = b.metrics.Verifier(v)
+		}
+		return &engine.Namespace{Policy: n.Policy, Verifiers: timed, Fingerprint: n.Fingerprint}, nil
 	}
-	file := &config.File{Spec: *spec}
-	return b.generation(&gf, verifiers, pol, "kubernetes:"+fingerprint, file.NamespacePolicies)
+	return b.generation(&gf, comp.Verifiers, comp.Policy, "kubernetes:"+fingerprint, func([]string) engine.NamespaceOptions {
+		return engine.NamespaceOptions{Namespace: namespace}
+	})
 }
 
 // generation builds the executors of every namespace for verifiers and
 // pol, under the registry settings and limits of gf, and the hash their
 // verdicts are cached under (configHash identifies the configuration and
-// its trust material).
+// its trust material). namespaces returns the NamespacePolicy or the
+// Namespace hook of engine.NamespaceOptions, given the verifiers' names.
 func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
-	namespacePolicies func(names []string) func(string) (vouch.Policy, error)) (*reload.Generation, error) {
+	namespaces func(names []string) engine.NamespaceOptions) (*reload.Generation, error) {
 	hash, err := verdictFingerprint(gf, b.vf, configHash)
 	if err != nil {
 		return nil, err
@@ -134,7 +148,9 @@ func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol
 	for i, v := range verifiers {
 		timed[i], names[i] = b.metrics.Verifier(v), v.Name()
 	}
-	executors, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: *gf.executor(st, timed, nil), Policy: pol, NamespacePolicy: namespacePolicies(names), PolicyHash: hash})
+	opts := namespaces(names)
+	opts.Base, opts.Policy, opts.PolicyHash = *gf.executor(st, timed, nil), pol, hash
+	executors, err := engine.NewNamespaceExecutors(opts)
 	if err != nil {
 		return nil, err
 	}

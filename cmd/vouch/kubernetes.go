@@ -16,7 +16,8 @@ import (
 )
 
 // kubernetesSource returns the Source of the ClusterVouchConfig that the
-// flags name, whose generations gens builds.
+// flags name and of the tenants' VouchConfigs, whose generations gens
+// builds.
 func kubernetesSource(sf *serveFlags, gens *generations, logger *slog.Logger) (reload.Source, error) {
 	ns := sf.kubeNamespace
 	if ns == "" {
@@ -39,9 +40,10 @@ func kubernetesSource(sf *serveFlags, gens *generations, logger *slog.Logger) (r
 		Namespace: ns,
 		Interval:  sf.reloadInterval,
 		Build: func(_ context.Context, s *kube.Snapshot) (*reload.Generation, error) {
-			// Tenants' VouchConfigs join here once config composes them
-			// with the cluster's spec (kube.Snapshot.Tenants).
-			return gens.buildSpec(s.Spec, s.Resolver, s.Fingerprint)
+			// s.Composition is the cluster's spec composed with the
+			// tenants' VouchConfigs (a refused one fails closed in its
+			// namespace).
+			return gens.buildComposition(s.Spec, s.Composition, s.Fingerprint)
 		},
 		Logger: logger,
 	})

@@ -28,7 +28,8 @@ import (
 // with -tags kubernetes) against a real kube-apiserver and etcd: not
 // ready while its ClusterVouchConfig is invalid (the status says why),
 // ready once it is valid, deciding under the trust of a Secret, and
-// under a rotated Secret's without a restart.
+// under a rotated Secret's without a restart; a tenant's VouchConfig adds
+// its requirement in its namespace, until it is deleted.
 func TestServeKubernetes(t *testing.T) {
 	for _, name := range []string{"kube-apiserver", "etcd"} {
 		testbed.Bin(t, name)
@@ -130,4 +131,37 @@ func TestServeKubernetes(t *testing.T) {
 	if s.allowed(t, bed.image("one")) {
 		t.Fatal("under CA2, the image signed under CA1 is still allowed")
 	}
+
+	// A tenant's VouchConfig in team-a requires a signature under CA1
+	// (inline), besides the cluster's under CA2: "two" is denied in team-a
+	// only, until the VouchConfig is deleted.
+	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}})
+	create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "notation-trust-policy"}, Data: map[string]string{"trustpolicy.json": string(files["trustpolicy.json"])}})
+	tenant := &v1alpha1.VouchConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "team-a"}, Spec: v1alpha1.VouchConfigSpec{TenantSpec: config.TenantSpec{
+		TrustStores: []config.TrustStore{{Name: "ca:test", PEM: string(bed.ca1)}},
+		Verifiers:   []config.Verifier{{Name: "notation", Type: "notation", Notation: &notationConfig}},
+	}}}
+	create(tenant)
+	s.waitFor(t, "[team-a]"+bed.image("two"), false, time.Now())
+	if !s.allowed(t, "[team-b]"+bed.image("two")) || !s.allowed(t, bed.image("two")) {
+		t.Error("team-a's VouchConfig changed the verdict outside team-a")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+			t.Fatal(err)
+		}
+		cond := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
+		if cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == tenant.Generation {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VouchConfig status %+v, want Ready=True\n%s", tenant.Status, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Delete(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "[team-a]"+bed.image("two"), true, time.Now())
 }

@@ -62,7 +62,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	fs.IntVar(&f.maxKeys, "max-keys", 1000, "most keys (images) in one Gatekeeper request")
 	fs.DurationVar(&f.reloadInterval, "config-reload-interval", reload.DefaultInterval, "look this often for changes of the config file and the trust files it or the quick flags name, and swap a valid change in without a restart (0: never)")
-	fs.BoolVar(&f.kubernetes, "kubernetes", false, "read the configuration from the ClusterVouchConfig named by --kubernetes-config and the Secrets and ConfigMaps it references, in cluster (the pod's service account) or with --kubeconfig; changes are swapped in without a restart and the resource's status says whether it serves (instead of --config; see docs/kubernetes.md)")
+	fs.BoolVar(&f.kubernetes, "kubernetes", false, "read the configuration from the ClusterVouchConfig named by --kubernetes-config, the tenants' VouchConfigs and the Secrets and ConfigMaps they reference, in cluster (the pod's service account) or with --kubeconfig; changes are swapped in without a restart and the resource's status says whether it serves (instead of --config; see docs/kubernetes.md)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: reach the API server with this kubeconfig `FILE` instead of the pod's service account")
 	fs.StringVar(&f.kubeNamespace, "kubernetes-namespace", "", "with --kubernetes: vouch's own `NAMESPACE`, where references without a namespace are read (default: the pod's namespace, or $POD_NAMESPACE)")
 	fs.StringVar(&f.kubeConfigName, "kubernetes-config", "vouch", "with --kubernetes: the ClusterVouchConfig `NAME` to serve")
@@ -106,7 +106,7 @@ func (f *serveFlags) validateKubernetes() error {
 	case f.kubernetes && f.kubeConfigName == "":
 		return usageErrorf("--kubernetes-config: name a ClusterVouchConfig")
 	case f.kubernetes && f.reloadInterval == 0:
-		return usageErrorf("--kubernetes needs a positive --config-reload-interval: it is how often the ClusterVouchConfig and the Secrets and ConfigMaps it references are read again")
+		return usageErrorf("--kubernetes needs a positive --config-reload-interval: it is how often the ClusterVouchConfig, the VouchConfigs and the Secrets and ConfigMaps they reference are read again")
 	}
 	return nil
 }

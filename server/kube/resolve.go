@@ -60,6 +60,12 @@ type object struct {
 type resolver struct {
 	namespace string // for references without one
 	objects   map[objectKey]*object
+	// problem, when set, is the answer to every Resolve: the references
+	// were not read (a VouchConfig with too many).
+	problem *RefError
+	// tenant is set for a VouchConfig's references: a refused read then
+	// points to the tenant's grant.
+	tenant bool
 }
 
 // qualify fills in the namespace of a reference that names none.
@@ -72,6 +78,9 @@ func (r *resolver) qualify(ref trust.Ref) trust.Ref {
 
 // Resolve returns the value ref names, at most max bytes.
 func (r *resolver) Resolve(ref trust.Ref, max int64) ([]byte, error) {
+	if r.problem != nil {
+		return nil, r.problem
+	}
 	ref = r.qualify(ref)
 	o, ok := r.objects[keyOf(ref)]
 	switch {
@@ -112,7 +121,11 @@ func (r *resolver) read(ctx context.Context, c client.Reader, refs []trust.Ref) 
 		case apierrors.IsNotFound(err):
 			r.objects[k] = &object{problem: "not found"}
 		case apierrors.IsForbidden(err):
-			r.objects[k] = &object{problem: "may not be read by vouch (forbidden: grant get on it to vouch's service account, see docs/kubernetes.md)"}
+			grant := "grant get on it to vouch's service account, see docs/kubernetes.md"
+			if r.tenant {
+				grant = "grant get and watch on it to vouch's service account with a Role in namespace " + k.namespace + " like deploy/rbac/tenant/role.yaml, see docs/kubernetes.md"
+			}
+			r.objects[k] = &object{problem: "may not be read by vouch (forbidden: " + grant + ")"}
 		case err != nil:
 			return fmt.Errorf("reading %s: %w", objectName(trust.Ref{Kind: k.kind, Namespace: k.namespace, Name: k.name}), err)
 		default:

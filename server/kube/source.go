@@ -1,20 +1,26 @@
 // Package kube is the Kubernetes source of vouch serve's configuration
-// (docs/kubernetes.md): a reload.Source that reads one ClusterVouchConfig
-// and the Secrets and ConfigMaps it references, builds a whole
-// reload.Generation from them when they changed, and says in the
+// (docs/kubernetes.md): a reload.Source that reads one ClusterVouchConfig,
+// the VouchConfigs of every namespace and the Secrets and ConfigMaps they
+// reference, composes them (config.ComposeFailClosed) and builds a whole
+// reload.Generation from them when they changed, and says in each
 // resource's status whether it serves.
 //
-// Every Interval, and promptly when a watch reports a change of the
-// resource or of a referenced object, the Source GETs the resource and
-// each referenced Secret and ConfigMap (uncached reads of named objects:
-// vouch needs no right to list or watch Secrets cluster-wide, and its RBAC
-// can name each object), and fingerprints the spec and the referenced
-// values. A fingerprint neither serving nor rejected already is built
-// (Options.Build, through config.Spec.Build with a resolver holding what
-// was read) and swapped in (reload.Holder.Swap) or rejected (Holder.Reject:
-// the last good generation keeps serving). The resource's Ready condition
-// and observedGeneration are then written when they differ from what the
-// resource says, so that replicas which agree never write.
+// Every Interval, and promptly when a watch reports a change of a resource
+// or of a referenced object, the Source GETs the ClusterVouchConfig, LISTs
+// the VouchConfigs, and GETs each referenced Secret and ConfigMap
+// (uncached reads of named objects: vouch needs no right to list or watch
+// Secrets, and its RBAC can name each object; a tenant's in the tenant's
+// namespace), and fingerprints the specs and the referenced values. A
+// fingerprint neither serving nor rejected already is composed and built
+// (Options.Build, from the Snapshot's Composition) and swapped in
+// (reload.Holder.Swap) or rejected (Holder.Reject: the last good
+// generation keeps serving). A broken VouchConfig rejects nothing: the
+// composition refuses it, and its namespace fails closed (every image
+// denied, naming it) while the cluster and the other namespaces are
+// served. The Ready condition and observedGeneration of the
+// ClusterVouchConfig, and while its spec serves, of each VouchConfig, are
+// then written when they differ from what the resource says, so that
+// replicas which agree never write.
 //
 // The periodic check works alone; watches only make it prompt.
 package kube
@@ -26,11 +32,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
@@ -46,12 +54,18 @@ import (
 // DefaultName is the ClusterVouchConfig a Source reads by default.
 const DefaultName = "vouch"
 
+// MaxTenants bounds the VouchConfigs a Source reads in the whole cluster.
+// With more, a check changes nothing (the last good configuration keeps
+// serving) and logs why.
+const MaxTenants = 1024
+
 // SpecPrefix prefixes the fields that errors name ("spec.verifiers[0]"):
 // pass it to config.Spec.Build.
 const SpecPrefix = "spec."
 
-// Snapshot is what one check read: a validated spec, the values it
-// references, and their fingerprint.
+// Snapshot is what one check read: a validated cluster spec, the
+// VouchConfigs of every namespace, the values they reference, and the
+// composition of them all.
 type Snapshot struct {
 	// Name and Generation identify the ClusterVouchConfig read.
 	Name       string
@@ -59,34 +73,53 @@ type Snapshot struct {
 	// Spec is its spec, validated in the cluster form.
 	Spec *config.Spec
 	// Resolver holds the values of every reference of Spec (references
-	// without a namespace read Options.Namespace); build with
-	// Spec.Build(Resolver, SpecPrefix).
+	// without a namespace read Options.Namespace).
 	Resolver trust.Resolver
-	// Fingerprint hashes the spec and every referenced value: put it in
-	// the generation's policy hash, so that verdicts are cached per
-	// effective configuration and trust.
+	// Fingerprint hashes the cluster's spec and every value it
+	// references: put it in the generation's policy hash, so that
+	// verdicts are cached per effective configuration and trust. The
+	// tenants' are not in it: each namespace's (Composition.Namespace)
+	// covers its own, so a tenant's change invalidates its namespace's
+	// verdicts only.
 	Fingerprint string
 
-	// Tenants will hold the VouchConfigs of every namespace, each with
-	// its resolver, once config composes a cluster spec with tenants'
-	// (issue 12, item 2); the Source then lists them here and Build
-	// passes them to that composition. Nil today: tenants' resources are
-	// not read.
+	// Tenants are the VouchConfigs of every namespace, by namespace and
+	// name, as read (Composition validated them).
 	Tenants []Tenant
+	// Composition is Spec composed with Tenants
+	// (config.ComposeFailClosed): the cluster's verifiers and policy, and
+	// what each namespace adds (Composition.Namespace, for
+	// engine.NamespaceOptions.Namespace). A tenant it refused fails closed
+	// in its namespace; its status says why.
+	Composition *config.Composition
+
+	// state hashes Fingerprint and every tenant's spec and referenced
+	// values: what a check compares to see a change.
+	state string
+	// invalid holds the tenants whose spec fails validation, by key.
+	invalid map[string]error
 }
 
 // Tenant is one namespace's VouchConfig, read (see Snapshot.Tenants).
 type Tenant struct {
-	// Namespace and Name identify the VouchConfig.
+	// Namespace and Name identify the VouchConfig; Generation is its
+	// spec's.
 	Namespace, Name string
-	// Spec is its validated spec.
+	Generation      int64
+	// Spec is its spec.
 	Spec *config.TenantSpec
-	// Resolver reads its references, in its namespace.
+	// Resolver holds the values of its references, read in Namespace.
 	Resolver trust.Resolver
 }
 
-// BuildFunc builds the generation of a snapshot. Its errors name the
-// field at fault after SpecPrefix; they go into the resource's status.
+// key identifies t among the tenants: "namespace/name".
+func (t *Tenant) key() string { return t.Namespace + "/" + t.Name }
+
+// BuildFunc builds the generation of a snapshot from its Composition
+// (verifiers, policy, and the Namespace hook of
+// engine.NamespaceOptions): registries, limits and executors. Its errors
+// name the field at fault after SpecPrefix; they go into the
+// ClusterVouchConfig's status.
 type BuildFunc func(ctx context.Context, s *Snapshot) (*reload.Generation, error)
 
 // Options configure a Source.
@@ -122,12 +155,15 @@ type Options struct {
 type Source struct {
 	opts Options
 
-	// last is the fingerprint that serves; failed the last one rejected,
-	// and failure why; rejected tells whether the Holder was last told of
-	// a rejection.
+	// last is the state that serves; failed the last one rejected, and
+	// failure why; rejected tells whether the Holder was last told of a
+	// rejection.
 	last, failed string
 	failure      error
 	rejected     bool
+	// refused are the tenants that the state that serves refused, by key,
+	// with why.
+	refused map[string]error
 	// watches are the watches by name, each with its cancel function.
 	watches map[objectKey]context.CancelFunc
 	trigger chan struct{}
@@ -175,9 +211,11 @@ func (s *Source) Start(ctx context.Context, h *reload.Holder) error {
 	}
 }
 
-// Check reads the resource and its references once, hands h what changed
-// (a generation to swap in, or why the change is rejected) and writes the
-// resource's status when it does not say so already.
+// Check reads the resource, the VouchConfigs of every namespace and what
+// they reference once, hands h what changed (a generation to swap in, or
+// why the change is rejected) and writes the statuses that do not say so
+// already: the ClusterVouchConfig's, and while its spec serves, each
+// VouchConfig's.
 func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 	var cr v1alpha1.ClusterVouchConfig
 	err := s.opts.Client.Get(ctx, client.ObjectKey{Name: s.opts.Name}, &cr)
@@ -191,10 +229,16 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 		h.Reject("", err)
 		return
 	}
-	snap, r, err := s.read(ctx, &cr)
-	if r != nil {
-		s.watch(ctx, r.watched())
+	vcs, err := s.listTenants(ctx)
+	if err != nil {
+		// No verdict on any resource, no status; the next check reads
+		// again.
+		s.watch(ctx, nil)
+		h.Reject("", err)
+		return
 	}
+	snap, watched, err := s.read(ctx, &cr, vcs)
+	s.watch(ctx, watched)
 	var re *RefError
 	var se *specError
 	if err != nil && !errors.As(err, &re) && !errors.As(err, &se) {
@@ -203,50 +247,132 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 		h.Reject("", err)
 		return
 	}
-	var fp string
+	var state string
 	if snap != nil {
-		fp = snap.Fingerprint
+		state = snap.state
 	}
 	switch {
 	case err != nil:
 		s.failed, s.failure, s.rejected = "", err, true
-		h.Reject(fp, err)
-	case fp == s.last:
+		h.Reject(state, err)
+	case state == s.last:
 		if s.rejected && h.Current() != nil {
 			// Back to the configuration that serves (a broken change
 			// reverted): the Holder's failure is over.
 			s.rejected = false
 			h.Swap(h.Current())
 		}
-	case fp == s.failed:
+	case state == s.failed:
 		err = s.failure
 	default:
-		g, buildErr := s.opts.Build(ctx, snap)
+		g, refused, buildErr := s.build(ctx, snap)
 		if buildErr != nil {
-			s.failed, s.failure, s.rejected, err = fp, buildErr, true, buildErr
-			h.Reject(fp, buildErr)
+			s.failed, s.failure, s.rejected, err = state, buildErr, true, buildErr
+			h.Reject(state, buildErr)
 		} else {
-			s.last, s.failed, s.failure, s.rejected = fp, "", nil, false
+			s.last, s.failed, s.failure, s.rejected, s.refused = state, "", nil, false, refused
+			for _, t := range snap.Tenants {
+				if why := refused[t.key()]; why != nil {
+					s.opts.Logger.Warn("VouchConfig refused: its namespace fails closed (every image denied) until it is fixed or deleted",
+						"namespace", t.Namespace, "name", t.Name, "error", why.Error())
+				}
+			}
 			h.Swap(g)
 		}
 	}
 	applied := fmt.Sprintf("serving spec generation %d", cr.Generation)
-	if written, werr := writeStatus(ctx, s.opts.Client, &cr, condition(err, applied), s.opts.FieldManager); werr != nil {
-		if apierrors.IsConflict(werr) {
-			s.opts.Logger.Debug("status written by another replica first; looking again at the next check", "error", werr.Error())
-		} else {
-			s.opts.Logger.Warn("cannot write the ClusterVouchConfig's status", "error", werr.Error())
-		}
-	} else if written {
-		s.opts.Logger.Info("ClusterVouchConfig status written", "name", cr.Name, "generation", cr.Generation, "ready", err == nil)
+	s.writeStatus(ctx, &cr, &cr.Status, condition(err, applied))
+	if err != nil {
+		// The tenants were not composed with this cluster spec: their
+		// statuses stay as they are (observedGeneration says which spec
+		// they describe).
+		return
+	}
+	for i := range vcs {
+		vc := &vcs[i]
+		why := s.refused[vc.Namespace+"/"+vc.Name]
+		s.writeStatus(ctx, vc, &vc.Status, condition(why, fmt.Sprintf("serving spec generation %d in namespace %s", vc.Generation, vc.Namespace)))
 	}
 }
 
-// read validates cr's spec and reads what it references. It returns a
-// *specError for a spec that fails validation, a *RefError for too many
-// references, and any other error when the API server did not answer; the
-// resolver whenever references were read.
-func (s *Source) read(ctx context.Context, cr *v1alpha1.ClusterVouchConfig) (*Snapshot, *resolver, error) {
+// build composes snap's cluster spec with its tenants and builds the
+// generation; it returns why each refused tenant was, by key (a
+// *specError for a spec that fails validation).
+func (s *Source) build(ctx context.Context, snap *Snapshot) (*reload.Generation, map[string]error, error) {
+	tenants := make([]config.Tenant, len(snap.Tenants))
+	for i, t := range snap.Tenants {
+		tenants[i] = config.Tenant{Namespace: t.Namespace, Name: t.Name, Spec: *t.Spec, Resolver: t.Resolver}
+	}
+	comp, refusedErrs, err := config.ComposeFailClosed(snap.Spec, tenants, snap.Resolver)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap.Composition = comp
+	g, err := s.opts.Build(ctx, snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	refused := map[string]error{}
+	for _, e := range refusedErrs {
+		key := e.Namespace + "/" + e.Name
+		if invalid := snap.invalid[key]; invalid != nil {
+			refused[key] = &specError{invalid}
+		} else {
+			refused[key] = e.Err
+		}
+	}
+	return g, refused, nil
+}
+
+// writeStatus writes obj's status (st, within obj) when it does not say
+// want already, and logs what happened.
+func (s *Source) writeStatus(ctx context.Context, obj client.Object, st *v1alpha1.Status, want metav1.Condition) {
+	written, err := writeStatus(ctx, s.opts.Client, obj, st, want, s.opts.FieldManager)
+	switch {
+	case err != nil && apierrors.IsConflict(err):
+		s.opts.Logger.Debug("status written by another replica first; looking again at the next check", "error", err.Error())
+	case err != nil:
+		s.opts.Logger.Warn("cannot write a status", "error", err.Error())
+	case written:
+		s.opts.Logger.Info("status written", "resource", describe(obj), "generation", obj.GetGeneration(), "ready", want.Status == metav1.ConditionTrue)
+	}
+}
+
+// listTenants lists the VouchConfigs of every namespace, in pages, at
+// most MaxTenants.
+func (s *Source) listTenants(ctx context.Context) ([]v1alpha1.VouchConfig, error) {
+	var out []v1alpha1.VouchConfig
+	opts := []client.ListOption{client.Limit(250)}
+	for {
+		var list v1alpha1.VouchConfigList
+		if err := s.opts.Client.List(ctx, &list, opts...); err != nil {
+			return nil, fmt.Errorf("listing VouchConfigs: %w", err)
+		}
+		out = append(out, list.Items...)
+		if len(out) > MaxTenants {
+			return nil, fmt.Errorf("listing VouchConfigs: more than %d in the cluster", MaxTenants)
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts = []client.ListOption{client.Limit(250), client.Continue(list.Continue)}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// read validates cr's spec, reads what it and each of vcs reference, and
+// fingerprints it all. It returns a *specError for a cluster spec that
+// fails validation, a *RefError for too many references, and any other
+// error when the API server did not answer; and the objects to watch.
+// A tenant's invalid spec or references are not errors of read: the
+// composition refuses that tenant.
+func (s *Source) read(ctx context.Context, cr *v1alpha1.ClusterVouchConfig, vcs []v1alpha1.VouchConfig) (*Snapshot, []objectKey, error) {
 	spec := cr.Spec.Spec.DeepCopy()
 	if err := spec.Validate(config.FormCluster, SpecPrefix); err != nil {
 		return nil, nil, &specError{err}
@@ -255,15 +381,47 @@ func (s *Source) read(ctx context.Context, cr *v1alpha1.ClusterVouchConfig) (*Sn
 	if err := r.read(ctx, s.opts.Client, spec.Refs()); err != nil {
 		return nil, nil, err
 	}
+	watched := r.watched()
 	doc, err := json.Marshal(spec)
 	if err != nil {
-		return nil, r, &specError{err}
+		return nil, watched, &specError{err}
 	}
 	fp := trust.NewFingerprinter()
 	fp.Add("spec", string(doc))
 	fp.Add("namespace", s.opts.Namespace)
 	r.fingerprint(fp)
-	return &Snapshot{Name: cr.Name, Generation: cr.Generation, Spec: spec, Resolver: r, Fingerprint: fp.Sum()}, r, nil
+	snap := &Snapshot{Name: cr.Name, Generation: cr.Generation, Spec: spec, Resolver: r, Fingerprint: fp.Sum(), invalid: map[string]error{}}
+
+	state := trust.NewFingerprinter()
+	state.Add("cluster", snap.Fingerprint)
+	for i := range vcs {
+		vc := &vcs[i]
+		t := Tenant{Namespace: vc.Namespace, Name: vc.Name, Generation: vc.Generation, Spec: vc.Spec.TenantSpec.DeepCopy()}
+		tr := &resolver{namespace: vc.Namespace, objects: map[objectKey]*object{}, tenant: true}
+		if err := t.Spec.Validate(config.FormTenant, SpecPrefix); err != nil {
+			snap.invalid[t.key()] = err
+		} else if err := tr.read(ctx, s.opts.Client, (&config.Spec{TenantSpec: *t.Spec}).Refs()); err != nil {
+			var re *RefError
+			if !errors.As(err, &re) {
+				return nil, watched, err
+			}
+			tr.problem = re
+		}
+		t.Resolver = tr
+		watched = append(watched, tr.watched()...)
+		doc, err := json.Marshal(t.Spec)
+		if err != nil {
+			return nil, watched, err
+		}
+		state.Add("tenant "+t.key(), string(doc))
+		tr.fingerprint(state)
+		if tr.problem != nil {
+			state.Add("problem", tr.problem.Error())
+		}
+		snap.Tenants = append(snap.Tenants, t)
+	}
+	snap.state = state.Sum()
+	return snap, watched, nil
 }
 
 // watch keeps one watch by name on the resource and on each of objects,
@@ -273,7 +431,7 @@ func (s *Source) watch(ctx context.Context, objects []objectKey) {
 	if s.opts.NoWatch || ctx.Err() != nil {
 		return
 	}
-	want := map[objectKey]bool{{kind: "ClusterVouchConfig", name: s.opts.Name}: true}
+	want := map[objectKey]bool{{kind: "ClusterVouchConfig", name: s.opts.Name}: true, {kind: "VouchConfig"}: true}
 	for _, k := range objects {
 		want[k] = true
 	}
@@ -293,12 +451,18 @@ func (s *Source) watch(ctx context.Context, objects []objectKey) {
 }
 
 // watchNamed watches one object by name (a field selector on
-// metadata.name, which RBAC's resourceNames allows) until ctx ends, and
+// metadata.name, which RBAC's resourceNames allows), or the VouchConfigs
+// of every namespace (k.kind "VouchConfig", no name), until ctx ends, and
 // triggers a check on every event, starting again when the watch ends.
 func (s *Source) watchNamed(ctx context.Context, k objectKey) {
 	var list client.ObjectList
-	opts := []client.ListOption{client.MatchingFields{"metadata.name": k.name}}
+	var opts []client.ListOption
+	if k.name != "" {
+		opts = append(opts, client.MatchingFields{"metadata.name": k.name})
+	}
 	switch k.kind {
+	case "VouchConfig":
+		list = &v1alpha1.VouchConfigList{}
 	case trust.KindSecret:
 		list = &corev1.SecretList{}
 	case trust.KindConfigMap:

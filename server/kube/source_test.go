@@ -57,8 +57,8 @@ verifiers:
 `
 
 // bed is a real kube-apiserver and etcd with vouch's CRDs and RBAC, and a
-// registry with three images: "one" signed under CA1, "two" under CA2,
-// "unsigned".
+// registry with four images: "one" signed under CA1, "two" under CA2,
+// "both" under each, "unsigned".
 type bed struct {
 	admin    client.WithWatch
 	cfg      *rest.Config
@@ -103,6 +103,9 @@ func newBed(t *testing.T) *bed {
 	p := testbed.NewPusher(t, reg.Host, "kube/app")
 	s1.Sign(p, p.Image("one", "one"))
 	s2.Sign(p, p.Image("two", "two"))
+	both := p.Image("both", "both")
+	s1.Sign(p, both)
+	s2.Sign(p, both)
 	p.Image("unsigned", "unsigned")
 	b.host, b.ca1, b.ca2 = reg.Host, readFile(t, s1.CAFile), readFile(t, s2.CAFile)
 	return b
@@ -241,12 +244,18 @@ func startVouch(t *testing.T, c client.WithWatch, opts kube.Options) *vouchServe
 	}
 	opts.Client, opts.Namespace, opts.Logger = c, ns, logger
 	opts.Build = func(_ context.Context, s *kube.Snapshot) (*reload.Generation, error) {
-		verifiers, pol, err := s.Spec.Build(s.Resolver, kube.SpecPrefix)
-		if err != nil {
-			return nil, err
-		}
+		comp := s.Composition
 		hash := "kubernetes:" + s.Fingerprint
-		ex, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{Base: vouch.Executor{Store: st, Verifiers: verifiers}, Policy: pol, PolicyHash: hash})
+		ex, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{
+			Base: vouch.Executor{Store: st, Verifiers: comp.Verifiers}, Policy: comp.Policy, PolicyHash: hash,
+			Namespace: func(ns string) (*engine.Namespace, error) {
+				n, err := comp.Namespace(ns)
+				if n == nil || err != nil {
+					return nil, err
+				}
+				return &engine.Namespace{Policy: n.Policy, Verifiers: n.Verifiers, Fingerprint: n.Fingerprint}, nil
+			},
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -303,6 +312,45 @@ func (v *vouchServer) verdict(t *testing.T, image string) (bool, string) {
 		t.Fatalf("verify %s: %d %s (%v)\n%s", image, status, body, err, v.logs.String())
 	}
 	return out.Response.Items[0].Value.IsSuccess, out.Response.Items[0].Error
+}
+
+// decide asks the Gatekeeper provider about key ("[namespace]image"
+// chooses the namespace's policy) and returns the verdict and its reason;
+// the test fails when vouch cannot decide.
+func (v *vouchServer) decide(t *testing.T, key string) (bool, string) {
+	t.Helper()
+	ok, reason, undecided := v.gatekeeper(t, key)
+	if undecided != "" {
+		t.Fatalf("verify %s: %s\n%s", key, undecided, v.logs.String())
+	}
+	return ok, reason
+}
+
+// gatekeeper asks the Gatekeeper provider about key: whether it is
+// allowed and why, or why vouch could not decide.
+func (v *vouchServer) gatekeeper(t *testing.T, key string) (bool, string, string) {
+	t.Helper()
+	status, body := v.stack.Post(t, "/gatekeeper/v1/verify", map[string]any{
+		"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+		"request": map[string]any{"keys": []string{key}},
+	})
+	var out struct {
+		Response struct {
+			SystemError string `json:"systemError"`
+			Items       []struct {
+				Error string `json:"error"`
+				Value struct {
+					IsSuccess bool   `json:"isSuccess"`
+					Reason    string `json:"reason"`
+				} `json:"value"`
+			} `json:"items"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || status != 200 || out.Response.SystemError != "" || len(out.Response.Items) != 1 {
+		t.Fatalf("verify %s: %d %s (%v)\n%s", key, status, body, err, v.logs.String())
+	}
+	item := out.Response.Items[0]
+	return item.Value.IsSuccess, item.Value.Reason, item.Error
 }
 
 // waitVerdict asks about image until its verdict is allowed, and returns

@@ -75,34 +75,47 @@ func truncate(s string) string {
 	return s + "..."
 }
 
-// upToDate reports whether cr's status already says want about its
-// current generation.
-func upToDate(cr *v1alpha1.ClusterVouchConfig, want metav1.Condition) bool {
-	if cr.Status.ObservedGeneration != cr.Generation {
+// upToDate reports whether st, the status of an object of generation
+// gen, already says want about that generation.
+func upToDate(st *v1alpha1.Status, gen int64, want metav1.Condition) bool {
+	if st.ObservedGeneration != gen {
 		return false
 	}
-	cur := meta.FindStatusCondition(cr.Status.Conditions, want.Type)
+	cur := meta.FindStatusCondition(st.Conditions, want.Type)
 	return cur != nil && cur.Status == want.Status && cur.Reason == want.Reason &&
-		cur.Message == want.Message && cur.ObservedGeneration == cr.Generation
+		cur.Message == want.Message && cur.ObservedGeneration == gen
 }
 
-// writeStatus makes cr's status say want, through the status subresource,
-// and only when it does not already: replicas that agree write nothing,
-// so they never fight. The patch carries cr's resourceVersion (optimistic
-// lock): when another replica wrote first, it fails with a conflict and
-// the next check looks again. lastTransitionTime changes only when the
-// condition's status does.
-func writeStatus(ctx context.Context, c client.Client, cr *v1alpha1.ClusterVouchConfig, want metav1.Condition, owner string) (bool, error) {
-	want.ObservedGeneration = cr.Generation
-	if upToDate(cr, want) {
+// writeStatus makes obj's status (st, a field of obj) say want, through
+// the status subresource, and only when it does not already: replicas
+// that agree write nothing, so they never fight. The patch carries obj's
+// resourceVersion (optimistic lock): when another replica wrote first, it
+// fails with a conflict and the next check looks again.
+// lastTransitionTime changes only when the condition's status does.
+func writeStatus(ctx context.Context, c client.Client, obj client.Object, st *v1alpha1.Status, want metav1.Condition, owner string) (bool, error) {
+	gen := obj.GetGeneration()
+	want.ObservedGeneration = gen
+	if upToDate(st, gen, want) {
 		return false, nil
 	}
-	orig := cr.DeepCopy()
-	meta.SetStatusCondition(&cr.Status.Conditions, want)
-	cr.Status.ObservedGeneration = cr.Generation
+	orig, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return false, fmt.Errorf("writing the status of %s: cannot copy %T", obj.GetName(), obj)
+	}
+	meta.SetStatusCondition(&st.Conditions, want)
+	st.ObservedGeneration = gen
 	patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
-	if err := c.Status().Patch(ctx, cr, patch, client.FieldOwner(owner)); err != nil {
-		return false, fmt.Errorf("writing the status of %s %s: %w", v1alpha1.GroupVersion.WithKind("ClusterVouchConfig").Kind, cr.Name, err)
+	if err := c.Status().Patch(ctx, obj, patch, client.FieldOwner(owner)); err != nil {
+		return false, fmt.Errorf("writing the status of %s: %w", describe(obj), err)
 	}
 	return true, nil
+}
+
+// describe names obj in messages: "ClusterVouchConfig vouch", "VouchConfig
+// team-a/strict".
+func describe(obj client.Object) string {
+	if _, ok := obj.(*v1alpha1.VouchConfig); ok {
+		return "VouchConfig " + obj.GetNamespace() + "/" + obj.GetName()
+	}
+	return "ClusterVouchConfig " + obj.GetName()
 }
