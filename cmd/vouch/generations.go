@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/config"
@@ -87,7 +88,7 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 			return nil, &exitError{code: exitUndecided, err: fmt.Errorf("config %s: %w", b.vf.configPath, err)}
 		}
 	}
-	g, err := b.generation(&gf, verifiers, pol, configHash, cfg.NamespacePolicies)
+	g, err := b.generation(&gf, nil, verifiers, pol, configHash, cfg.NamespacePolicies)
 	if err != nil {
 		return nil, &exitError{code: exitUndecided, err: err}
 	}
@@ -99,12 +100,13 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 // value it references (the Kubernetes source's Snapshot). Errors name the
 // field after "spec.", for the resource's status.
 func (b *generations) buildSpec(spec *config.Spec, r trust.Resolver, fingerprint string) (*reload.Generation, error) {
-	if spec.Registries.DockerConfigRef != nil {
-		return nil, errors.New("spec.registries.dockerConfigRef: registry credentials from Secrets are not read yet; mount a Docker config.json and pass --registry-config")
-	}
 	gf := *b.gf
 	gf.applyConfig(b.fs, spec)
 	if err := gf.validate(); err != nil {
+		return nil, err
+	}
+	creds, err := spec.RegistryCredentials(r, "spec.")
+	if err != nil {
 		return nil, err
 	}
 	verifiers, pol, err := spec.Build(r, "spec.")
@@ -112,20 +114,21 @@ func (b *generations) buildSpec(spec *config.Spec, r trust.Resolver, fingerprint
 		return nil, err
 	}
 	file := &config.File{Spec: *spec}
-	return b.generation(&gf, verifiers, pol, "kubernetes:"+fingerprint, file.NamespacePolicies)
+	return b.generation(&gf, creds, verifiers, pol, "kubernetes:"+fingerprint, file.NamespacePolicies)
 }
 
 // generation builds the executors of every namespace for verifiers and
-// pol, under the registry settings and limits of gf, and the hash their
-// verdicts are cached under (configHash identifies the configuration and
-// its trust material).
-func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
+// pol, under the registry settings and limits of gf and the registry
+// credentials creds (a ClusterVouchConfig's dockerConfigRef), and the hash
+// their verdicts are cached under (configHash identifies the configuration
+// and its trust material, the credentials' Secret included).
+func (b *generations) generation(gf *graphFlags, creds map[string]auth.Credential, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
 	namespacePolicies func(names []string) func(string) (vouch.Policy, error)) (*reload.Generation, error) {
 	hash, err := verdictFingerprint(gf, b.vf, configHash)
 	if err != nil {
 		return nil, err
 	}
-	st, err := b.registryStore(gf)
+	st, err := b.registryStore(gf, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +144,13 @@ func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol
 	return &reload.Generation{Executors: executors, PolicyHash: hash, Verifiers: names}, nil
 }
 
-// registryStore returns the registry store for gf's settings: the previous
-// build's while they are the same.
-func (b *generations) registryStore(gf *graphFlags) (*registry.Store, error) {
+// registryStore returns the registry store for gf's settings and creds:
+// the previous build's while they are the same. Changed credentials make
+// a new store: its token caches and cached content start empty.
+func (b *generations) registryStore(gf *graphFlags, creds map[string]auth.Credential) (*registry.Store, error) {
 	opts := gf.registryOptions()
-	key := fmt.Sprintf("%v %q %q %+v", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits)
+	opts.Credentials = creds
+	key := fmt.Sprintf("%v %q %q %+v %s", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits, registry.CredentialsID(creds))
 	if b.store != nil && key == b.storeKey {
 		return b.store, nil
 	}
