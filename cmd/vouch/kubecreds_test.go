@@ -3,8 +3,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/vouch-project/vouch/api/v1alpha1"
 	"github.com/vouch-project/vouch/config"
 	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/kube"
 	"github.com/vouch-project/vouch/trust"
 	"github.com/vouch-project/vouch/verifier/notation"
@@ -85,6 +88,7 @@ func (k *kubeEnv) create(t *testing.T, obj client.Object) {
 // private/app:signed, signed by a notation signer whose CA is ca.
 type privateBed struct {
 	host, user, password string
+	digest               string
 	ca                   []byte
 }
 
@@ -103,12 +107,16 @@ func newPrivateBed(t *testing.T) *privateBed {
 	signer := testbed.NewNotationSigner(t)
 	p := testbed.NewPusher(t, b.host, "private/app")
 	p.Repo.Client = &auth.Client{Credential: auth.StaticCredential(b.host, auth.Credential{Username: b.user, Password: b.password})}
-	signer.Sign(p, p.Image("signed", "signed"))
+	img := p.Image("signed", "signed")
+	signer.Sign(p, img)
+	b.digest = img.Digest.String()
 	b.ca = readFile(t, signer.CAFile)
 	return b
 }
 
 func (b *privateBed) image() string { return b.host + "/private/app:signed" }
+
+func (b *privateBed) imageByDigest() string { return b.host + "/private/app@" + b.digest }
 
 // dockerConfigJSON is a .dockerconfigjson for the bed's registry.
 func (b *privateBed) dockerConfigJSON(password string) []byte {
@@ -191,5 +199,104 @@ func TestServeKubernetesDockerConfigRef(t *testing.T) {
 		if strings.Contains(s.logs.String(), secret) {
 			t.Error("the logs disclose a credential")
 		}
+	}
+}
+
+// admit sends the validating (or mutating) admission webhook a Pod in
+// namespace with image, the image pull secrets pullSecrets and the service
+// account sa ("" for none), and returns the response.
+func (s *served) admit(t *testing.T, endpoint, namespace, image, sa string, pullSecrets ...string) admission.Response {
+	t.Helper()
+	spec := map[string]any{"containers": []any{map[string]any{"name": "app", "image": image}}}
+	if sa != "" {
+		spec["serviceAccountName"] = sa
+	}
+	var refs []any
+	for _, n := range pullSecrets {
+		refs = append(refs, map[string]any{"name": n})
+	}
+	if refs != nil {
+		spec["imagePullSecrets"] = refs
+	}
+	pod, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "app", "namespace": namespace}, "spec": spec})
+	review, _ := json.Marshal(admission.Review{APIVersion: admission.APIVersion, Kind: "AdmissionReview", Request: &admission.Request{
+		UID: "1", Kind: admission.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: namespace, Name: "app", Operation: "CREATE", Object: pod}})
+	resp, err := s.client.Post(s.url+"/admission/v1/"+endpoint, "application/json", bytes.NewReader(review))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out admission.Review
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil {
+		t.Fatalf("admission answer: %v %+v", err, out)
+	}
+	return *out.Response
+}
+
+// TestServeKubernetesPullSecrets: with --kubernetes-pull-secrets, the
+// admission webhook reads a Pod's images with its image pull secrets, or
+// its ServiceAccount's, read in its namespace: a Pod in team-a with a pull
+// secret for the private registry is allowed. Then, with team-a's tag
+// resolution and verdict cached, the same image is denied in team-b (no
+// pull secret; by tag and by digest; and naming team-a's Secret, which
+// team-b does not have) and to Gatekeeper (no Pod, no pull secret), with
+// the registry's refusal; its mutating webhook does not pin it either. A
+// Pod in team-c pulling with its ServiceAccount's pull secret is allowed.
+func TestServeKubernetesPullSecrets(t *testing.T) {
+	bed := newPrivateBed(t)
+	k := startKubeEnv(t)
+	k.createNotationTrust(t, bed.ca)
+	spec := notationSpec()
+	k.create(t, &v1alpha1.ClusterVouchConfig{ObjectMeta: metav1.ObjectMeta{Name: "vouch"}, Spec: v1alpha1.ClusterVouchConfigSpec{Spec: spec}})
+	pullSecret := func(ns, name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: bed.dockerConfigJSON(bed.password)}}
+	}
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		k.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		k.create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}})
+	}
+	k.create(t, pullSecret("team-a", "regcred"))
+	k.create(t, pullSecret("team-c", "builder-pull"))
+	k.create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-c", Name: "builder"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "builder-pull"}}})
+
+	s := launchServe(t, "--kubernetes", "--kubeconfig", k.kcPath, "--kubernetes-namespace", "vouch", "--kubernetes-pull-secrets")
+	s.waitReady(t)
+	for _, image := range []string{bed.image(), bed.imageByDigest()} {
+		if r := s.admit(t, "validate", "team-a", image, "", "regcred"); !r.Allowed {
+			t.Fatalf("team-a with its pull secret, %s: denied: %+v\n%s", image, r.Status, s.logs.String())
+		}
+	}
+	if r := s.admit(t, "mutate", "team-a", bed.image(), "", "regcred"); r.Patch == nil {
+		t.Errorf("team-a's image was not pinned: %+v", r)
+	}
+
+	denied := func(what string, r admission.Response) {
+		t.Helper()
+		if r.Allowed || r.Status == nil || !strings.Contains(r.Status.Message, "authentication failed for "+bed.host) {
+			t.Errorf("%s: %+v, want denied with the registry's refusal", what, r)
+		}
+	}
+	for _, image := range []string{bed.image(), bed.imageByDigest()} {
+		denied("team-b without a pull secret, "+image, s.admit(t, "validate", "team-b", image, ""))
+		denied("team-b naming team-a's Secret, "+image, s.admit(t, "validate", "team-b", image, "", "regcred"))
+		denied("team-a without its pull secret, "+image, s.admit(t, "validate", "team-a", image, ""))
+	}
+	if r := s.admit(t, "mutate", "team-b", bed.image(), ""); r.Patch != nil || len(r.Warnings) == 0 {
+		t.Errorf("team-b's image was pinned with team-a's resolution: %+v", r)
+	}
+	if a, err := s.verify(bed.image()); err != nil || a[0].allowed || a[0].err == "" {
+		t.Errorf("Gatekeeper (no pull secret): %+v %v, want undecided", a, err)
+	}
+
+	if r := s.admit(t, "validate", "team-c", bed.image(), "builder"); !r.Allowed {
+		t.Errorf("team-c with its ServiceAccount's pull secret: denied: %+v", r.Status)
+	}
+	if r := s.admit(t, "validate", "team-c", bed.image(), ""); r.Allowed {
+		t.Error("team-c's default ServiceAccount has no pull secret, but the image is allowed")
+	}
+	if strings.Contains(s.logs.String(), bed.password) {
+		t.Error("the logs disclose a credential")
 	}
 }
