@@ -100,6 +100,11 @@ type Options struct {
 	// there, so that every image of a request is decided under the one
 	// configuration that served when the request arrived. Optional.
 	RequestContext func(context.Context) context.Context
+	// AdmissionCredentials, when set, gives each admission request the
+	// registry credentials of its pod's image pull secrets
+	// (admission.Options.Credentials; server/kube's PullSecrets, with
+	// --kubernetes-pull-secrets). Optional.
+	AdmissionCredentials admission.CredentialsFunc
 	// Metrics are updated and served. Optional; default NewMetrics().
 	Metrics *Metrics
 	// Logger logs requests and events. Optional; default slog.Default(),
@@ -149,7 +154,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	webhook, err := admission.New(admission.Options{Decider: opts.Decider, Concurrency: opts.Concurrency, Logger: log})
+	webhook, err := admission.New(admission.Options{Decider: opts.Decider, Concurrency: opts.Concurrency, Logger: log, Credentials: opts.AdmissionCredentials})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/config"
@@ -87,7 +88,7 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 			return nil, &exitError{code: exitUndecided, err: fmt.Errorf("config %s: %w", b.vf.configPath, err)}
 		}
 	}
-	g, err := b.generation(&gf, verifiers, pol, configHash, func(names []string) engine.NamespaceOptions {
+	g, err := b.generation(&gf, nil, verifiers, pol, configHash, func(names []string) engine.NamespaceOptions {
 		return engine.NamespaceOptions{NamespacePolicy: cfg.NamespacePolicies(names)}
 	})
 	if err != nil {
@@ -99,17 +100,19 @@ func (b *generations) build(context.Context) (*reload.Generation, error) {
 // buildComposition builds the generation of a ClusterVouchConfig's spec
 // composed with the tenants' VouchConfigs (the Kubernetes source's
 // Snapshot): comp holds the verifiers and policy built from them, and
-// what each namespace adds; fingerprint hashes the cluster's spec and
+// what each namespace adds; r reads the cluster's references (its pull
+// Secret, dockerConfigRef); fingerprint hashes the cluster's spec and
 // every value it references (each namespace's tenants are hashed in
 // comp.Namespace's fingerprint). Errors name the field after "spec.", for
 // the resource's status.
-func (b *generations) buildComposition(spec *config.Spec, comp *config.Composition, fingerprint string) (*reload.Generation, error) {
-	if spec.Registries.DockerConfigRef != nil {
-		return nil, errors.New("spec.registries.dockerConfigRef: registry credentials from Secrets are not read yet; mount a Docker config.json and pass --registry-config")
-	}
+func (b *generations) buildComposition(spec *config.Spec, comp *config.Composition, r trust.Resolver, fingerprint string) (*reload.Generation, error) {
 	gf := *b.gf
 	gf.applyConfig(b.fs, spec)
 	if err := gf.validate(); err != nil {
+		return nil, err
+	}
+	creds, err := spec.RegistryCredentials(r, "spec.")
+	if err != nil {
 		return nil, err
 	}
 	namespace := func(ns string) (*engine.Namespace, error) {
@@ -123,23 +126,25 @@ func (b *generations) buildComposition(spec *config.Spec, comp *config.Compositi
 		}
 		return &engine.Namespace{Policy: n.Policy, Verifiers: timed, Fingerprint: n.Fingerprint}, nil
 	}
-	return b.generation(&gf, comp.Verifiers, comp.Policy, "kubernetes:"+fingerprint, func([]string) engine.NamespaceOptions {
+	return b.generation(&gf, creds, comp.Verifiers, comp.Policy, "kubernetes:"+fingerprint, func([]string) engine.NamespaceOptions {
 		return engine.NamespaceOptions{Namespace: namespace}
 	})
 }
 
 // generation builds the executors of every namespace for verifiers and
-// pol, under the registry settings and limits of gf, and the hash their
-// verdicts are cached under (configHash identifies the configuration and
-// its trust material). namespaces returns the NamespacePolicy or the
-// Namespace hook of engine.NamespaceOptions, given the verifiers' names.
-func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
+// pol, under the registry settings and limits of gf and the registry
+// credentials creds (a ClusterVouchConfig's dockerConfigRef), and the hash
+// their verdicts are cached under (configHash identifies the configuration
+// and its trust material, the credentials' Secret included). namespaces
+// returns the NamespacePolicy or the Namespace hook of
+// engine.NamespaceOptions, given the verifiers' names.
+func (b *generations) generation(gf *graphFlags, creds map[string]auth.Credential, verifiers []vouch.Verifier, pol vouch.Policy, configHash string,
 	namespaces func(names []string) engine.NamespaceOptions) (*reload.Generation, error) {
 	hash, err := verdictFingerprint(gf, b.vf, configHash)
 	if err != nil {
 		return nil, err
 	}
-	st, err := b.registryStore(gf)
+	st, err := b.registryStore(gf, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +162,13 @@ func (b *generations) generation(gf *graphFlags, verifiers []vouch.Verifier, pol
 	return &reload.Generation{Executors: executors, PolicyHash: hash, Verifiers: names}, nil
 }
 
-// registryStore returns the registry store for gf's settings: the previous
-// build's while they are the same.
-func (b *generations) registryStore(gf *graphFlags) (*registry.Store, error) {
+// registryStore returns the registry store for gf's settings and creds:
+// the previous build's while they are the same. Changed credentials make
+// a new store: its token caches and cached content start empty.
+func (b *generations) registryStore(gf *graphFlags, creds map[string]auth.Credential) (*registry.Store, error) {
 	opts := gf.registryOptions()
-	key := fmt.Sprintf("%v %q %q %+v", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits)
+	opts.Credentials = creds
+	key := fmt.Sprintf("%v %q %q %+v %s", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits, registry.CredentialsID(creds))
 	if b.store != nil && key == b.storeKey {
 		return b.store, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/kube"
 	"github.com/vouch-project/vouch/server/reload"
 )
@@ -43,7 +44,7 @@ func kubernetesSource(sf *serveFlags, gens *generations, logger *slog.Logger) (r
 			// s.Composition is the cluster's spec composed with the
 			// tenants' VouchConfigs (a refused one fails closed in its
 			// namespace).
-			return gens.buildComposition(s.Spec, s.Composition, s.Fingerprint)
+			return gens.buildComposition(s.Spec, s.Composition, s.Resolver, s.Fingerprint)
 		},
 		Logger: logger,
 	})
@@ -51,4 +52,22 @@ func kubernetesSource(sf *serveFlags, gens *generations, logger *slog.Logger) (r
 		return nil, &exitError{code: exitUndecided, err: err}
 	}
 	return src, nil
+}
+
+// pullSecretsCredentials returns the admission webhook's credentials of
+// each pod's image pull secrets (--kubernetes-pull-secrets).
+func pullSecretsCredentials(sf *serveFlags) (admission.CredentialsFunc, error) {
+	cfg, err := kube.RESTConfig(sf.kubeconfig)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	ps, err := kube.NewPullSecrets(kube.PullSecretsOptions{Client: c})
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	return ps.Credentials, nil
 }

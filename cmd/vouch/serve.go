@@ -14,8 +14,10 @@ import (
 
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
+	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/reload"
+	"github.com/vouch-project/vouch/store/registry"
 	"github.com/vouch-project/vouch/trust"
 )
 
@@ -151,6 +153,19 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 			src = poll
 		}
 	}
+	// With --kubernetes-pull-secrets, admission requests carry their
+	// pods' credentials, and the engine keeps what it learns with them
+	// apart (engine.Options.CredentialScope).
+	var (
+		podCredentials  admission.CredentialsFunc
+		credentialScope func(context.Context, string) string
+	)
+	if sf.kubePullSecrets {
+		if podCredentials, err = pullSecretsCredentials(sf); err != nil {
+			return err
+		}
+		credentialScope = registry.Scope
+	}
 	var readyServer atomic.Pointer[server.Server]
 	hooks := metrics.ReloadHooks()
 	onServe := hooks.OnServe
@@ -179,33 +194,35 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor:      holder.Executor,
-		Cache:         resultCache,
-		AllowTTL:      ttlOption(sf.cacheTTL),
-		DenyTTL:       ttlOption(sf.denyTTL),
-		TagTTL:        ttlOption(sf.tagTTL),
-		TagMaxStale:   ttlOption(sf.tagMaxStale),
-		VerifyTimeout: gf.timeout,
-		Linger:        sf.linger,
-		Hooks:         metrics.EngineHooks(func() int64 { return eng.InFlight() }),
-		Logger:        logger,
+		Executor:        holder.Executor,
+		Cache:           resultCache,
+		AllowTTL:        ttlOption(sf.cacheTTL),
+		DenyTTL:         ttlOption(sf.denyTTL),
+		TagTTL:          ttlOption(sf.tagTTL),
+		TagMaxStale:     ttlOption(sf.tagMaxStale),
+		VerifyTimeout:   gf.timeout,
+		Linger:          sf.linger,
+		CredentialScope: credentialScope,
+		Hooks:           metrics.EngineHooks(func() int64 { return eng.InFlight() }),
+		Logger:          logger,
 	})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
 	srv, err := server.New(server.Options{
-		Addr:            sf.listen,
-		MetricsAddr:     sf.metricsListen,
-		TLS:             server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
-		Decider:         eng,
-		Budget:          sf.budget,
-		MaxBodyBytes:    sf.maxBodyBytes,
-		MaxKeys:         sf.maxKeys,
-		GatekeeperGraph: sf.gatekeeperGraph,
-		ShutdownTimeout: sf.shutdownTimeout,
-		RequestContext:  holder.Pin,
-		Metrics:         metrics,
-		Logger:          logger,
+		Addr:                 sf.listen,
+		MetricsAddr:          sf.metricsListen,
+		TLS:                  server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
+		Decider:              eng,
+		Budget:               sf.budget,
+		MaxBodyBytes:         sf.maxBodyBytes,
+		MaxKeys:              sf.maxKeys,
+		GatekeeperGraph:      sf.gatekeeperGraph,
+		ShutdownTimeout:      sf.shutdownTimeout,
+		RequestContext:       holder.Pin,
+		AdmissionCredentials: podCredentials,
+		Metrics:              metrics,
+		Logger:               logger,
 	})
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}

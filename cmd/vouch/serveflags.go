@@ -35,6 +35,7 @@ type serveFlags struct {
 	kubernetes                bool
 	kubeconfig, kubeNamespace string
 	kubeConfigName            string
+	kubePullSecrets           bool
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -66,6 +67,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "with --kubernetes: reach the API server with this kubeconfig `FILE` instead of the pod's service account")
 	fs.StringVar(&f.kubeNamespace, "kubernetes-namespace", "", "with --kubernetes: vouch's own `NAMESPACE`, where references without a namespace are read (default: the pod's namespace, or $POD_NAMESPACE)")
 	fs.StringVar(&f.kubeConfigName, "kubernetes-config", "vouch", "with --kubernetes: the ClusterVouchConfig `NAME` to serve")
+	fs.BoolVar(&f.kubePullSecrets, "kubernetes-pull-secrets", false, "with --kubernetes: read each admission request's images with its pod's image pull secrets (or its service account's), read in the pod's namespace, for that request only; needs get on secrets and serviceaccounts in every namespace (deploy/rbac/pull-secrets/clusterrole.yaml; see docs/kubernetes.md)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
 }
 
@@ -101,8 +103,8 @@ func (f *serveFlags) validate() error {
 // validateKubernetes checks the flags of the Kubernetes source.
 func (f *serveFlags) validateKubernetes() error {
 	switch {
-	case !f.kubernetes && (f.kubeconfig != "" || f.kubeNamespace != "" || f.kubeConfigName != "vouch"):
-		return usageErrorf("--kubeconfig, --kubernetes-namespace and --kubernetes-config need --kubernetes")
+	case !f.kubernetes && (f.kubeconfig != "" || f.kubeNamespace != "" || f.kubeConfigName != "vouch" || f.kubePullSecrets):
+		return usageErrorf("--kubeconfig, --kubernetes-namespace, --kubernetes-config and --kubernetes-pull-secrets need --kubernetes")
 	case f.kubernetes && f.kubeConfigName == "":
 		return usageErrorf("--kubernetes-config: name a ClusterVouchConfig")
 	case f.kubernetes && f.reloadInterval == 0:

@@ -109,6 +109,11 @@ type Options struct {
 	MaxImages int
 	// Logger logs denials. Optional; default slog.Default().
 	Logger *slog.Logger
+	// Credentials, when set, gives each request the registry credentials
+	// of its pod's image pull secrets (PodPullSecrets), read in the
+	// request's namespace, for that request only. Optional; default nil:
+	// the registry store's own credentials.
+	Credentials CredentialsFunc
 }
 
 // Webhook serves validating and mutating admission requests. The caller
@@ -199,6 +204,7 @@ func (wh *Webhook) validate(ctx context.Context, req *Request) *Response {
 	if resp != nil {
 		return resp
 	}
+	ctx = wh.withCredentials(ctx, req)
 	distinctImages := map[string]bool{}
 	var list []string
 	for _, im := range images {
@@ -270,6 +276,7 @@ func (wh *Webhook) mutate(ctx context.Context, req *Request) *Response {
 	if resp != nil {
 		return resp
 	}
+	ctx = wh.withCredentials(ctx, req)
 	pinned := make([]string, len(images))
 	errs := make([]error, len(images))
 	wh.each(len(images), func(i int) {

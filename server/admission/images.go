@@ -40,28 +40,9 @@ var podSpecPaths = map[string][]string{
 // (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
 // Job, CronJob, PodTemplate), in the order they appear.
 func Images(kind string, object []byte) ([]Image, error) {
-	path, ok := podSpecPaths[kind]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedKind, kind)
-	}
-	raw := json.RawMessage(object)
-	pointer := ""
-	for _, p := range path {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return nil, fmt.Errorf("%s at %q: %v", kind, pointer, err)
-		}
-		next, ok := fields[p]
-		if !ok || string(next) == "null" {
-			return nil, nil // no pod spec: nothing to check
-		}
-		raw, pointer = next, pointer+"/"+p
-	}
-	// Field names match exactly, as the API server's decoder does (Go's
-	// encoding/json would also take "Containers" for "containers").
-	var spec map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, fmt.Errorf("%s pod spec at %q: %v", kind, pointer, err)
+	spec, pointer, err := podSpec(kind, object)
+	if err != nil || spec == nil {
+		return nil, err
 	}
 	var out []Image
 	for _, list := range []struct{ field, what string }{
@@ -104,4 +85,33 @@ func unmarshalOptional(data json.RawMessage, v any) error {
 		return nil
 	}
 	return json.Unmarshal(data, v)
+}
+
+// podSpec returns the fields of the pod spec of an object of kind, and its
+// JSON pointer; nil fields when the object has none.
+func podSpec(kind string, object []byte) (map[string]json.RawMessage, string, error) {
+	path, ok := podSpecPaths[kind]
+	if !ok {
+		return nil, "", fmt.Errorf("%w: %q", ErrUnsupportedKind, kind)
+	}
+	raw := json.RawMessage(object)
+	pointer := ""
+	for _, p := range path {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, "", fmt.Errorf("%s at %q: %v", kind, pointer, err)
+		}
+		next, ok := fields[p]
+		if !ok || string(next) == "null" {
+			return nil, "", nil // no pod spec: nothing to check
+		}
+		raw, pointer = next, pointer+"/"+p
+	}
+	// Field names match exactly, as the API server's decoder does (Go's
+	// encoding/json would also take "Containers" for "containers").
+	var spec map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, "", fmt.Errorf("%s pod spec at %q: %v", kind, pointer, err)
+	}
+	return spec, pointer, nil
 }

@@ -106,6 +106,18 @@ type Options struct {
 	// registry cannot keep up with, lingering verifications delay the ones
 	// callers wait for (docs/performance.md, B4).
 	Linger time.Duration
+	// CredentialScope, when set, says that requests may carry registry
+	// credentials of their own (in the admission webhook, the Pod's pull
+	// secrets, in its context), and returns the identity of those a
+	// request uses for a registry ("" for the credentials every request
+	// shares; registry.Scope is one). Tag resolutions are then cached per
+	// scope, and a reference by digest is resolved too, per scope (cached
+	// like a tag), before its verdict is looked up: a request is answered
+	// only for an image it could read itself. Verdicts stay cached by
+	// digest and policy alone: they are about the content, which is the
+	// same whoever reads it (docs/kubernetes.md, Registry credentials).
+	// Optional; default nil: every request shares one set of credentials.
+	CredentialScope func(ctx context.Context, registry string) string
 	// Hooks report to metrics. Optional.
 	Hooks Hooks
 	// Logger logs verifications that could not decide. Optional; default

@@ -24,11 +24,17 @@ const maxRefreshing = 4096
 // cached digest is used as it is for TagTTL, then up to TagMaxStale while a
 // background refresh resolves the tag again; after that the tag is
 // resolved on the request's path.
+//
+// With Options.CredentialScope, tags are cached per scope, and a digest is
+// resolved as a tag is (per scope, cached, refreshed): the request shows
+// that its credentials reach the image.
 func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Reference) (vouch.Reference, error) {
-	if ref.Digest != "" {
+	key := "tag:" + ref.Name() + ":" + ref.Tag
+	if e.opts.CredentialScope != nil {
+		key = "tag:" + e.opts.CredentialScope(ctx, ref.Registry) + ":" + ref.Name() + ":" + ref.Version()
+	} else if ref.Digest != "" {
 		return ref, nil
 	}
-	key := "tag:" + ref.Name() + ":" + ref.Tag
 	if data, ok := e.cache.Get(ctx, key); ok {
 		if d, at, ok := parseTagEntry(data); ok {
 			age := e.opts.Now().Sub(at)
@@ -47,6 +53,9 @@ func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Refere
 	d, err := e.resolve(ctx, exec, ref, key)
 	if err != nil {
 		return ref, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	if ref.Digest != "" && d != ref.Digest {
+		return ref, fmt.Errorf("resolve %s: the registry answered %s", ref, d)
 	}
 	return ref.WithDigest(d), nil
 }

@@ -222,7 +222,7 @@ func New(opts Options) (*Store, error) {
 		Client:     &http.Client{Transport: newTransport(opts, s.insecure)},
 		Header:     http.Header{"User-Agent": {opts.UserAgent}},
 		Credential: s.credential,
-		Cache:      auth.NewCache(),
+		Cache:      newAuthCache(),
 	}
 	return s, nil
 }
@@ -276,14 +276,14 @@ func dockerStore(path string) (credentials.Store, error) {
 	return st, nil
 }
 
-// credential finds the credential for a host: Options.Credentials first,
-// then the Docker config, else anonymous.
+// credential finds the credential for a host: the request's
+// (WithCredentials) first, then Options.Credentials, then the Docker
+// config, else anonymous.
 func (s *Store) credential(ctx context.Context, hostport string) (auth.Credential, error) {
-	keys := []string{hostport}
-	if hostport == (registry.Reference{Registry: vouch.DockerHub}).Host() {
-		keys = append(keys, vouch.DockerHub, "index.docker.io", credentials.ServerAddressFromHostname(hostport))
+	if c, ok := requestCredentials(ctx).credential(hostport); ok {
+		return c, nil
 	}
-	for _, k := range keys {
+	for _, k := range hostKeys(hostport) {
 		if c, ok := s.opts.Credentials[k]; ok {
 			return c, nil
 		}

@@ -59,16 +59,23 @@ var (
 type cached struct {
 	desc ocispec.Descriptor
 	data []byte
+	// scope is the Scope of the credentials it was fetched with: a Resolve
+	// by digest answers from the cache only in the same scope.
+	scope string
 }
 
 // Resolve returns the descriptor of the manifest that a tag or digest names.
 func (r *repository) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
 	d, isDigest := parseDigest(reference)
+	scope := Scope(ctx, r.host)
 	if isDigest {
-		if v, ok := r.s.cache.get(r.contentKey(d)); ok && isManifest(v.(*cached).desc.MediaType) {
+		// Resolving shows access to the repository: the cache answers
+		// only for content fetched with the same credentials
+		// (WithCredentials); else the registry is asked.
+		if v, ok := r.s.cache.get(r.contentKey(d)); ok && v.(*cached).scope == scope && isManifest(v.(*cached).desc.MediaType) {
 			return v.(*cached).desc, nil
 		}
-	} else if v, ok := r.s.cache.get(r.tagKey(reference)); ok {
+	} else if v, ok := r.s.cache.get(r.tagKey(scope, reference)); ok {
 		return v.(ocispec.Descriptor), nil
 	}
 	var desc ocispec.Descriptor
@@ -81,7 +88,7 @@ func (r *repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 		return ocispec.Descriptor{}, r.fail(err)
 	}
 	if !isDigest {
-		r.cacheTag(reference, desc)
+		r.cacheTag(scope, reference, desc)
 	}
 	return desc, nil
 }
@@ -101,7 +108,8 @@ func (r *repository) FetchReference(ctx context.Context, reference string) (ocis
 		}
 		return c.desc, bytes.Clone(c.data), nil
 	}
-	if v, ok := r.s.cache.get(r.tagKey(reference)); ok {
+	scope := Scope(ctx, r.host)
+	if v, ok := r.s.cache.get(r.tagKey(scope, reference)); ok {
 		desc := v.(ocispec.Descriptor)
 		data, err := r.Fetch(ctx, desc)
 		if err != nil {
@@ -126,14 +134,14 @@ func (r *repository) FetchReference(ctx context.Context, reference string) (ocis
 		if int64(len(data)) != desc.Size {
 			return sizeMismatch("manifest", desc, len(data))
 		}
-		c = &cached{desc: desc, data: data}
+		c = &cached{desc: desc, data: data, scope: scope}
 		return nil
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, nil, r.fail(err)
 	}
 	r.s.cache.add(r.contentKey(c.desc.Digest), c, int64(len(c.data))+cacheOverhead, 0)
-	r.cacheTag(reference, c.desc)
+	r.cacheTag(scope, reference, c.desc)
 	return c.desc, bytes.Clone(c.data), nil
 }
 
@@ -230,7 +238,7 @@ func (r *repository) fetchDigestOnce(ctx context.Context, d digest.Digest, manif
 		if err != nil {
 			return err
 		}
-		c = &cached{desc: ocispec.Descriptor{MediaType: desc.MediaType, Digest: d, Size: int64(len(data))}, data: data}
+		c = &cached{desc: ocispec.Descriptor{MediaType: desc.MediaType, Digest: d, Size: int64(len(data))}, data: data, scope: Scope(ctx, r.host)}
 		return nil
 	})
 	if err != nil {
@@ -443,11 +451,18 @@ func (r *repository) do(ctx context.Context, fn func(context.Context, *remote.Re
 
 func (r *repository) contentKey(d digest.Digest) string { return r.name + "@" + d.String() }
 
-func (r *repository) tagKey(tag string) string { return "tag " + r.name + ":" + tag }
+// tagKey is the cache key of a tag's resolution by requests of scope
+// (Scope: "" for the Store's own credentials).
+func (r *repository) tagKey(scope, tag string) string {
+	if scope != "" {
+		return "tag " + scope + " " + r.name + ":" + tag
+	}
+	return "tag " + r.name + ":" + tag
+}
 
-func (r *repository) cacheTag(tag string, desc ocispec.Descriptor) {
+func (r *repository) cacheTag(scope, tag string, desc ocispec.Descriptor) {
 	if r.s.opts.TagTTL > 0 {
-		r.s.cache.add(r.tagKey(tag), desc, cacheOverhead, r.s.opts.TagTTL)
+		r.s.cache.add(r.tagKey(scope, tag), desc, cacheOverhead, r.s.opts.TagTTL)
 	}
 }
 
