@@ -124,6 +124,11 @@ func TestBuildResolvesReferences(t *testing.T) {
 	if err != nil || len(vs) != 1 {
 		t.Fatalf("Build = %d verifiers, %v", len(vs), err)
 	}
+	// What a reference holds is named by its field and the reference.
+	secrets[trust.Ref{Kind: "Secret", Name: "cosign-pub", Key: "cosign.pub"}] = []byte("not a key")
+	if _, _, err := spec.Build(resolver, "spec."); err == nil || !strings.Contains(err.Error(), "cosign.keys.refs[0] (secret cosign-pub key cosign.pub): ") {
+		t.Errorf("a reference holding no key: %v", err)
+	}
 	delete(secrets, trust.Ref{Kind: "Secret", Name: "cosign-pub", Key: "cosign.pub"})
 	if _, _, err := spec.Build(resolver, "spec."); err == nil || !strings.Contains(err.Error(), "spec.verifiers[0].cosign.keys.refs[0]: secret cosign-pub has no key cosign.pub") {
 		t.Errorf("a missing key: %v", err)

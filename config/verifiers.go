@@ -238,14 +238,14 @@ func buildCosign(b *building, path, name string, c *cosign.Config) (vouch.Verifi
 		name string
 		src  *cosign.PEMSource
 	}{{"keys", &cc.Keys}, {"certificateRoots", &cc.CertificateRoots}} {
+		s.src.RefsPEM = nil
 		for i, r := range s.src.Refs {
 			data, err := trust.Referenced(r, b.resolver).Read(cosign.MaxTrustFileBytes)
 			if err != nil {
 				return nil, fmt.Errorf("%s.cosign.%s.refs[%d]: %w", path, s.name, i, err)
 			}
-			s.src.PEM = strings.TrimRight(s.src.PEM, "\n") + "\n" + string(data)
+			s.src.RefsPEM = append(s.src.RefsPEM, string(data))
 		}
-		s.src.Refs = nil
 	}
 	if r := cc.TrustedRootRef; r != nil {
 		data, err := trust.Referenced(*r, b.resolver).Read(cosign.MaxTrustFileBytes)

@@ -86,6 +86,11 @@ type PEMSource struct {
 	Refs []trust.Ref `json:"refs,omitempty"`
 	// PEM holds PEM blocks inline. Optional.
 	PEM string `json:"pem,omitempty"`
+	// RefsPEM holds the PEM of each of Refs, in order, when vouch's config
+	// package has read them; messages and reports name each by its
+	// reference ("secret vouch/cosign-pub key cosign.pub"). Not read from
+	// the config. Optional.
+	RefsPEM []string `json:"-"`
 	// Names, when set, are how messages and reports name Files, one per
 	// file: the paths as the config file writes them, before they were
 	// resolved. Not read from the config file. Optional; default Files.

@@ -159,9 +159,6 @@ func New(name string, c Config) (*Verifier, error) {
 		}
 		v.fulcio = len(c.Identities) > 0
 	}
-	if len(c.Keys.Refs) > 0 || len(c.CertificateRoots.Refs) > 0 {
-		return nil, fmt.Errorf("%s: keys.refs and certificateRoots.refs: %w", prefix, trust.ErrNoResolver)
-	}
 	var want []string
 	for i, id := range c.Identities {
 		ci, err := verify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)

@@ -63,6 +63,9 @@ func loadKeys(src PEMSource, path string) ([]*trustedKey, error) {
 	if err := src.each(path, add); err != nil {
 		return nil, err
 	}
+	if err := src.eachRef(path, add); err != nil {
+		return nil, err
+	}
 	if strings.TrimSpace(src.PEM) != "" {
 		n := len(keys)
 		if err := add([]byte(src.PEM), "", path+".pem"); err != nil {
@@ -86,6 +89,23 @@ func (s PEMSource) each(path string, parse func(data []byte, name, where string)
 		}
 		name := s.name(i)
 		if err := parse(data, name, fmt.Sprintf("%s.files[%d] (%s)", path, i, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachRef calls parse with the PEM read from each of src's references
+// (RefsPEM), its name (the reference) and where it is in the config
+// (path.refs[i] (name)). References not read are an error
+// (trust.ErrNoResolver).
+func (s PEMSource) eachRef(path string, parse func(data []byte, name, where string) error) error {
+	if len(s.Refs) != len(s.RefsPEM) {
+		return fmt.Errorf("%s.refs: %w", path, trust.ErrNoResolver)
+	}
+	for i, r := range s.Refs {
+		name := r.String()
+		if err := parse([]byte(s.RefsPEM[i]), name, fmt.Sprintf("%s.refs[%d] (%s)", path, i, name)); err != nil {
 			return err
 		}
 	}
@@ -147,6 +167,9 @@ func loadCertificates(src PEMSource, path string) ([]*x509.Certificate, error) {
 		return nil
 	}
 	if err := src.each(path, add); err != nil {
+		return nil, err
+	}
+	if err := src.eachRef(path, add); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(src.PEM) != "" {

@@ -121,6 +121,11 @@ func (in *PEMSource) DeepCopyInto(out *PEMSource) {
 		*out = make([]trust.Ref, len(*in))
 		copy(*out, *in)
 	}
+	if in.RefsPEM != nil {
+		in, out := &in.RefsPEM, &out.RefsPEM
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Names != nil {
 		in, out := &in.Names, &out.Names
 		*out = make([]string, len(*in))
