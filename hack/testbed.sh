@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras, notation, cosign, crane and syft CLIs, controller-gen, and through hack/cluster.sh a
-# Kubernetes control plane with Gatekeeper) into a cache outside the repository, from the Go
-# module proxy only. A second run finds them cached and returns at once.
+# oras, notation, cosign, crane and syft CLIs, controller-gen, and through
+# hack/cluster.sh a Kubernetes control plane with Gatekeeper) into a cache
+# outside the repository, from the Go module proxy only; redis-server and
+# Graphviz come from Debian's packages, installed only when missing. A second
+# run finds them all in place and returns at once.
 #
 # Usage: hack/testbed.sh            install everything the tests use
 #        hack/testbed.sh --print    also print the bin folder (for PATH)
@@ -44,6 +46,11 @@ go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
 # port. Installed only when missing (needs root); apt's output goes to
 # stderr so that --print prints only the bin folder.
 command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server) >&2
+
+# Graphviz (Debian's graphviz) for render's TestDOTGraphviz, which hands the
+# DOT output to `dot`; that test fails under hack/test.sh when dot is
+# missing. Installed only when missing, like redis-server.
+command -v dot >/dev/null || (apt-get update && apt-get install -y --no-install-recommends graphviz) >&2
 
 # ---------------------------------------------------------------------------
 # The Kubernetes control plane for test/e2e (etcd, kube-apiserver, kubectl,
