@@ -117,7 +117,33 @@ type Finding struct {
 	// Level is the result's SARIF level (error, warning, note, none), or
 	// its rule's default.
 	Level string
+	// Suppression is the accepted suppression that takes the finding out
+	// of the policy's reach, or nil when the finding counts. See
+	// suppressionOf for when a result is suppressed.
+	Suppression *Suppression
 }
+
+// Suppression is an accepted request, recorded in the report, not to count
+// a finding (SARIF 2.1.0 §3.35, suppression object).
+type Suppression struct {
+	// Kind is where the suppression is kept: "inSource" (beside the code)
+	// or "external" (a scanner's ignore file, a triage database).
+	Kind string
+	// Justification is the reason the report gives, made safe to show and
+	// cut to MaxJustification bytes; "" when it gives none.
+	Justification string
+}
+
+// MaxJustification bounds the justification kept from a suppression.
+const MaxJustification = 256
+
+// Suppression statuses (SARIF 2.1.0 §3.35.3). A suppression without a
+// status is accepted.
+const (
+	SuppressionAccepted    = "accepted"
+	SuppressionUnderReview = "underReview"
+	SuppressionRejected    = "rejected"
+)
 
 // ID is the finding's first vulnerability id, or its rule id.
 func (f *Finding) ID() string {
@@ -185,6 +211,15 @@ type sarifResult struct {
 	BaselineState string          `json:"baselineState"`
 	Message       sarifMessage    `json:"message"`
 	Properties    sarifProperties `json:"properties"`
+	// Suppressions is absent or null when the tool says nothing about
+	// suppression, [] when the result is not suppressed (§3.27.23).
+	Suppressions []sarifSuppression `json:"suppressions"`
+}
+
+type sarifSuppression struct {
+	Kind          string  `json:"kind"`
+	Status        *string `json:"status"`
+	Justification string  `json:"justification"`
 }
 
 type sarifInvocation struct {
@@ -199,7 +234,8 @@ type sarifInvocation struct {
 // name, a results array (SARIF's sign that the scan completed) and no
 // invocation that reports failure. Results of kind pass, informational
 // or notApplicable, and results whose baselineState is absent (gone since
-// the baseline), are not findings.
+// the baseline), are not findings. A result with an accepted suppression
+// is a finding whose Suppression is set.
 func ParseSARIF(data []byte) (*Report, error) {
 	if err := untrusted.CheckJSONDepth(data, MaxJSONDepth); err != nil {
 		return nil, err
@@ -322,7 +358,34 @@ func finding(res *sarifResult, rules []sarifRule, byID map[string]*sarifRule) Fi
 		f.Severity = max(f.Severity, textSeverity(t))
 	}
 	f.Package, f.Version = packageOf(res.Message.Text)
+	f.Suppression = suppressionOf(res.Suppressions)
 	return f
+}
+
+// suppressionOf decides whether a result is suppressed, as the SARIF SDK
+// and GitHub code scanning do: when at least one of its suppressions is
+// accepted (a status of "accepted", or none) and none is under review or
+// rejected. A status that SARIF does not define counts as not accepted, so
+// that a misspelt or future status never hides a finding. It returns the
+// first accepted suppression, or nil.
+func suppressionOf(list []sarifSuppression) *Suppression {
+	var accepted *sarifSuppression
+	for i := range list {
+		s := &list[i]
+		if s.Status != nil && *s.Status != SuppressionAccepted {
+			return nil
+		}
+		if accepted == nil {
+			accepted = s
+		}
+	}
+	if accepted == nil {
+		return nil
+	}
+	return &Suppression{
+		Kind:          untrusted.Text(accepted.Kind, 40),
+		Justification: untrusted.Text(accepted.Justification, MaxJustification),
+	}
 }
 
 // score reads a security-severity property: a CVSS score from 0 to 10,

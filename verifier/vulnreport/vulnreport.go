@@ -29,13 +29,25 @@
 // no invocations, so when no run has a time the artifact manifest's
 // annotation org.opencontainers.image.created (which `oras attach` sets)
 // is used instead; Config.CreatedAnnotation changes or disables that.
+//
+// # Suppressions
+//
+// A result whose suppressions (SARIF 2.1.0 §3.27.23, §3.35) include one
+// that is accepted (status "accepted", or no status) and none under review
+// or rejected is suppressed: it is not counted against the deny-lists, and
+// the Result lists it in Details["suppressedFindings"] and counts it in the
+// reason. Whoever writes the report could leave the finding out instead, so
+// honouring suppressions trusts its author no further; require a signature
+// on the report to know who that is.
 package vulnreport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,8 +74,9 @@ const DefaultCreatedAnnotation = ocispec.AnnotationCreated
 // report.
 const NoAnnotation = "none"
 
-// MaxListed bounds the denied findings that a Result's Details list;
-// Details["moreDeniedFindings"] counts the rest.
+// MaxListed bounds the denied findings, and the suppressed ones, that a
+// Result's Details list; Details["moreDeniedFindings"] and
+// Details["moreSuppressedFindings"] count the rest.
 const MaxListed = 20
 
 // maxDetail bounds each string that Details quote from the report.
@@ -232,9 +245,19 @@ func pickLayer(m ocispec.Manifest) (ocispec.Descriptor, string) {
 func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Time) vouch.Result {
 	p := v.policy
 	scanner := scanners(rep.Runs)
-	details := map[string]any{"scanner": scanner, "findings": len(rep.Findings)}
+	// The findings that count, and those that an accepted suppression
+	// takes out of the policy's reach.
+	var counted, suppressed []*Finding
+	for i := range rep.Findings {
+		if f := &rep.Findings[i]; f.Suppression == nil {
+			counted = append(counted, f)
+		} else {
+			suppressed = append(suppressed, f)
+		}
+	}
+	details := map[string]any{"scanner": scanner, "findings": len(counted)}
 	counts := map[string]int{}
-	for _, f := range rep.Findings {
+	for _, f := range counted {
 		counts[f.Severity.String()]++
 	}
 	bySeverity := map[string]any{}
@@ -257,19 +280,19 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	}
 	var denied []denial
 	seen := map[string]bool{}
-	for i := range rep.Findings {
-		f := &rep.Findings[i]
+	for _, f := range counted {
 		why := p.denies(f)
 		if why == "" {
 			continue
 		}
-		key := f.RuleID + "\x00" + f.Package + "\x00" + f.Version
+		key := findingKey(f)
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
 		denied = append(denied, denial{f, why})
 	}
+	suppressedNote := p.listSuppressed(details, counted, suppressed)
 
 	what := scanner + " report"
 	if !when.IsZero() {
@@ -329,24 +352,109 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 	}
 
 	if len(reasons) > 0 {
+		if suppressedNote != "" {
+			reasons = append(reasons, suppressedNote)
+		}
 		return vouch.Fail(what+": "+strings.Join(reasons, "; "), details)
 	}
-	summary := fmt.Sprintf("%s (%d critical, %d high, %d medium, %d low, %d unknown)", plural(len(rep.Findings), "finding"),
+	summary := fmt.Sprintf("%s (%d critical, %d high, %d medium, %d low, %d unknown)", plural(len(counted), "finding"),
 		counts["critical"], counts["high"], counts["medium"], counts["low"], counts["unknown"])
-	if len(rep.Findings) == 0 {
+	if len(counted) == 0 {
 		summary = "no findings"
 	}
 	var checked []string
+	if suppressedNote != "" {
+		checked = append(checked, suppressedNote)
+	}
 	if len(p.severities) > 0 || len(p.cves) > 0 {
 		checked = append(checked, "none denied")
 	}
 	if ageNote != "" {
 		checked = append(checked, ageNote)
 	}
-	if len(checked) == 0 {
+	if len(p.severities) == 0 && len(p.cves) == 0 && ageNote == "" {
 		checked = append(checked, "no checks configured")
 	}
 	return vouch.Pass(what+": "+summary+", "+strings.Join(checked, ", "), details)
+}
+
+// findingKey identifies a vulnerability in a package: a scanner reports
+// one once per location.
+func findingKey(f *Finding) string {
+	return f.RuleID + "\x00" + f.Package + "\x00" + f.Version
+}
+
+// listSuppressed puts the suppressed findings into details, one per rule
+// and package, those the policy would otherwise deny first, and returns the
+// note for the reason ("2 findings suppressed (accepted; 1 would otherwise
+// be denied)"), or "" when none is. A suppressed finding that the report also lists unsuppressed (at
+// another location) counts, and is not listed.
+func (p *policy) listSuppressed(details map[string]any, counted, suppressed []*Finding) string {
+	if len(suppressed) == 0 {
+		return ""
+	}
+	countedKeys := make(map[string]bool, len(counted))
+	for _, f := range counted {
+		countedKeys[findingKey(f)] = true
+	}
+	type item struct {
+		f   *Finding
+		why string
+	}
+	var list []item
+	seen := map[string]bool{}
+	wouldDeny := 0
+	for _, f := range suppressed {
+		key := findingKey(f)
+		if countedKeys[key] || seen[key] {
+			continue
+		}
+		seen[key] = true
+		why := p.denies(f)
+		if why != "" {
+			wouldDeny++
+		}
+		list = append(list, item{f, why})
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(list, func(a, b item) int {
+		return cmp.Compare(boolRank(a.why == ""), boolRank(b.why == ""))
+	})
+	listed := make([]any, 0, min(len(list), MaxListed))
+	for _, it := range list[:min(len(list), MaxListed)] {
+		f := it.f
+		entry := map[string]any{"id": untrusted.Text(f.ID(), maxDetail), "rule": untrusted.Text(f.RuleID, maxDetail), "severity": f.Severity.String(),
+			"kind": f.Suppression.Kind, "justification": f.Suppression.Justification}
+		if f.Score > 0 {
+			entry["score"] = f.Score
+		}
+		if f.Package != "" {
+			entry["package"] = untrusted.Text(f.Package, maxDetail)
+			entry["version"] = untrusted.Text(f.Version, maxDetail)
+		}
+		if it.why != "" {
+			entry["deniedOtherwise"] = untrusted.Text(it.why, maxDetail)
+		}
+		listed = append(listed, entry)
+	}
+	details["suppressed"] = len(list)
+	details["suppressedFindings"] = listed
+	if rest := len(list) - len(listed); rest > 0 {
+		details["moreSuppressedFindings"] = rest
+	}
+	if wouldDeny > 0 {
+		return fmt.Sprintf("%s suppressed (accepted; %d would otherwise be denied)", plural(len(list), "finding"), wouldDeny)
+	}
+	return plural(len(list), "finding") + " suppressed (accepted)"
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // denies says why f is denied, or "".

@@ -2,6 +2,7 @@ package vulnreport_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,6 +282,8 @@ func TestMalformed(t *testing.T) {
 		{"failed scan", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Trivy"}},"invocations":[{"executionSuccessful":false}],"results":[]}]}`, "reports that the scan failed"},
 		{"bad time", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Trivy"}},"invocations":[{"endTimeUtc":"yesterday"}],"results":[]}]}`, `runs[0].invocations[0].endTimeUtc: "yesterday" is not an RFC 3339 time`},
 		{"wrong type", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Trivy"}},"results":[{"ruleId":5}]}]}`, "runs.results.ruleId: expected a string, got number"},
+		{"suppressions not an array", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T"}},"results":[{"ruleId":"x","suppressions":{"kind":"external"}}]}]}`, "runs.results.suppressions: expected an array"},
+		{"suppression status not a string", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T"}},"results":[{"ruleId":"x","suppressions":[{"status":true}]}]}]}`, "runs.results.suppressions.status: expected a string"},
 		{"tags not strings", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T","rules":[{"id":"x","properties":{"tags":[1]}}]}},"results":[]}]}`, "runs.tool.driver.rules.properties.tags: expected a string, got number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,5 +466,171 @@ func runIn(t *testing.T, dir, name string, args ...string) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// TestSuppressions checks that accepted suppressions take findings out of
+// the deny-lists, that suppressions under review or rejected do not, and
+// what the reason and Details say about them. The fixtures are
+// trivy-log4j.sarif and grype-log4j.sarif with suppressions added:
+// trivy-suppressed.sarif suppresses CVE-2021-44228 externally with no
+// status (accepted), CVE-2021-45046 under review, and CVE-2024-5535 in
+// source, accepted; grype-suppressed.sarif gives CVE-2021-44228 an
+// accepted and a rejected suppression, and CVE-2024-5535 two accepted ones.
+func TestSuppressions(t *testing.T) {
+	type suppressed struct{ id, kind, justification, deniedOtherwise string }
+	for _, tc := range []struct {
+		name       string
+		file       string
+		config     vulnreport.Config
+		outcome    vouch.Outcome
+		reasons    []string
+		details    map[string]any
+		denied     []string
+		suppressed []suppressed
+	}{
+		{
+			name: "trivy: accepted and absent status suppress, underReview does not", file: "trivy-suppressed.sarif",
+			config:  vulnreport.Config{DeniedSeverities: []string{"critical", "low"}},
+			outcome: vouch.Failed,
+			reasons: []string{"Trivy 0.74.0 report: 1 finding denied: CVE-2021-45046 (critical 9.0, org.apache.logging.log4j:log4j-core 2.14.1); 2 findings suppressed (accepted; 2 would otherwise be denied)"},
+			details: map[string]any{"findings": 1, "suppressed": 2},
+			denied:  []string{"CVE-2021-45046"},
+			suppressed: []suppressed{
+				{"CVE-2021-44228", "external", "VEX: log4j-core is present but the JndiLookup class is removed from the jar (vulnerable_code_not_present)", "denied severity critical"},
+				{"CVE-2024-5535", "inSource", "libssl3 is not used by the application", "denied severity low"},
+			},
+		},
+		{
+			name: "trivy: a suppressed id in deniedCVEs passes", file: "trivy-suppressed.sarif",
+			config:  vulnreport.Config{DeniedCVEs: []string{"CVE-2021-44228"}},
+			outcome: vouch.Passed,
+			reasons: []string{"Trivy 0.74.0 report: 1 finding (1 critical, 0 high, 0 medium, 0 low, 0 unknown), 2 findings suppressed (accepted; 1 would otherwise be denied), none denied"},
+			details: map[string]any{"findings": 1, "suppressed": 2},
+			suppressed: []suppressed{
+				{"CVE-2021-44228", "external", "VEX: log4j-core is present but the JndiLookup class is removed from the jar (vulnerable_code_not_present)", "denied id CVE-2021-44228"},
+				{"CVE-2024-5535", "inSource", "libssl3 is not used by the application", ""},
+			},
+		},
+		{
+			name: "trivy: no checks", file: "trivy-suppressed.sarif", outcome: vouch.Passed,
+			reasons: []string{"1 finding (1 critical, 0 high, 0 medium, 0 low, 0 unknown), 2 findings suppressed (accepted), no checks configured"},
+		},
+		{
+			name: "grype: a rejected suppression beside an accepted one does not suppress", file: "grype-suppressed.sarif",
+			config:  vulnreport.Config{DeniedSeverities: []string{"critical"}},
+			outcome: vouch.Failed,
+			reasons: []string{"grype 0.104.0 report: 1 finding denied: CVE-2021-44228 (critical 10.0, log4j-core 2.14.1); 1 finding suppressed (accepted)"},
+			details: map[string]any{"findings": 1, "suppressed": 1},
+			denied:  []string{"CVE-2021-44228"},
+			// Of two accepted suppressions the first is shown, its control
+			// and bidi characters turned into spaces.
+			suppressed: []suppressed{{"CVE-2024-5535", "external", "not reachable [31m from the entry point", ""}},
+		},
+		{
+			name: "grype: suppressed low passes a low deny-list", file: "grype-suppressed.sarif",
+			config:  vulnreport.Config{DeniedSeverities: []string{"low"}},
+			outcome: vouch.Passed,
+			reasons: []string{"grype 0.104.0 report: 1 finding (1 critical, 0 high, 0 medium, 0 low, 0 unknown), 1 finding suppressed (accepted; 1 would otherwise be denied), none denied"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := vulnreport.ParseSARIF(fixture(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := newVerifier(t, tc.config).Check(rep, nil, now)
+			checkResult(t, res, tc.outcome, tc.reasons, tc.details)
+			var ids []string
+			for _, d := range listOf(res.Details["deniedFindings"]) {
+				ids = append(ids, d["id"].(string))
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.denied, ",") {
+				t.Errorf("denied findings %v, want %v", ids, tc.denied)
+			}
+			if tc.suppressed == nil {
+				return
+			}
+			var got []suppressed
+			for _, d := range listOf(res.Details["suppressedFindings"]) {
+				why, _ := d["deniedOtherwise"].(string)
+				got = append(got, suppressed{d["id"].(string), d["kind"].(string), d["justification"].(string), why})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.suppressed) {
+				t.Errorf("suppressed findings\n got %q\nwant %q", got, tc.suppressed)
+			}
+		})
+	}
+}
+
+func listOf(v any) []map[string]any {
+	var out []map[string]any
+	items, _ := v.([]any)
+	for _, it := range items {
+		out = append(out, it.(map[string]any))
+	}
+	return out
+}
+
+// TestSuppressionStatus decides, for one result's suppressions array, whether
+// the finding is suppressed (SARIF 2.1.0 §3.27.23, §3.35.3).
+func TestSuppressionStatus(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	for _, tc := range []struct {
+		name, suppressions string
+		want               *vulnreport.Suppression
+	}{
+		{"absent", ``, nil},
+		{"null", `,"suppressions":null`, nil},
+		{"empty: not suppressed", `,"suppressions":[]`, nil},
+		{"no status is accepted", `,"suppressions":[{"kind":"external","justification":"vex"}]`, &vulnreport.Suppression{Kind: "external", Justification: "vex"}},
+		{"null status is accepted", `,"suppressions":[{"kind":"external","status":null}]`, &vulnreport.Suppression{Kind: "external"}},
+		{"accepted", `,"suppressions":[{"kind":"inSource","status":"accepted","justification":"ok"}]`, &vulnreport.Suppression{Kind: "inSource", Justification: "ok"}},
+		{"underReview", `,"suppressions":[{"kind":"external","status":"underReview"}]`, nil},
+		{"rejected", `,"suppressions":[{"kind":"external","status":"rejected"}]`, nil},
+		{"status SARIF does not define", `,"suppressions":[{"kind":"external","status":"Accepted"}]`, nil},
+		{"accepted and underReview", `,"suppressions":[{"kind":"external","status":"accepted"},{"kind":"inSource","status":"underReview"}]`, nil},
+		{"underReview and accepted", `,"suppressions":[{"kind":"inSource","status":"underReview"},{"kind":"external"}]`, nil},
+		{"accepted and rejected", `,"suppressions":[{"kind":"external"},{"kind":"external","status":"rejected"}]`, nil},
+		{"several accepted: the first is shown", `,"suppressions":[{"kind":"inSource","justification":"a"},{"kind":"external","status":"accepted","justification":"b"}]`, &vulnreport.Suppression{Kind: "inSource", Justification: "a"}},
+		{"long justification is cut", `,"suppressions":[{"kind":"external","justification":"` + long + `"}]`, &vulnreport.Suppression{Kind: "external", Justification: long[:vulnreport.MaxJustification] + "…"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := vulnreport.ParseSARIF([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T"}},"results":[{"ruleId":"CVE-2021-44228","message":{"text":"Severity: CRITICAL"}` + tc.suppressions + `}]}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rep.Findings[0].Suppression
+			if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Errorf("suppression %+v, want %+v", got, tc.want)
+			}
+			res := newVerifier(t, vulnreport.Config{DeniedSeverities: []string{"critical"}}).Check(rep, nil, now)
+			if want := map[bool]vouch.Outcome{true: vouch.Failed, false: vouch.Passed}[tc.want == nil]; res.Outcome != want {
+				t.Errorf("outcome %s, want %s: %s", res.Outcome, want, res.Reason)
+			}
+		})
+	}
+}
+
+// TestSuppressedElsewhere counts a vulnerability that one location
+// suppresses and another does not; and caps the suppressed list.
+func TestSuppressedElsewhere(t *testing.T) {
+	result := func(rule, pkg, suppressions string) string {
+		return `{"ruleId":"` + rule + `","message":{"text":"Package: ` + pkg + `\nInstalled Version: 1.0\nSeverity: HIGH"}` + suppressions + `}`
+	}
+	accepted := `,"suppressions":[{"kind":"external","justification":"vex"}]`
+	results := []string{result("CVE-2024-0001", "pa", accepted), result("CVE-2024-0001", "pa", "")}
+	for i := range 25 {
+		results = append(results, result(fmt.Sprintf("CVE-2024-1%03d", i), "pb", accepted))
+	}
+	rep, err := vulnreport.ParseSARIF([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Trivy","version":"0.74.0"}},"results":[` + strings.Join(results, ",") + `]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newVerifier(t, vulnreport.Config{DeniedSeverities: []string{"high"}}).Check(rep, nil, now)
+	checkResult(t, res, vouch.Failed, []string{"Trivy 0.74.0 report: 1 finding denied: CVE-2024-0001 (high, pa 1.0); 25 findings suppressed (accepted; 25 would otherwise be denied)"},
+		map[string]any{"findings": 1, "suppressed": 25, "moreSuppressedFindings": 5})
+	if got := len(listOf(res.Details["suppressedFindings"])); got != vulnreport.MaxListed {
+		t.Errorf("%d suppressed findings listed, want %d", got, vulnreport.MaxListed)
 	}
 }
