@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9/logging"
@@ -14,11 +12,8 @@ import (
 
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
-	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/reload"
-	"github.com/vouch-project/vouch/store/registry"
-	"github.com/vouch-project/vouch/trust"
 )
 
 func newServeCommand(stdin io.Reader) *cobra.Command {
@@ -153,18 +148,9 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 			src = poll
 		}
 	}
-	// With --kubernetes-pull-secrets, admission requests carry their
-	// pods' credentials, and the engine keeps what it learns with them
-	// apart (engine.Options.CredentialScope).
-	var (
-		podCredentials  admission.CredentialsFunc
-		credentialScope func(context.Context, string) string
-	)
-	if sf.kubePullSecrets {
-		if podCredentials, err = pullSecretsCredentials(sf); err != nil {
-			return err
-		}
-		credentialScope = registry.Scope
+	podCredentials, credentialScope, err := sf.podCredentials()
+	if err != nil {
+		return err
 	}
 	var readyServer atomic.Pointer[server.Server]
 	hooks := metrics.ReloadHooks()
@@ -182,7 +168,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 
 	var resultCache cache.Cache
 	if sf.redisAddr != "" {
-		rc, err := newRedisCache(sf, metrics, logger)
+		rc, err := sf.redisCache(metrics, logger)
 		if err != nil {
 			return &exitError{code: exitUndecided, err: err}
 		}
@@ -243,50 +229,4 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 	logger.Info("vouch stopped")
 	return nil
-}
-
-func newRedisCache(sf *serveFlags, metrics *server.Metrics, logger *slog.Logger) (*cache.Redis, error) {
-	opts := cache.RedisOptions{
-		Addr:     sf.redisAddr,
-		Username: os.Getenv("VOUCH_REDIS_USERNAME"),
-		Password: os.Getenv("VOUCH_REDIS_PASSWORD"),
-		OnError:  metrics.RedisError,
-		Logger:   logger,
-
-		OnRejected:              metrics.CacheRejected,
-		InsecureUnauthenticated: sf.redisInsecure,
-	}
-	if sf.redisHMACKeyFile != "" {
-		key, err := cache.ReadHMACKey(sf.redisHMACKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-hmac-key-file: %w", err)
-		}
-		opts.HMACKey = key
-	}
-	if sf.redisHMACPreviousKeyFile != "" {
-		key, err := cache.ReadHMACKey(sf.redisHMACPreviousKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-hmac-previous-key-file: %w", err)
-		}
-		opts.HMACPreviousKey = key
-	}
-	if sf.redisInsecure {
-		logger.Warn("--redis-insecure-unauthenticated: entries read from Redis are trusted as they are; whoever can write to Redis decides which images are allowed", "addr", sf.redisAddr)
-	}
-	if sf.redisTLS {
-		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if sf.redisCAFile != "" {
-			pool, err := trust.CertPool(trust.File(sf.redisCAFile))
-			if err != nil {
-				return nil, fmt.Errorf("--redis-ca-file: %w", err)
-			}
-			opts.TLS.RootCAs = pool
-		}
-	}
-	rc, err := cache.NewRedis(opts)
-	if err != nil {
-		return nil, err
-	}
-	metrics.RedisAvailable(rc.Available)
-	return rc, nil
 }

@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
+	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/reload"
+	"github.com/vouch-project/vouch/store/registry"
+	"github.com/vouch-project/vouch/trust"
 )
 
 // serveFlags are the flags of `vouch serve` beyond the graph and verifier
@@ -154,4 +163,67 @@ func ttlOption(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// redisCache returns the Redis cache that the --redis-* flags describe,
+// its entries authenticated with the --redis-hmac-* keys.
+func (sf *serveFlags) redisCache(metrics *server.Metrics, logger *slog.Logger) (*cache.Redis, error) {
+	opts := cache.RedisOptions{
+		Addr:     sf.redisAddr,
+		Username: os.Getenv("VOUCH_REDIS_USERNAME"),
+		Password: os.Getenv("VOUCH_REDIS_PASSWORD"),
+		OnError:  metrics.RedisError,
+		Logger:   logger,
+
+		OnRejected:              metrics.CacheRejected,
+		InsecureUnauthenticated: sf.redisInsecure,
+	}
+	if sf.redisHMACKeyFile != "" {
+		key, err := cache.ReadHMACKey(sf.redisHMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-hmac-key-file: %w", err)
+		}
+		opts.HMACKey = key
+	}
+	if sf.redisHMACPreviousKeyFile != "" {
+		key, err := cache.ReadHMACKey(sf.redisHMACPreviousKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-hmac-previous-key-file: %w", err)
+		}
+		opts.HMACPreviousKey = key
+	}
+	if sf.redisInsecure {
+		logger.Warn("--redis-insecure-unauthenticated: entries read from Redis are trusted as they are; whoever can write to Redis decides which images are allowed", "addr", sf.redisAddr)
+	}
+	if sf.redisTLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if sf.redisCAFile != "" {
+			pool, err := trust.CertPool(trust.File(sf.redisCAFile))
+			if err != nil {
+				return nil, fmt.Errorf("--redis-ca-file: %w", err)
+			}
+			opts.TLS.RootCAs = pool
+		}
+	}
+	rc, err := cache.NewRedis(opts)
+	if err != nil {
+		return nil, err
+	}
+	metrics.RedisAvailable(rc.Available)
+	return rc, nil
+}
+
+// podCredentials returns, with --kubernetes-pull-secrets, the credentials
+// of each admission request's pod and the engine's CredentialScope, which
+// keeps what is learnt with them apart (engine.Options.CredentialScope);
+// nil, nil without it.
+func (sf *serveFlags) podCredentials() (admission.CredentialsFunc, func(context.Context, string) string, error) {
+	if !sf.kubePullSecrets {
+		return nil, nil, nil
+	}
+	creds, err := pullSecretsCredentials(sf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return creds, registry.Scope, nil
 }
