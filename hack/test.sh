@@ -57,6 +57,7 @@ if [ "$fuzztime" != 0 ]; then
 ./migrate/ratify FuzzConvert
 ./cache FuzzReport
 ./cache FuzzOpen
+./store/registry FuzzParseDockerConfig
 ./server/admission FuzzImages
 TARGETS
   echo "fuzz: all targets passed"
