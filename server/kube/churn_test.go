@@ -117,6 +117,13 @@ func TestSourceChurn(t *testing.T) {
 		t.Run(phase.name, func(t *testing.T) {
 			phase.update(t, 0)
 			v.waitGeneration(t, images, phase.a)
+			// A seen answer under A may predate a check still building
+			// what it read before the last update (the previous phase
+			// ended B, A, ... and A served already): wait until the
+			// status says the latest spec serves, so that no check that
+			// read an older one is still running when the phase starts.
+			b.waitStatus(t, gen, metav1.ConditionTrue, kube.ReasonApplied, v.logs)
+			v.waitGeneration(t, images, phase.a)
 			swaps0, rejects0 := v.swaps.Load(), v.rejects.Load()
 
 			var (
