@@ -40,6 +40,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -164,6 +165,11 @@ type Source struct {
 	// refused are the tenants that the state that serves refused, by key,
 	// with why.
 	refused map[string]error
+	// uid and generation identify the newest ClusterVouchConfig read: a
+	// read of the same object at a lower generation is stale (an API
+	// server answering from a lagging cache) and is not applied.
+	uid        types.UID
+	generation int64
 	// watches are the watches by name, each with its cancel function.
 	watches map[objectKey]context.CancelFunc
 	trigger chan struct{}
@@ -229,6 +235,13 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 		h.Reject("", err)
 		return
 	}
+	if cr.UID == s.uid && cr.Generation < s.generation {
+		// An older spec than one read already: serving it would step
+		// back to an older configuration. The next check reads again.
+		s.opts.Logger.Debug("ClusterVouchConfig read at an older generation than already seen; ignored", "generation", cr.Generation, "seen", s.generation)
+		return
+	}
+	s.uid, s.generation = cr.UID, cr.Generation
 	vcs, err := s.listTenants(ctx)
 	if err != nil {
 		// No verdict on any resource, no status; the next check reads
