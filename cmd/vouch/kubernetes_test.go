@@ -5,8 +5,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,11 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/vouch-project/vouch/api/v1alpha1"
 	"github.com/vouch-project/vouch/config"
-	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/server/kube"
 	"github.com/vouch-project/vouch/trust"
 	"github.com/vouch-project/vouch/verifier/notation"
@@ -31,39 +27,8 @@ import (
 // under a rotated Secret's without a restart; a tenant's VouchConfig adds
 // its requirement in its namespace, until it is deleted.
 func TestServeKubernetes(t *testing.T) {
-	for _, name := range []string{"kube-apiserver", "etcd"} {
-		testbed.Bin(t, name)
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: testbed.BinDir(),
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "deploy", "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("envtest stop: %v", err)
-		}
-	})
-	user, err := env.AddUser(envtest.User{Name: "vouch-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := kube.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := startKubeEnv(t)
+	kcPath, c := k.kcPath, k.c
 	ctx := context.Background()
 	create := func(obj client.Object) {
 		t.Helper()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -597,7 +598,7 @@ func (c *converter) notation(d *document, t *target, s verifierSpec) *conversion
 		d.entry.fail("spec.parameters.verificationCertStores: expected an object")
 		return nil
 	}
-	for _, k := range sortedKeys(certStores) {
+	for _, k := range slices.Sorted(maps.Keys(certStores)) {
 		path := "spec.parameters.verificationCertStores." + k
 		switch v := certStores[k].(type) {
 		case map[string]any:
@@ -606,7 +607,7 @@ func (c *converter) notation(d *document, t *target, s verifierSpec) *conversion
 				d.entry.fail("%s: %q is not a trust store type (ca, signingAuthority, tsa)", path, k)
 				return nil
 			}
-			for _, name := range sortedKeys(v) {
+			for _, name := range slices.Sorted(maps.Keys(v)) {
 				list, ok := stringList(v[name])
 				if !ok {
 					d.entry.fail("%s.%s: expected a list of key management provider names", path, name)
@@ -873,7 +874,7 @@ func (c *converter) policy(d *document) {
 	}
 	avp := p.ArtifactVerificationPolicies
 	def := policy.MatchAll
-	for _, k := range sortedKeys(avp) {
+	for _, k := range slices.Sorted(maps.Keys(avp)) {
 		v := avp[k]
 		if v != policy.MatchAny && v != policy.MatchAll {
 			d.entry.fail("spec.parameters.artifactVerificationPolicies[%s]: %q is not any or all", k, v)
@@ -911,7 +912,7 @@ func (c *converter) policy(d *document) {
 	}
 	var require []policy.Requirement
 	var named []string
-	for _, at := range sortedKeys(avp) {
+	for _, at := range slices.Sorted(maps.Keys(avp)) {
 		if at == ratifyPolicyDefaultName {
 			continue
 		}
@@ -1056,7 +1057,7 @@ func resourceManifest(kind, name, namespace string, spec any) ([]byte, error) {
 // configMapManifest writes a ConfigMap.
 func configMapManifest(name, namespace string, data map[string]string) ([]byte, error) {
 	var kv []any
-	for _, k := range sortedKeys(data) {
+	for _, k := range slices.Sorted(maps.Keys(data)) {
 		kv = append(kv, k, scalar(data[k]))
 	}
 	return encodeNode(mapping(
@@ -1138,15 +1139,6 @@ func encodeNode(n *yaml.Node) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func stringList(v any) ([]string, bool) {

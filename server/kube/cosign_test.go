@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
-	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -33,14 +32,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/testbed"
-	"github.com/vouch-project/vouch/server"
-	"github.com/vouch-project/vouch/server/engine"
-	"github.com/vouch-project/vouch/server/internal/servertest"
 	"github.com/vouch-project/vouch/server/kube"
 	"github.com/vouch-project/vouch/server/reload"
-	"github.com/vouch-project/vouch/store/registry"
 	"github.com/vouch-project/vouch/verifier/cosign"
 )
 
@@ -85,57 +79,6 @@ verifiers:
       identities: [{issuerRegExp: ".*", subject: "carol@example.com"}]
       ignoreTlogUnsafe: true
 `
-
-// startCosign is startVouch with cosign's discovery: the Executor also
-// reads cosign's "sha256-<hex>.sig" tags, as vouch serve's does when a
-// verifier handles cosign's types (cmd/vouch/flags.go).
-func startCosign(t *testing.T, c client.WithWatch, opts kube.Options) *vouchServer {
-	t.Helper()
-	logs := &servertest.SyncBuffer{}
-	logger := server.NewLogger(logs, slog.LevelDebug)
-	holder, err := reload.NewHolder(nil, reload.HolderOptions{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := registry.New(registry.Options{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Client, opts.Namespace, opts.Logger = c, ns, logger
-	opts.Build = func(_ context.Context, s *kube.Snapshot) (*reload.Generation, error) {
-		comp := s.Composition
-		hash := "kubernetes:" + s.Fingerprint
-		ex, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{
-			Base: vouch.Executor{Store: st, Verifiers: comp.Verifiers, Discovery: vouch.Discovery{CosignTags: true}}, Policy: comp.Policy, PolicyHash: hash,
-			Namespace: func(ns string) (*engine.Namespace, error) {
-				n, err := comp.Namespace(ns)
-				if n == nil || err != nil {
-					return nil, err
-				}
-				return &engine.Namespace{Policy: n.Policy, Verifiers: n.Verifiers, Fingerprint: n.Fingerprint}, nil
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-		return &reload.Generation{Executors: ex, PolicyHash: hash}, nil
-	}
-	src, err := kube.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := servertest.Start(t, servertest.Options{Engine: func(o *engine.Options) { o.Executor = holder.Executor }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Start(ctx, holder) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return &vouchServer{holder: holder, stack: stack, logs: logs}
-}
 
 // grantTrust lets vouch's service account read more Secrets and
 // ConfigMaps of its namespace, as deploy/rbac/role.yaml says to: a copy of
@@ -430,7 +373,7 @@ func TestCosign(t *testing.T) {
 	// The cluster admin lists the ClusterVouchConfig's objects in the
 	// Role, as deploy/rbac/role.yaml says (cosign-pub is there already).
 	b.grantTrust(t, []string{"cosign-ca"}, []string{"sigstore-trusted-root"})
-	v := startCosign(t, sa, kube.Options{})
+	v := startVouch(t, sa, kube.Options{})
 
 	t.Run("keys from a Secret", func(t *testing.T) {
 		k1, k2 := cli.keyPair(t, "k1"), cli.keyPair(t, "k2")

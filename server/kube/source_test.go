@@ -247,7 +247,7 @@ func startVouch(t *testing.T, c client.WithWatch, opts kube.Options) *vouchServe
 		comp := s.Composition
 		hash := "kubernetes:" + s.Fingerprint
 		ex, err := engine.NewNamespaceExecutors(engine.NamespaceOptions{
-			Base: vouch.Executor{Store: st, Verifiers: comp.Verifiers}, Policy: comp.Policy, PolicyHash: hash,
+			Base: vouch.Executor{Store: st, Verifiers: comp.Verifiers, Discovery: vouch.Discovery{CosignTags: handlesCosign(comp.Verifiers)}}, Policy: comp.Policy, PolicyHash: hash,
 			Namespace: func(ns string) (*engine.Namespace, error) {
 				n, err := comp.Namespace(ns)
 				if n == nil || err != nil {
@@ -276,6 +276,18 @@ func startVouch(t *testing.T, c client.WithWatch, opts kube.Options) *vouchServe
 		}
 	})
 	return &vouchServer{holder: holder, stack: stack, logs: logs}
+}
+
+// handlesCosign reports whether a verifier handles cosign's types: then
+// the Executor also reads cosign's "sha256-<hex>.sig" and ".att" tags, as
+// vouch serve's does (cmd/vouch/flags.go).
+func handlesCosign(verifiers []vouch.Verifier) bool {
+	for _, v := range verifiers {
+		if v.Handles(vouch.CosignSignatureType) || v.Handles(vouch.CosignAttestationType) {
+			return true
+		}
+	}
+	return false
 }
 
 // allowed asks the Gatekeeper provider about image; the test fails when
