@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,8 +40,9 @@ const (
 // pushed to a distribution registry:
 //
 //   - gatekeeper: the real Gatekeeper manager calls vouch as its external
-//     data provider, over mutual TLS, through the Provider, ConstraintTemplate
-//     and Constraint shipped in deploy/gatekeeper;
+//     data provider, over mutual TLS, through the Providers, ConstraintTemplate,
+//     Constraint and mutators shipped in deploy/gatekeeper: a signed Pod is
+//     admitted with its image pinned to the digest vouch verified;
 //   - webhook: vouch's own validating and mutating admission webhooks, no
 //     Gatekeeper: an unsigned Deployment is denied with vouch's reason, a
 //     signed one admitted with its image pinned to the digest;
@@ -102,7 +104,7 @@ func TestKubernetes(t *testing.T) {
 	t.Logf("control plane ready after %s", time.Since(began).Round(time.Millisecond))
 
 	t.Run("gatekeeper", func(t *testing.T) {
-		testGatekeeper(t, c, pki, logDir, vouchGK, caBundle, signed, unsigned, reason)
+		testGatekeeper(t, c, pki, logDir, vouchGK, caBundle, signed, unsigned, reg.Host+"/e2e/app@"+signedDesc.Digest.String(), reg.Host+"/e2e/app@"+unsignedDesc.Digest.String())
 	})
 	t.Run("webhook", func(t *testing.T) {
 		testWebhook(t, c, vouchWH, caBundle, signed, unsigned, reason,
@@ -114,16 +116,22 @@ func TestKubernetes(t *testing.T) {
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
 }
 
-func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchServer, caBundle, signed, unsigned, reason string) {
+// testGatekeeper runs deploy/gatekeeper as shipped, mutation included:
+// Pods are pinned to the digest vouch verified before they are validated
+// (signedPinned and unsignedPinned are the images' pinned references).
+func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchServer, caBundle, signed, unsigned, signedPinned, unsignedPinned string) {
 	began := time.Now()
-	gk := startGatekeeper(t, c, pki, logDir, "gatekeeper", v, caBundle)
+	gk := startGatekeeper(t, c, pki, logDir, "gatekeeper", v, caBundle, mutationWebhook, "--operation=mutation-status")
 	t.Logf("gatekeeper configured after %s", time.Since(began).Round(time.Millisecond))
 
 	run := func(name, image string) (string, error) { return c.dryRunPod(name, image) }
-	want := fmt.Sprintf("[vouch-verification] image %s denied by vouch: %s", unsigned, reason)
-	// The webhook configuration takes a moment to reach the API server's
-	// admission chain (until then the unsigned Pod passes), and the
-	// Provider a moment to reach Gatekeeper's provider cache.
+	// Validation sees the Pod as mutation left it: pinned.
+	reason := providerReason(t, pki, v.addr, unsignedPinned)
+	want := fmt.Sprintf("[vouch-verification] image %s denied by vouch: %s", unsignedPinned, reason)
+	// The webhook configurations take a moment to reach the API server's
+	// admission chain (until then the unsigned Pod passes, or is denied
+	// unpinned), and the Providers a moment to reach Gatekeeper's
+	// provider cache.
 	waitDenied(t, c, gk, "unsigned", unsigned, want)
 	if out, err := run("signed", signed); err != nil {
 		t.Fatalf("the signed Pod was not admitted: %v\n%s", err, out)
@@ -150,14 +158,24 @@ func testGatekeeper(t *testing.T, c *cluster, pki *ca, logDir string, v *vouchSe
 		t.Fatalf("creating the unsigned Pod: want denied with %q, got %v:\n%s", want, err, out)
 	}
 	c.mustKubectl(t, "", "run", "signed", "--namespace", "gk", "--image", signed, "--restart", "Never")
-	if got, err := c.jsonpath("{.spec.containers[0].image}", "pod", "signed", "--namespace", "gk"); err != nil || got != signed {
-		t.Fatalf("the signed Pod's image: %q, %v", got, err)
+	// Gatekeeper's mutation pinned the tag to the digest vouch verified:
+	// what runs is what was verified, wherever the tag points later.
+	if got, err := c.jsonpath("{.spec.containers[0].image}", "pod", "signed", "--namespace", "gk"); err != nil || got != signedPinned {
+		t.Fatalf("the signed Pod's image: %q, %v; want it pinned to %s", got, err, signedPinned)
+	}
+	if n := v.metric(t, `vouch_http_request_duration_seconds_count{code="200",endpoint="gatekeeper-mutate"}`); n < 1 {
+		t.Errorf("vouch's mutate endpoint answered Gatekeeper %v times, want at least 1", n)
 	}
 	t.Logf("gatekeeper path: %s", time.Since(began).Round(time.Millisecond))
 }
 
+// mutationWebhook, among startGatekeeper's extra flags, runs Gatekeeper's
+// mutation webhook: deploy/gatekeeper/mutation.yaml is applied too, and
+// the API server sends it the Pods of namespace gk.
+const mutationWebhook = "--operation=mutation-webhook"
+
 // startGatekeeper runs the Gatekeeper manager out of cluster, with extra
-// flags and its output in logDir/name.log, and configures it with deploy/gatekeeper as shipped, its Provider
+// flags and its output in logDir/name.log, and configures it with deploy/gatekeeper as shipped, its Providers
 // pointing at v, and a webhook configuration that sends it the Pods of
 // namespace gk. When the test ends, the webhook configuration is deleted
 // (leaving the other subtests' namespaces alone) and the manager killed.
@@ -216,6 +234,42 @@ func startGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, name string, v *
 	testbed.WaitFor(t, "the constraint enforced", 60*time.Second, gk, func() error {
 		return wantJSONPath(c, "true", "{.status.byPod[*].enforced}", "vouchverification", "vouch-verification")
 	})
+	if slices.Contains(extra, mutationWebhook) {
+		mutation := string(mustRead(t, "../../deploy/gatekeeper/mutation.yaml"))
+		mutation = replaceLine(t, mutation, "url:", "url: https://"+v.addr+"/gatekeeper/v1/mutate")
+		mutation = replaceLine(t, mutation, "caBundle:", "caBundle: "+caBundle)
+		mutation = replaceLine(t, mutation, "timeout:", "timeout: "+strconv.Itoa(providerTimeout))
+		c.mustKubectl(t, mutation, "apply", "-f", "-")
+		for _, name := range []string{"vouch-pin-containers", "vouch-pin-init-containers"} {
+			testbed.WaitFor(t, "the mutator "+name+" enforced", 60*time.Second, gk, func() error {
+				return wantJSONPath(c, "true", "{.status.byPod[*].enforced}", "assign", name)
+			})
+		}
+		c.mustKubectl(t, fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: gatekeeper-e2e
+webhooks:
+  - name: mutation.gatekeeper.sh
+    admissionReviewVersions: ["v1", "v1beta1"]
+    sideEffects: None
+    failurePolicy: Fail
+    reinvocationPolicy: Never
+    timeoutSeconds: %d
+    clientConfig:
+      url: https://127.0.0.1:%s/v1/mutate
+      caBundle: %s
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: gk}
+    rules:
+      - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"]}
+`, webhookTimeout, webhookPort, caBundle), "apply", "-f", "-")
+		t.Cleanup(func() {
+			if out, err := c.kubectl("", "delete", "mutatingwebhookconfiguration", "gatekeeper-e2e"); err != nil {
+				t.Errorf("deleting the mutating webhook configuration: %v\n%s", err, out)
+			}
+		})
+	}
 
 	// The API server asks Gatekeeper about Pods in namespace gk; fail
 	// closed, so that an unreachable Gatekeeper cannot pass for an
