@@ -40,6 +40,9 @@ go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 # controller-gen, for api/v1alpha1's test that the generated CRDs and
 # deepcopy functions are up to date (hack/gen-crds.sh); ~20 s.
 go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
+# Toxiproxy, the fault-injection TCP proxy that test/fault puts between
+# vouch and its registry and Redis; ~40 s.
+go_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server v2.5.0
 
 # Redis (Debian's redis-server) for the shared verification-result cache
 # tests of cache/ and server/; they start their own redis-server on a free
