@@ -198,7 +198,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "stale and denied", file: "stale.spdx.json", config: sbom.Config{MaxAge: "30d", DeniedPackages: []string{"zlib@<1.2.12"}}, outcome: vouch.Failed,
-			reason:    []string{"1 of 1 package fails the policy: zlib 1.2.11 (denied package zlib@<1.2.12); the SBOM is 2519d8h old"},
+			reason:    []string{"1 of 1 package fails the policy: zlib 1.2.11 (denied package zlib@<1.2.12, compared as generic versions); the SBOM is 2519d8h old"},
 			offending: []string{"zlib: denied package zlib@<1.2.12"},
 		},
 		{
@@ -331,7 +331,7 @@ func TestLargeSBOM(t *testing.T) {
 	if more := res.Details["moreOffendingPackages"]; more != 1001-sbom.MaxListed {
 		t.Errorf("moreOffendingPackages = %v, want %d", more, 1001-sbom.MaxListed)
 	}
-	want := "SPDX-2.3 SBOM of 10000 packages: 1001 of 10000 packages fail the policy: pkg-0 1.0.0 (denied license GPL-3.0-only), pkg-5 1.5.0 (denied package pkg-5@<1.5.1), pkg-10 1.10.0 (denied license GPL-3.0-only), and 998 more"
+	want := "SPDX-2.3 SBOM of 10000 packages: 1001 of 10000 packages fail the policy: pkg-0 1.0.0 (denied license GPL-3.0-only), pkg-5 1.5.0 (denied package pkg-5@<1.5.1, compared as semver versions), pkg-10 1.10.0 (denied license GPL-3.0-only), and 998 more"
 	if res.Reason != want {
 		t.Errorf("reason\n%s\nwant\n%s", res.Reason, want)
 	}
