@@ -93,7 +93,7 @@ func FuzzParseLicense(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	policy, err := newLicensePolicy([]string{"GPL-3.0-only", "GPL-2.0+", "MIT WITH Foo-exception", "LicenseRef-X"}, "deniedLicenses")
+	policy, err := newLicensePolicy([]string{"GPL-3.0-only", "GPL-2.0+", "GPL-2.0-only WITH Classpath-exception-2.0", "LicenseRef-X"}, "deniedLicenses")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -113,9 +113,17 @@ func FuzzParseLicense(f *testing.F) {
 		if again.String() != canonical {
 			t.Fatalf("canonical form %q of %q parses to %q", canonical, s, again)
 		}
-		if a, b := strings.Join(policy.check(l), ","), strings.Join(policy.check(again), ","); a != b {
-			t.Fatalf("%q denied by %q, its canonical form %q by %q", s, a, canonical, b)
+		for _, allow := range []bool{false, true} {
+			d1, u1 := policy.check(l, allow)
+			d2, u2 := policy.check(again, allow)
+			if a, b := strings.Join(d1, ",")+";"+strings.Join(u1, ","), strings.Join(d2, ",")+";"+strings.Join(u2, ","); a != b {
+				t.Fatalf("%q denied by %q, its canonical form %q by %q", s, a, canonical, b)
+			}
+			if allow && len(u1) > 0 {
+				t.Fatalf("%q: unknown %q although unknown licenses are allowed", s, u1)
+			}
 		}
+
 		if len(l.Licenses()) == 0 {
 			t.Fatalf("%q parses but names no license", s)
 		}

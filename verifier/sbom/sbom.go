@@ -288,8 +288,12 @@ func (p *policy) checkPackage(pkg *Package) []string {
 			}
 			break
 		}
-		if denied := p.licenses.check(l); len(denied) > 0 {
+		denied, unknown := p.licenses.check(l, p.allowUnparsable)
+		if len(denied) > 0 {
 			problems = append(problems, "denied license "+strings.Join(denied, ", "))
+		}
+		if len(unknown) > 0 {
+			problems = append(problems, "unknown license "+strings.Join(unknown, ", ")+" (not on the SPDX license list)")
 		}
 	}
 	for _, d := range p.packages {
