@@ -522,6 +522,97 @@ func TestRegistryLayers(t *testing.T) {
 	}
 }
 
+// TestRegistryEcosystems attaches SPDX and CycloneDX SBOMs whose packages
+// come from five ecosystems to an image in both test registries, and
+// checks deny rules whose outcome depends on each ecosystem's version
+// order: a Debian epoch, an RPM epoch in the purl, a PyPI pre-release, an
+// npm semver pre-release range, and a license not on the SPDX list.
+func TestRegistryEcosystems(t *testing.T) {
+	ctx := context.Background()
+	store, err := registry.New(registry.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reg := range testbed.Both(t) {
+		t.Run(reg.Name, func(t *testing.T) {
+			p := testbed.NewPusher(t, reg.Host, "demo/sbom-ecosystems")
+			img := p.Image("", "ecosystems on "+reg.Name)
+			p.Attach(img, sbom.MediaTypeSPDX, sbom.MediaTypeSPDX, fixture(t, "ecosystems.spdx.json"))
+			p.Attach(img, sbom.MediaTypeCycloneDX, sbom.MediaTypeCycloneDX, fixture(t, "ecosystems.cdx.json"))
+			ref := testbed.Ref(t, reg.Host+"/demo/sbom-ecosystems@"+img.Digest.String())
+			for _, tc := range []struct {
+				name   string
+				config sbom.Config
+				want   []string
+			}{
+				{
+					name: "each ecosystem's order denies",
+					config: sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, DeniedPackages: []string{
+						"zlib1g@>=1:1.2.13.dfsg-1,<1:1.2.13.dfsg-1+b1", // Debian, with epoch
+						"openssl-libs@<1:3.0.7-28.el9",                 // RPM, the epoch from the purl's qualifier
+						"django@<5.0",                                  // PyPI: 5.0rc1 is before 5.0
+						"pkg:npm/left-pad@>=1.3.0-beta.1,<1.3.0",       // npm: beta.2 is in the range
+					}},
+					want: []string{
+						"zlib1g: denied package zlib1g@>=1:1.2.13.dfsg-1,<1:1.2.13.dfsg-1+b1, compared as Debian versions",
+						"openssl-libs: denied package openssl-libs@<1:3.0.7-28.el9, compared as RPM versions",
+						"django: denied package django@<5.0, compared as PEP 440 versions",
+						"left-pad: denied package pkg:npm/left-pad@>=1.3.0-beta.1,<1.3.0, compared as semver versions",
+						"mystery-lib: unknown license Mystery-License-1.0 (not on the SPDX license list)",
+					},
+				},
+				{
+					// The generic order would deny the first two: it reads
+					// neither epoch.
+					name: "each ecosystem's order allows",
+					config: sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, AllowUnparsableLicenses: true, DeniedPackages: []string{
+						"zlib1g@<1.3",
+						"openssl-libs@<3.0.8",
+						"django@<5.0rc1",
+						"pkg:npm/left-pad@<1.3.0-beta.2",
+						"pkg:npm/left-pad@>=1.3.0-beta.10", // beta.2 is before beta.10 in semver
+					}},
+				},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					v := newVerifier(t, tc.config)
+					exec := &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v}, Policy: allow}
+					report, err := exec.Verify(ctx, ref)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var results []vouch.Result
+					report.Root.Walk(func(n *vouch.Node, _ int) {
+						for _, r := range n.Results {
+							if r.Verifier == "sbom" {
+								results = append(results, r)
+							}
+						}
+					})
+					if len(results) != 2 {
+						t.Fatalf("%d SBOM results, want 2: %+v", len(results), results)
+					}
+					for _, r := range results {
+						var got []string
+						if list, ok := r.Details["offendingPackages"].([]any); ok {
+							for _, o := range list {
+								m := o.(map[string]any)
+								got = append(got, fmt.Sprintf("%s: %s", m["name"], m["problem"]))
+							}
+						}
+						if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+							t.Errorf("%s: offending packages:\n%s\nwant:\n%s", r.Details["format"], strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+						}
+						if want := map[bool]vouch.Outcome{true: vouch.Passed, false: vouch.Failed}[len(tc.want) == 0]; r.Outcome != want {
+							t.Errorf("%s: outcome %s, want %s: %s", r.Details["format"], r.Outcome, want, r.Reason)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
 // jsonField reads one top-level field of a JSON document, for checks on
 // what syft wrote.
 func jsonField(t *testing.T, data []byte, field string) any {
