@@ -166,7 +166,9 @@ func isAlnum(c byte) bool {
 }
 
 // CompareVersions compares two version strings the way most ecosystems
-// order them, returning -1, 0 or 1. It is semver-ish, not any one scheme:
+// order them, returning -1, 0 or 1: SchemeGeneric, for packages whose
+// ecosystem has no scheme of its own (CompareVersionsBy has them). It is
+// semver-ish, not any one scheme:
 //
 //   - a leading "v" before a digit is ignored;
 //   - a version is split into runs of digits and runs of letters; other
