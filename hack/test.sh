@@ -45,6 +45,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/sbom FuzzParseSPDX
 ./verifier/sbom FuzzParseCycloneDX
 ./verifier/sbom FuzzParseLicense
+./verifier/sbom FuzzCompareVersion
 ./verifier/vulnreport FuzzParseSARIF
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning

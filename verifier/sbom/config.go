@@ -15,16 +15,19 @@ type Config struct {
 	// DeniedLicenses lists SPDX licenses that no package may be bound by:
 	// identifiers ("GPL-3.0-only", "AGPL-3.0-or-later", "GPL-2.0+"),
 	// references ("LicenseRef-Proprietary"), a license WITH an exception,
-	// or several joined by OR. A package is denied when every choice
-	// through the ORs of its license expression includes a denied license;
-	// see the package documentation for how versions and exceptions match.
-	// Optional; default none.
+	// or several joined by OR. Identifiers and exceptions must be on the
+	// SPDX license list (LicenseListVersion). A package is denied when
+	// every choice through the ORs of its license expression includes a
+	// denied license or one not on the SPDX list; see the package
+	// documentation for how versions and exceptions match. Optional;
+	// default none.
 	DeniedLicenses []string `json:"deniedLicenses,omitempty"`
 	// AllowUnparsableLicenses lets a package whose license is not a valid
-	// SPDX expression ("GPL v3", "Apache 2.0") pass the deniedLicenses
+	// SPDX expression ("GPL v3", "Apache 2.0"), or names a license not on
+	// the SPDX license list ("GPL-3", "Foo-1.0"), pass the deniedLicenses
 	// check. Optional; default false: such a package fails as "unparsable
-	// license", since vouch cannot show that it avoids the denied licenses.
-	// Has no effect without deniedLicenses.
+	// license" or "unknown license", since vouch cannot show that it
+	// avoids the denied licenses. Has no effect without deniedLicenses.
 	AllowUnparsableLicenses bool `json:"allowUnparsableLicenses,omitempty"`
 	// RequireLicenses fails every package that states no license: none at
 	// all, NOASSERTION or NONE. What the SBOM describes (the scanned image
@@ -37,9 +40,11 @@ type Config struct {
 	// joined by commas ("log4j-core@>=2.0.0,<2.17.1"). NAME matches the
 	// package name, ignoring case; a package URL without version
 	// ("pkg:maven/org.apache.logging.log4j/log4j-core@<2.17.1") matches the
-	// package's purl instead. Versions compare as CompareVersions says; a
-	// package with no version matches any version constraint. Optional;
-	// default none.
+	// package's purl instead. Versions compare by the rules of the
+	// package's ecosystem, which its purl type names (VersionScheme:
+	// Debian, RPM, semver, PEP 440, Maven), else as CompareVersions says;
+	// a package with no version, or one its ecosystem cannot read, matches
+	// any version constraint. Optional; default none.
 	DeniedPackages []string `json:"deniedPackages,omitempty"`
 	// MaxAge is how old the SBOM may be, from its creation time (SPDX
 	// creationInfo.created, CycloneDX metadata.timestamp): a Go duration

@@ -93,7 +93,7 @@ func FuzzParseLicense(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	policy, err := newLicensePolicy([]string{"GPL-3.0-only", "GPL-2.0+", "MIT WITH Foo-exception", "LicenseRef-X"}, "deniedLicenses")
+	policy, err := newLicensePolicy([]string{"GPL-3.0-only", "GPL-2.0+", "GPL-2.0-only WITH Classpath-exception-2.0", "LicenseRef-X"}, "deniedLicenses")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -113,11 +113,55 @@ func FuzzParseLicense(f *testing.F) {
 		if again.String() != canonical {
 			t.Fatalf("canonical form %q of %q parses to %q", canonical, s, again)
 		}
-		if a, b := strings.Join(policy.check(l), ","), strings.Join(policy.check(again), ","); a != b {
-			t.Fatalf("%q denied by %q, its canonical form %q by %q", s, a, canonical, b)
+		for _, allow := range []bool{false, true} {
+			d1, u1 := policy.check(l, allow)
+			d2, u2 := policy.check(again, allow)
+			if a, b := strings.Join(d1, ",")+";"+strings.Join(u1, ","), strings.Join(d2, ",")+";"+strings.Join(u2, ","); a != b {
+				t.Fatalf("%q denied by %q, its canonical form %q by %q", s, a, canonical, b)
+			}
+			if allow && len(u1) > 0 {
+				t.Fatalf("%q: unknown %q although unknown licenses are allowed", s, u1)
+			}
 		}
+
 		if len(l.Licenses()) == 0 {
 			t.Fatalf("%q parses but names no license", s)
+		}
+	})
+}
+
+// FuzzCompareVersion feeds arbitrary versions, from SBOMs and deny rules,
+// to each version scheme: no input may crash the comparison, a version
+// equals itself, and swapping the two versions flips the answer.
+func FuzzCompareVersion(f *testing.F) {
+	for _, s := range [][2]string{
+		{"1:1.2.13.dfsg-1", "2.0"}, {"1.0~rc1-1", "1.0-1"}, {"3.0.7-27.el9", "1:3.0.7-27.el9"}, {"1.0^git1", "1.0~rc1"},
+		{"1.0.0-alpha.beta", "1.0.0-alpha.1"}, {"go1.22.3", "v1.2.3+incompatible"}, {"1!2.0.post1.dev3+local.7", "2.0rc1"},
+		{"1-sp.1", "1.0-SNAPSHOT"}, {"", "1"}, {"99999999999999999999999", "1"},
+	} {
+		f.Add(uint8(0), s[0], s[1])
+	}
+	schemes := []VersionScheme{SchemeGeneric, SchemeDebian, SchemeRPM, SchemeSemver, SchemePEP440, SchemeMaven}
+	f.Fuzz(func(t *testing.T, which uint8, a, b string) {
+		s := schemes[int(which)%len(schemes)]
+		ab, errAB := CompareVersionsBy(s, a, b)
+		ba, errBA := CompareVersionsBy(s, b, a)
+		if (errAB == nil) != (errBA == nil) {
+			t.Fatalf("%s: %q vs %q: error %v one way, %v the other", s, a, b, errAB, errBA)
+		}
+		for _, err := range []error{errAB, errBA} {
+			if err != nil && strings.Contains(err.Error(), "panicked") {
+				t.Fatalf("%s: %q vs %q: %v", s, a, b, err)
+			}
+		}
+		if errAB != nil {
+			return
+		}
+		if ab != -ba || ab < -1 || ab > 1 {
+			t.Fatalf("%s: %q vs %q = %d, swapped = %d", s, a, b, ab, ba)
+		}
+		if c, err := CompareVersionsBy(s, a, a); err != nil || c != 0 {
+			t.Fatalf("%s: %q vs itself = %d, %v", s, a, c, err)
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/github/go-spdx/v2/spdxexp/spdxlicenses"
 )
 
 // Values that SPDX uses in place of a license expression.
@@ -71,8 +73,9 @@ type licenseTerm struct {
 // ParseLicense parses an SPDX license expression such as
 // "MIT OR (GPL-2.0-only WITH Classpath-exception-2.0 AND BSD-3-Clause)".
 //
-// Identifiers are not checked against the SPDX license list: any word of
-// letters, digits, "." and "-" is a license, so unknown licenses parse.
+// It checks the grammar only: any word of letters, digits, "." and "-" is
+// a license, so unknown licenses parse; Unknown lists those that are not
+// on the SPDX license list.
 // Operators are recognised in any case ("and", "Or"), as some tools write
 // them. NONE and NOASSERTION are not expressions; callers test for them
 // first. An error says what is malformed.
@@ -122,6 +125,58 @@ func (l *License) Licenses() []string {
 		walk(l.root)
 	}
 	return out
+}
+
+// LicenseListVersion is the version of the SPDX license list that vouch
+// knows (https://spdx.org/licenses/), as go-spdx carries it.
+func LicenseListVersion() string { return spdxlicenses.LicenseListVersion() }
+
+// Unknown lists the license identifiers and WITH exceptions of l that are
+// on neither the SPDX license list nor its exception list, current or
+// deprecated, as written ("GPL-3", "Foo-exception"); nil when all are
+// known. LicenseRef-, DocumentRef- and AdditionRef- references are
+// user-defined and never unknown.
+func (l *License) Unknown() []string {
+	var out []string
+	var walk func(n licenseNode)
+	walk = func(n licenseNode) {
+		switch n := n.(type) {
+		case *licenseTerm:
+			out = append(out, n.unknown()...)
+		case *licenseOp:
+			for _, a := range n.args {
+				walk(a)
+			}
+		}
+	}
+	if l != nil {
+		walk(l.root)
+	}
+	return out
+}
+
+// unknown returns the parts of t that are not on the SPDX lists.
+func (t *licenseTerm) unknown() []string {
+	var out []string
+	if !isLicenseRef(t.id) && !knownLicenseID(t.id) {
+		out = append(out, t.id)
+	}
+	if t.exception != "" && !strings.Contains(strings.ToLower(t.exception), "additionref-") {
+		if ok, _ := spdxlicenses.IsException(t.exception); !ok {
+			out = append(out, t.exception)
+		}
+	}
+	return out
+}
+
+// knownLicenseID reports whether id (without "+") is on the SPDX license
+// list, current or deprecated, ignoring case.
+func knownLicenseID(id string) bool {
+	if ok, _ := spdxlicenses.IsActiveLicense(id); ok {
+		return true
+	}
+	ok, _ := spdxlicenses.IsDeprecatedLicense(id)
+	return ok
 }
 
 func (t *licenseTerm) String() string {

@@ -113,6 +113,8 @@ func TestDeniedPackages(t *testing.T) {
 	log4j := &Package{Name: "log4j-core", Version: "2.14.1", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=jar"}
 	fixed := &Package{Name: "log4j-core", Version: "2.17.1", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.17.1"}
 	noVersion := &Package{Name: "log4j-core"}
+	debEpoch := &Package{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", PURL: "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64"}
+	rpmEpoch := &Package{Name: "openssl", Version: "3.0.7-27.el9", PURL: "pkg:rpm/redhat/openssl@3.0.7-27.el9?arch=x86_64&epoch=1"}
 	scoped := &Package{Name: "@angular/core", Version: "17.0.0", PURL: "pkg:npm/%40angular/core@17.0.0"}
 	for _, tc := range []struct {
 		entry string
@@ -142,6 +144,23 @@ func TestDeniedPackages(t *testing.T) {
 		{"@angular/core@<17.1", scoped, true},
 		{"pkg:npm/%40angular/core@17.0.0", scoped, true},
 		{"pkg:npm/@angular/core", scoped, true},
+
+		// Versions compare by the package's ecosystem, from its purl.
+		{"zlib1g@<1.3", debEpoch, false}, // the epoch outranks 1.3
+		{"zlib1g@>=1:1.2.13.dfsg-1", debEpoch, true},
+		{"pkg:deb/debian/zlib1g@<1:1.2.13.dfsg-1+b1", debEpoch, true},
+		{"pkg:deb/debian/zlib1g@<1:1.2.13.dfsg-1~", debEpoch, false}, // "~" sorts before the end
+		{"openssl@<1:3.0.7-28.el9", rpmEpoch, true},                  // the purl's epoch qualifier counts
+		{"openssl@<3.0.8", rpmEpoch, false},
+		{"foo@>1.0", &Package{Name: "foo", Version: "1.0a", PURL: "pkg:rpm/fedora/foo@1.0a"}, true},
+		{"django@<2.0a1", &Package{Name: "django", Version: "2.0.dev1", PURL: "pkg:pypi/django@2.0.dev1"}, true},
+		{"left-pad@=1.2.3", &Package{Name: "left-pad", Version: "1.2.3+build.5", PURL: "pkg:npm/left-pad@1.2.3"}, true},
+		{"left-pad@>=1.0.0-alpha.1", &Package{Name: "left-pad", Version: "1.0.0-alpha.beta", PURL: "pkg:npm/left-pad@1.0.0-alpha.beta"}, true},
+		{"log4j-core@<2.15.0", &Package{Name: "log4j-core", Version: "2.15.0-rc1", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.15.0-rc1"}, true},
+		{"log4j-core@<=2.15", &Package{Name: "log4j-core", Version: "2.15.0.Final", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.15.0.Final"}, true},
+		// Fail closed: a version its ecosystem cannot read.
+		{"zlib1g@<1.0", &Package{Name: "zlib1g", Version: "latest", PURL: "pkg:deb/debian/zlib1g@latest"}, true},
+		{"left-pad@>9", &Package{Name: "left-pad", Version: "1.2.3.4", PURL: "pkg:npm/left-pad@1.2.3.4"}, true},
 	} {
 		d, err := parseDeniedPackage(tc.entry)
 		if err != nil {
@@ -149,11 +168,15 @@ func TestDeniedPackages(t *testing.T) {
 			continue
 		}
 		why, got := d.matches(tc.pkg)
+		if got && len(d.constraints) > 0 && tc.pkg.Version != "" && !strings.Contains(why, "compared as") && !strings.Contains(why, "not comparable") {
+			t.Errorf("%q on %+v: reason %q does not say how versions compared", tc.entry, *tc.pkg, why)
+		}
 		if got != tc.want {
 			t.Errorf("%q on %+v: matched %v (%q), want %v", tc.entry, *tc.pkg, got, why, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "name@", "name@<", "name@<1 2", "name@~1.2", "pkg:maven/x/y?type=jar", "pkg:maven", "@"} {
+	for _, bad := range []string{"", "name@", "name@<", "name@<1 2", "name@~1.2", "pkg:maven/x/y?type=jar", "pkg:maven", "@",
+		"pkg:deb/debian/zlib1g@<x:1.0", "pkg:npm/left-pad@<1.2.3.4", "pkg:pypi/django@<2.0-beta-gamma"} {
 		if _, err := parseDeniedPackage(bad); err == nil {
 			t.Errorf("parseDeniedPackage(%q) accepted a malformed entry", bad)
 		}

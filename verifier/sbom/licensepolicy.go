@@ -4,12 +4,12 @@ package sbom
 // and how it matches the license expressions that license.go parses.
 
 import (
-	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/github/go-spdx/v2/spdxexp/spdxlicenses"
 )
 
 // deniedLicense is one license of a deny-list, normalised for matching.
@@ -23,80 +23,83 @@ type licenseKey struct {
 	// ref is the lower-cased reference for LicenseRef-/DocumentRef- terms;
 	// empty for identifiers.
 	ref string
-	// family is the lower-cased identifier without its version, "-only",
-	// "-or-later" and "+" ("gpl" for GPL-2.0-or-later); the whole
-	// identifier when it ends in no version ("bsd-3-clause").
+	// family is the license's version range on the SPDX license list
+	// ("range:GPL-1.0" for every GPL version), or the lower-cased
+	// identifier without "-or-later" and "+" when it is in no range.
 	family string
-	// version holds the numbers of the version ("2.0" → [2 0]); nil when
-	// the identifier has none.
-	version []int
+	// version is the position of the identifier's version in its range
+	// (GPL-1.0 0, GPL-2.0 1, GPL-3.0 2); -1 outside a range.
+	version int
 	// orLater is "+" or "-or-later".
 	orLater bool
 	// exception is the lower-cased WITH exception, or "".
 	exception string
 }
 
-var versionedID = regexp.MustCompile(`^(.+?)-([0-9]+(?:\.[0-9]+)*)$`)
-
-func keyOf(t *licenseTerm) licenseKey {
-	k := licenseKey{exception: strings.ToLower(t.exception)}
-	id := strings.ToLower(t.id)
-	if isLicenseRef(t.id) {
-		k.ref = id
-		return k
-	}
-	k.orLater = t.plus
-	if s, ok := strings.CutSuffix(id, "-or-later"); ok {
-		id, k.orLater = s, true
-	} else if s, ok := strings.CutSuffix(id, "-only"); ok {
-		id = s
-	}
-	k.family = id
-	if m := versionedID.FindStringSubmatch(id); m != nil {
-		k.family = m[1]
-		for _, part := range strings.Split(m[2], ".") {
-			n, err := strconv.Atoi(part)
-			if err != nil || len(part) > 6 {
-				// Absurd version numbers: compare the identifier whole.
-				k.family, k.version = id, nil
-				break
-			}
-			k.version = append(k.version, n)
-		}
-	}
-	return k
+// rangePos is where an identifier sits in the SPDX license list's version
+// ranges.
+type rangePos struct {
+	family  string
+	version int
 }
 
-// compareVersionNumbers compares dotted version numbers, missing parts
-// counting as 0 ("2" equals "2.0").
-func compareVersionNumbers(a, b []int) int {
-	for i := 0; i < max(len(a), len(b)); i++ {
-		var x, y int
-		if i < len(a) {
-			x = a[i]
+// licenseRanges indexes go-spdx's version ranges of the SPDX license list
+// by upper-cased identifier: GPL-2.0 and GPL-2.0-only share a version, and
+// GPL-3.0 follows them in the same family. Built on first use, not at
+// start-up.
+var licenseRanges = sync.OnceValue(func() map[string]rangePos {
+	m := map[string]rangePos{}
+	for _, r := range spdxlicenses.LicenseRanges() {
+		if len(r) == 0 || len(r[0]) == 0 {
+			continue
 		}
-		if i < len(b) {
-			y = b[i]
-		}
-		if x != y {
-			return cmp.Compare(x, y)
+		family := "range:" + r[0][0]
+		for v, group := range r {
+			for _, id := range group {
+				m[strings.ToUpper(id)] = rangePos{family: family, version: v}
+			}
 		}
 	}
-	return 0
+	return m
+})
+
+func keyOf(t *licenseTerm) licenseKey {
+	k := licenseKey{exception: strings.ToLower(t.exception), version: -1}
+	if isLicenseRef(t.id) {
+		k.ref = strings.ToLower(t.id)
+		return k
+	}
+	id := strings.ToUpper(t.id)
+	k.orLater = t.plus
+	if s, ok := strings.CutSuffix(id, "-OR-LATER"); ok {
+		id, k.orLater = s, true
+	}
+	pos, ok := licenseRanges()[id]
+	if !ok {
+		if s, only := strings.CutSuffix(id, "-ONLY"); only {
+			pos, ok = licenseRanges()[s]
+		}
+	}
+	if ok {
+		k.family, k.version = pos.family, pos.version
+	} else {
+		k.family = strings.ToLower(id)
+	}
+	return k
 }
 
 // denies reports whether the denied license d covers the package's license
 // term k.
 //
 // Identifiers match case-insensitively and references exactly (but for
-// case). A denied version matches the same version of the same license,
-// with or without "-only", "-or-later" or "+" on the package's side:
+// case). Versions come from the SPDX license list's version ranges. A
+// denied version matches the same version of the same license, with or
+// without "-only", "-or-later" or "+" on the package's side:
 // "GPL-2.0-only" denies "GPL-2.0", "GPL-2.0-only" and "GPL-2.0-or-later"
-// (vouch has no list of which later versions exist, so it does not count
-// "or later" as a way out). A denied "-or-later" or "+" also denies every
-// later version: "GPL-2.0-or-later" denies "GPL-3.0-only". A denied
-// license without WITH denies the license with any exception; with WITH,
-// only with that exception.
+// (vouch does not count "or later" as a way out). A denied "-or-later" or
+// "+" also denies every later version in the range: "GPL-2.0-or-later"
+// denies "GPL-3.0-only". A denied license without WITH denies the license
+// with any exception; with WITH, only with that exception.
 func (d deniedLicense) denies(k licenseKey) bool {
 	dk := d.key
 	if dk.exception != "" && dk.exception != k.exception {
@@ -108,14 +111,10 @@ func (d deniedLicense) denies(k licenseKey) bool {
 	if dk.family != k.family {
 		return false
 	}
-	if dk.version == nil || k.version == nil {
-		return dk.version == nil && k.version == nil
-	}
-	c := compareVersionNumbers(k.version, dk.version)
 	if dk.orLater {
-		return c >= 0
+		return k.version >= dk.version
 	}
-	return c == 0
+	return k.version == dk.version
 }
 
 // licensePolicy decides whether a package's license expression is
@@ -153,44 +152,51 @@ func newLicensePolicy(entries []string, field string) (*licensePolicy, error) {
 			}
 		}
 		for _, t := range terms {
+			if u := t.unknown(); len(u) > 0 {
+				return nil, fmt.Errorf("%s: %q is not on the SPDX license list %s; write an SPDX identifier (https://spdx.org/licenses/) or a LicenseRef-", name, u[0], LicenseListVersion())
+			}
 			p.denied = append(p.denied, deniedLicense{text: t.String(), key: keyOf(t)})
 		}
 	}
 	return p, nil
 }
 
-// check returns the licenses of l that make it denied, or nil when l is
-// allowed: when some choice through its ORs avoids every denied license.
-// An AND is denied when any of its operands is; an OR only when all are.
-func (p *licensePolicy) check(l *License) []string {
+// check returns the licenses of l that make it denied, and the licenses
+// not on the SPDX license list that keep it from being shown allowed; both
+// nil when l is allowed: when some choice through its ORs avoids every
+// denied license. An AND is denied when any of its operands is; an OR only
+// when all are. An unknown license counts as denied (vouch cannot show it
+// is not a denied one under another name) unless allowUnknown.
+func (p *licensePolicy) check(l *License, allowUnknown bool) (denied, unknown []string) {
 	if p == nil || len(p.denied) == 0 || l == nil {
-		return nil
+		return nil, nil
 	}
-	out := p.deniedBy(l.root)
-	slices.Sort(out)
-	return slices.Compact(out)
+	denied, unknown = p.deniedBy(l.root, allowUnknown)
+	slices.Sort(denied)
+	slices.Sort(unknown)
+	return slices.Compact(denied), slices.Compact(unknown)
 }
 
-func (p *licensePolicy) deniedBy(n licenseNode) []string {
+func (p *licensePolicy) deniedBy(n licenseNode, allowUnknown bool) (denied, unknown []string) {
 	switch n := n.(type) {
 	case *licenseTerm:
 		k := keyOf(n)
 		for _, d := range p.denied {
 			if d.denies(k) {
-				return []string{n.String()}
+				return []string{n.String()}, nil
 			}
 		}
-		return nil
+		if !allowUnknown {
+			return nil, n.unknown()
+		}
 	case *licenseOp:
-		var all []string
 		for _, a := range n.args {
-			d := p.deniedBy(a)
-			if n.op == opOr && d == nil {
-				return nil
+			d, u := p.deniedBy(a, allowUnknown)
+			if n.op == opOr && d == nil && u == nil {
+				return nil, nil
 			}
-			all = append(all, d...)
+			denied, unknown = append(denied, d...), append(unknown, u...)
 		}
-		return all
 	}
-	return nil
+	return denied, unknown
 }

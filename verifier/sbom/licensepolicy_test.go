@@ -40,10 +40,9 @@ func TestLicensePolicy(t *testing.T) {
 		{[]string{"GPL-2.0-or-later"}, "GPL-1.0-only", ""},
 		{[]string{"GPL-2.0-or-later"}, "LGPL-2.1-only", ""},
 		{[]string{"GPL-2.0-or-later"}, "AGPL-3.0-only", ""},
-		{[]string{"GPL-2.0+"}, "GPL-3", "GPL-3"},
+		{[]string{"GPL-2.0+"}, "GPL-3", " unknown: GPL-3"},
 		{[]string{"GPL-2.0-only"}, "GPL-2.0-or-later", "GPL-2.0-or-later"},
 		{[]string{"GPL-2.0-only"}, "GPL-3.0-only", ""},
-		{[]string{"GPL-2"}, "GPL-2.0-only", "GPL-2.0-only"},
 		{[]string{"LGPL-2.1-only"}, "LGPL-2.1+", "LGPL-2.1+"},
 		{[]string{"Apache-1.0"}, "Apache-2.0", ""},
 		{[]string{"Apache-1.0+"}, "Apache-2.0", "Apache-2.0"},
@@ -64,8 +63,18 @@ func TestLicensePolicy(t *testing.T) {
 		// References.
 		{[]string{"LicenseRef-Proprietary"}, "LicenseRef-proprietary", "LicenseRef-proprietary"},
 		{[]string{"LicenseRef-Proprietary"}, "DocumentRef-x:LicenseRef-Proprietary", ""},
-		{[]string{"LicenseRef-Proprietary"}, "Proprietary", ""},
+		{[]string{"LicenseRef-Proprietary"}, "Proprietary", " unknown: Proprietary"},
 		{[]string{"DocumentRef-x:LicenseRef-P"}, "MIT AND DocumentRef-X:LicenseRef-p", "DocumentRef-X:LicenseRef-p"},
+
+		// Licenses not on the SPDX list count as denied where nothing else
+		// is, so that a misspelt denied license cannot pass.
+		{gpl3, "GPL3", " unknown: GPL3"},
+		{gpl3, "MIT OR GPL3", ""},
+		{gpl3, "MIT AND GPL3", " unknown: GPL3"},
+		{gpl3, "GPL-3.0-only AND Foo-1.0", "GPL-3.0-only unknown: Foo-1.0"},
+		{gpl3, "GPL-2.0-only WITH Foo-exception", " unknown: Foo-exception"},
+		{gpl3, "GPL-2.0-only WITH AdditionRef-Foo", ""},
+		{gpl3, "LicenseRef-Anything", ""},
 
 		// Nothing denied.
 		{nil, "GPL-3.0-only", ""},
@@ -78,7 +87,11 @@ func TestLicensePolicy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tc.license, err)
 		}
-		got := strings.Join(p.check(l), ", ")
+		denied, unknown := p.check(l, false)
+		got := strings.Join(denied, ", ")
+		if len(unknown) > 0 {
+			got += " unknown: " + strings.Join(unknown, ", ")
+		}
 		if got != tc.want {
 			t.Errorf("deny %q, license %q: denied by %q, want %q", tc.deny, tc.license, got, tc.want)
 		}
@@ -94,6 +107,8 @@ func TestLicensePolicyRefuses(t *testing.T) {
 		{"GPL v3", "not an SPDX license expression"},
 		{"NOASSERTION", "use requireLicenses"},
 		{"", "empty license expression"},
+		{"GPL-3", `"GPL-3" is not on the SPDX license list 3.29.0`},
+		{"GPL-2.0-only WITH Foo-exception", `"Foo-exception" is not on the SPDX license list`},
 	} {
 		_, err := newLicensePolicy([]string{"MIT", tc.entry}, "sbom.deniedLicenses")
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sbom.deniedLicenses[1]: ") {

@@ -14,6 +14,9 @@ type deniedPackage struct {
 	// lower-cased purl without version, qualifiers and subpath.
 	name string
 	purl bool
+	// scheme is the version scheme a purl entry's type names; "" for a
+	// name entry, whose packages' purls say.
+	scheme VersionScheme
 	// constraints all hold for a denied version; none means every version.
 	constraints []versionConstraint
 }
@@ -76,6 +79,19 @@ func parseDeniedPackage(entry string) (deniedPackage, error) {
 		}
 		d.constraints = append(d.constraints, versionConstraint{op: op, version: part})
 	}
+	if d.purl {
+		typ, _, _ := strings.Cut(strings.TrimPrefix(d.name, "pkg:"), "/")
+		d.scheme = schemeOfType[typ]
+		if d.scheme == "" {
+			d.scheme = SchemeGeneric
+		}
+		for _, c := range d.constraints {
+			// Comparing the version with itself parses it by the scheme.
+			if _, err := CompareVersionsBy(d.scheme, c.version, c.version); err != nil {
+				return d, fmt.Errorf("%q: %v", entry, err)
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -95,8 +111,18 @@ func (d deniedPackage) matches(p *Package) (string, bool) {
 		// Fail closed: nothing shows the package is outside the range.
 		return "denied package " + d.text + " (version unknown)", true
 	}
+	scheme := d.scheme
+	if !d.purl {
+		scheme = SchemeOf(p.PURL)
+	}
+	version := packageVersion(p, scheme)
 	for _, c := range d.constraints {
-		cmp := CompareVersions(p.Version, c.version)
+		cmp, err := CompareVersionsBy(scheme, version, c.version)
+		if err != nil {
+			// Fail closed: a version its ecosystem cannot read might be
+			// in the range.
+			return fmt.Sprintf("denied package %s, not comparable: %v", d.text, err), true
+		}
 		ok := false
 		switch c.op {
 		case "=":
@@ -114,7 +140,7 @@ func (d deniedPackage) matches(p *Package) (string, bool) {
 			return "", false
 		}
 	}
-	return "denied package " + d.text, true
+	return fmt.Sprintf("denied package %s, compared as %s versions", d.text, scheme), true
 }
 
 // normalizePURL lower-cases a package URL and drops its version,
@@ -140,7 +166,9 @@ func isAlnum(c byte) bool {
 }
 
 // CompareVersions compares two version strings the way most ecosystems
-// order them, returning -1, 0 or 1. It is semver-ish, not any one scheme:
+// order them, returning -1, 0 or 1: SchemeGeneric, for packages whose
+// ecosystem has no scheme of its own (CompareVersionsBy has them). It is
+// semver-ish, not any one scheme:
 //
 //   - a leading "v" before a digit is ignored;
 //   - a version is split into runs of digits and runs of letters; other

@@ -2,8 +2,9 @@
 // as referrers: SPDX 2.x JSON (read with spdx/tools-golang) and CycloneDX
 // JSON (read with CycloneDX/cyclonedx-go). It checks the licenses of the
 // packages against a deny-list of SPDX license expressions, the packages
-// against a deny-list of names and version ranges, that every package
-// states a license, and the SBOM's age.
+// against a deny-list of names and version ranges (compared by each
+// package's ecosystem: see VersionScheme), that every package states a
+// license, and the SBOM's age.
 //
 // # Which license counts
 //
@@ -29,19 +30,27 @@
 //
 //   - the identifiers are the same, ignoring case, or for LicenseRef- and
 //     DocumentRef-…:LicenseRef- references the references are;
-//   - versions: "GPL-2.0", "GPL-2.0-only", "GPL-2.0-or-later" and
-//     "GPL-2.0+" all name version 2.0 of GPL. A denied "GPL-2.0-only" (or
-//     "GPL-2.0") covers version 2.0 however the package qualifies it, so
-//     also "GPL-2.0-or-later": vouch has no list of the later versions
-//     that exist and does not count "or later" as a way out. A denied
-//     "GPL-2.0-or-later" (or "GPL-2.0+") covers version 2.0 and every later
-//     version of GPL ("GPL-3.0-only" too), but not LGPL or AGPL, which are
-//     other licenses. Identifiers without a trailing version number
-//     ("MIT", "BSD-3-Clause") match only themselves;
+//   - versions, from the version ranges of the SPDX license list (as
+//     github/go-spdx carries it): "GPL-2.0", "GPL-2.0-only",
+//     "GPL-2.0-or-later" and "GPL-2.0+" all name version 2.0 of GPL. A
+//     denied "GPL-2.0-only" (or "GPL-2.0") covers version 2.0 however the
+//     package qualifies it, so also "GPL-2.0-or-later": vouch does not
+//     count "or later" as a way out. A denied "GPL-2.0-or-later" (or
+//     "GPL-2.0+") covers version 2.0 and every later version in GPL's
+//     range ("GPL-3.0-only" too), but not LGPL or AGPL, which are other
+//     licenses. Identifiers in no range ("MIT", "BSD-3-Clause") match
+//     only themselves;
 //   - exceptions: a denied entry without WITH covers the license with any
 //     exception ("GPL-2.0-only" covers "GPL-2.0-only WITH
 //     Classpath-exception-2.0"); an entry with WITH covers only that
 //     exception.
+//
+// A license identifier or exception that is on neither the SPDX license
+// list nor its exception list ("GPL-3", "Foo-1.0") counts as denied, and
+// fails as "unknown license", unless Config.AllowUnparsableLicenses: vouch
+// cannot show it is not a denied license under another name. So with any
+// deny-list, "MIT OR Foo-1.0" is allowed and "MIT AND Foo-1.0" is not.
+// LicenseRef- references are never unknown.
 //
 // A license that is not a valid expression ("GPL v3", "Apache 2.0", "MIT
 // AND") makes its package fail as "unparsable license" while
@@ -288,8 +297,12 @@ func (p *policy) checkPackage(pkg *Package) []string {
 			}
 			break
 		}
-		if denied := p.licenses.check(l); len(denied) > 0 {
+		denied, unknown := p.licenses.check(l, p.allowUnparsable)
+		if len(denied) > 0 {
 			problems = append(problems, "denied license "+strings.Join(denied, ", "))
+		}
+		if len(unknown) > 0 {
+			problems = append(problems, "unknown license "+strings.Join(unknown, ", ")+" (not on the SPDX license list)")
 		}
 	}
 	for _, d := range p.packages {

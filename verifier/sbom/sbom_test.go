@@ -198,7 +198,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "stale and denied", file: "stale.spdx.json", config: sbom.Config{MaxAge: "30d", DeniedPackages: []string{"zlib@<1.2.12"}}, outcome: vouch.Failed,
-			reason:    []string{"1 of 1 package fails the policy: zlib 1.2.11 (denied package zlib@<1.2.12); the SBOM is 2519d8h old"},
+			reason:    []string{"1 of 1 package fails the policy: zlib 1.2.11 (denied package zlib@<1.2.12, compared as generic versions); the SBOM is 2519d8h old"},
 			offending: []string{"zlib: denied package zlib@<1.2.12"},
 		},
 		{
@@ -331,7 +331,7 @@ func TestLargeSBOM(t *testing.T) {
 	if more := res.Details["moreOffendingPackages"]; more != 1001-sbom.MaxListed {
 		t.Errorf("moreOffendingPackages = %v, want %d", more, 1001-sbom.MaxListed)
 	}
-	want := "SPDX-2.3 SBOM of 10000 packages: 1001 of 10000 packages fail the policy: pkg-0 1.0.0 (denied license GPL-3.0-only), pkg-5 1.5.0 (denied package pkg-5@<1.5.1), pkg-10 1.10.0 (denied license GPL-3.0-only), and 998 more"
+	want := "SPDX-2.3 SBOM of 10000 packages: 1001 of 10000 packages fail the policy: pkg-0 1.0.0 (denied license GPL-3.0-only), pkg-5 1.5.0 (denied package pkg-5@<1.5.1, compared as semver versions), pkg-10 1.10.0 (denied license GPL-3.0-only), and 998 more"
 	if res.Reason != want {
 		t.Errorf("reason\n%s\nwant\n%s", res.Reason, want)
 	}
@@ -518,6 +518,97 @@ func TestRegistryLayers(t *testing.T) {
 				"failed: the artifact has 2 SBOM layers; vouch checks an artifact that holds one",
 				"failed: none of the artifact's 2 layers has an SBOM media type",
 			)
+		})
+	}
+}
+
+// TestRegistryEcosystems attaches SPDX and CycloneDX SBOMs whose packages
+// come from five ecosystems to an image in both test registries, and
+// checks deny rules whose outcome depends on each ecosystem's version
+// order: a Debian epoch, an RPM epoch in the purl, a PyPI pre-release, an
+// npm semver pre-release range, and a license not on the SPDX list.
+func TestRegistryEcosystems(t *testing.T) {
+	ctx := context.Background()
+	store, err := registry.New(registry.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reg := range testbed.Both(t) {
+		t.Run(reg.Name, func(t *testing.T) {
+			p := testbed.NewPusher(t, reg.Host, "demo/sbom-ecosystems")
+			img := p.Image("", "ecosystems on "+reg.Name)
+			p.Attach(img, sbom.MediaTypeSPDX, sbom.MediaTypeSPDX, fixture(t, "ecosystems.spdx.json"))
+			p.Attach(img, sbom.MediaTypeCycloneDX, sbom.MediaTypeCycloneDX, fixture(t, "ecosystems.cdx.json"))
+			ref := testbed.Ref(t, reg.Host+"/demo/sbom-ecosystems@"+img.Digest.String())
+			for _, tc := range []struct {
+				name   string
+				config sbom.Config
+				want   []string
+			}{
+				{
+					name: "each ecosystem's order denies",
+					config: sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, DeniedPackages: []string{
+						"zlib1g@>=1:1.2.13.dfsg-1,<1:1.2.13.dfsg-1+b1", // Debian, with epoch
+						"openssl-libs@<1:3.0.7-28.el9",                 // RPM, the epoch from the purl's qualifier
+						"django@<5.0",                                  // PyPI: 5.0rc1 is before 5.0
+						"pkg:npm/left-pad@>=1.3.0-beta.1,<1.3.0",       // npm: beta.2 is in the range
+					}},
+					want: []string{
+						"zlib1g: denied package zlib1g@>=1:1.2.13.dfsg-1,<1:1.2.13.dfsg-1+b1, compared as Debian versions",
+						"openssl-libs: denied package openssl-libs@<1:3.0.7-28.el9, compared as RPM versions",
+						"django: denied package django@<5.0, compared as PEP 440 versions",
+						"left-pad: denied package pkg:npm/left-pad@>=1.3.0-beta.1,<1.3.0, compared as semver versions",
+						"mystery-lib: unknown license Mystery-License-1.0 (not on the SPDX license list)",
+					},
+				},
+				{
+					// The generic order would deny the first two: it reads
+					// neither epoch.
+					name: "each ecosystem's order allows",
+					config: sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, AllowUnparsableLicenses: true, DeniedPackages: []string{
+						"zlib1g@<1.3",
+						"openssl-libs@<3.0.8",
+						"django@<5.0rc1",
+						"pkg:npm/left-pad@<1.3.0-beta.2",
+						"pkg:npm/left-pad@>=1.3.0-beta.10", // beta.2 is before beta.10 in semver
+					}},
+				},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					v := newVerifier(t, tc.config)
+					exec := &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v}, Policy: allow}
+					report, err := exec.Verify(ctx, ref)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var results []vouch.Result
+					report.Root.Walk(func(n *vouch.Node, _ int) {
+						for _, r := range n.Results {
+							if r.Verifier == "sbom" {
+								results = append(results, r)
+							}
+						}
+					})
+					if len(results) != 2 {
+						t.Fatalf("%d SBOM results, want 2: %+v", len(results), results)
+					}
+					for _, r := range results {
+						var got []string
+						if list, ok := r.Details["offendingPackages"].([]any); ok {
+							for _, o := range list {
+								m := o.(map[string]any)
+								got = append(got, fmt.Sprintf("%s: %s", m["name"], m["problem"]))
+							}
+						}
+						if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+							t.Errorf("%s: offending packages:\n%s\nwant:\n%s", r.Details["format"], strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+						}
+						if want := map[bool]vouch.Outcome{true: vouch.Passed, false: vouch.Failed}[len(tc.want) == 0]; r.Outcome != want {
+							t.Errorf("%s: outcome %s, want %s: %s", r.Details["format"], r.Outcome, want, r.Reason)
+						}
+					}
+				})
+			}
 		})
 	}
 }

@@ -170,8 +170,8 @@ func TestSyft(t *testing.T) {
 					name:   "GPL-3.0 and old busybox denied",
 					config: sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}, DeniedPackages: []string{"busybox@<1.36.1-r30"}, MaxAge: "1h"},
 					want: []string{
-						"failed: SPDX-2.3 SBOM of 4 packages: 2 of 4 packages fail the policy: busybox 1.36.1-r29 (denied package busybox@<1.36.1-r30), readline 8.2.10-r0 (denied license GPL-3.0-or-later)",
-						"failed: CycloneDX-1.7 SBOM of 6 components: 2 of 6 components fail the policy: busybox 1.36.1-r29 (denied package busybox@<1.36.1-r30), readline 8.2.10-r0 (denied license GPL-3.0-or-later)",
+						"failed: SPDX-2.3 SBOM of 4 packages: 2 of 4 packages fail the policy: busybox 1.36.1-r29 (denied package busybox@<1.36.1-r30, compared as generic versions), readline 8.2.10-r0 (denied license GPL-3.0-or-later)",
+						"failed: CycloneDX-1.7 SBOM of 6 components: 2 of 6 components fail the policy: busybox 1.36.1-r29 (denied package busybox@<1.36.1-r30, compared as generic versions), readline 8.2.10-r0 (denied license GPL-3.0-or-later)",
 					},
 				},
 				{
