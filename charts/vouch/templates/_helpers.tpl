@@ -139,7 +139,7 @@ rendered separately: a second genCA would make another CA). */}}
 {{- else if .Values.tls.caBundle -}}
 {{- .Values.tls.caBundle -}}
 {{- else -}}
-{{- $secretName := ternary .Values.tls.secretName (printf "%s-tls" (include "vouch.fullname" .)) (eq .Values.tls.mode "secret") -}}
+{{- $secretName := include "vouch.tlsSecretName" . -}}
 {{- $secret := lookup "v1" "Secret" .Release.Namespace $secretName -}}
 {{- $ca := index (($secret | default dict).data | default dict) "ca.crt" -}}
 {{- if $ca -}}
