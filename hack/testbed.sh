@@ -40,6 +40,10 @@ go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 # controller-gen, for api/v1alpha1's test that the generated CRDs and
 # deepcopy functions are up to date (hack/gen-crds.sh); ~20 s.
 go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
+# helm, for test/e2e's chart tests (helm lint and helm template of
+# charts/vouch over a matrix of values); Helm 4, whose charts (apiVersion v2)
+# Helm 3 reads too. About 11 minutes on 2 busy cores the first time.
+go_tool helm helm.sh/helm/v4/cmd/helm v4.3.2
 
 # Redis (Debian's redis-server) for the shared verification-result cache
 # tests of cache/ and server/; they start their own redis-server on a free
