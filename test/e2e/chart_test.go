@@ -802,3 +802,37 @@ func TestChartDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestChartNotes checks what NOTES.txt tells the user after helm install
+// (a client-side dry run, no cluster): how to try a signed and an unsigned
+// image, and, while Gatekeeper has not made the Constraint's kind, that
+// images are not enforced yet.
+func TestChartNotes(t *testing.T) {
+	helmBin(t)
+	notes := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{"install", releaseName, chartDir, "--namespace", releaseNamespace, "--dry-run=client", "--kubeconfig", os.DevNull}, extra...)
+		out, err := helm(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n, ok := strings.Cut(out, "\nNOTES:\n")
+		if !ok {
+			t.Fatalf("helm install printed no NOTES:\n%s", out)
+		}
+		return n
+	}
+	first := notes()
+	for _, want := range []string{"NOT ENFORCED YET", "kubectl run vouch-signed --image", "kubectl run vouch-unsigned --image", "--dry-run=server",
+		"denied by vouch: <reason>", `Namespaces not checked: ["vouch-system","kube-system"]`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the notes of a first install lack %q:\n%s", want, first)
+		}
+	}
+	if off := notes("--set", "gatekeeper.constraint.enabled=false"); strings.Contains(off, "NOT ENFORCED") {
+		t.Errorf("the notes say the Constraint is missing, but none was asked for:\n%s", off)
+	}
+	if webhook := notes("--set", "gatekeeper.enabled=false", "--set", "admissionWebhooks.validating.enabled=true"); !strings.Contains(webhook, "vouch denied 1 of 1 images") || strings.Contains(webhook, "Gatekeeper") {
+		t.Errorf("the notes without Gatekeeper:\n%s", webhook)
+	}
+}
