@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generates, with controller-gen, the deepcopy functions of the types in
 # vouch's custom resources (api/v1alpha1 and the config types its specs
-# reuse: config, policy, trust, verifier/...) and the CRDs in deploy/crds.
+# reuse: config, policy, trust, verifier/...) and the CRDs in deploy/crds,
+# copied into the Helm chart's charts/vouch/crds (test/e2e's TestChartCRDs
+# checks that they are the same).
 # Run it after changing any of those types; api/v1alpha1's tests fail when
 # the committed files are stale.
 #
@@ -29,3 +31,5 @@ fi
   paths=./api/... paths=./config paths=./policy paths=./trust paths=./verifier/...
 rm -f deploy/crds/config.vouch.dev_*.yaml
 "$CONTROLLER_GEN" crd paths=./api/... output:crd:artifacts:config=deploy/crds
+rm -f charts/vouch/crds/config.vouch.dev_*.yaml
+cp deploy/crds/config.vouch.dev_*.yaml charts/vouch/crds/

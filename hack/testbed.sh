@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras, notation, cosign, crane and syft CLIs, controller-gen, and through
+# oras, notation, cosign, crane and syft CLIs, controller-gen, Toxiproxy,
+# helm, and through
 # hack/cluster.sh a Kubernetes control plane with Gatekeeper) into a cache
 # outside the repository, from the Go module proxy only; redis-server and
 # Graphviz come from Debian's packages, installed only when missing. A second
@@ -43,6 +44,10 @@ go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
 # Toxiproxy, the fault-injection TCP proxy that test/fault puts between
 # vouch and its registry and Redis; ~40 s.
 go_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server v2.5.0
+# helm, for test/e2e's chart tests (helm lint and helm template of
+# charts/vouch over a matrix of values); Helm 4, whose charts (apiVersion v2)
+# Helm 3 reads too. About 11 minutes on 2 busy cores the first time.
+go_tool helm helm.sh/helm/v4/cmd/helm v4.3.2
 
 # Redis (Debian's redis-server) for the shared verification-result cache
 # tests of cache/ and server/; they start their own redis-server on a free
