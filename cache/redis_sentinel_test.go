@@ -21,16 +21,20 @@ type sentinelCounts struct {
 	errors, outages, hits, misses atomic.Int64
 }
 
+// sentinelPassword is what the Sentinels of the tests require.
+const sentinelPassword = "sentinel-test-password-5e1f"
+
 func newSentinelCache(t *testing.T, s *redistest.Sentinels, logs *syncBuffer, n *sentinelCounts) *cache.Redis {
 	t.Helper()
 	r, err := cache.NewRedis(cache.RedisOptions{
-		SentinelAddrs: s.Addrs,
-		MasterName:    s.MasterName,
-		KeyPrefix:     "test:",
-		RetryInterval: 100 * time.Millisecond,
-		Logger:        slog.New(slog.NewJSONHandler(logs, nil)),
-		OnError:       func(string, error) { n.errors.Add(1) },
-		OnUnavailable: func() { n.outages.Add(1) },
+		SentinelAddrs:    s.Addrs,
+		MasterName:       s.MasterName,
+		SentinelPassword: sentinelPassword,
+		KeyPrefix:        "test:",
+		RetryInterval:    100 * time.Millisecond,
+		Logger:           slog.New(slog.NewJSONHandler(logs, nil)),
+		OnError:          func(string, error) { n.errors.Add(1) },
+		OnUnavailable:    func() { n.outages.Add(1) },
 		OnLookup: func(hit bool) {
 			if hit {
 				n.hits.Add(1)
@@ -56,7 +60,7 @@ func newSentinelCache(t *testing.T, s *redistest.Sentinels, logs *syncBuffer, n 
 // crash and takes what is written after.
 func TestRedisSentinelFailover(t *testing.T) {
 	ctx := context.Background()
-	s := redistest.StartSentinels(t)
+	s := redistest.StartSentinels(t, sentinelPassword)
 	oldMaster := s.Master()
 	logsA, logsB := newSyncBuffer(), newSyncBuffer()
 	var na, nb sentinelCounts
@@ -65,6 +69,15 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if err := a.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The Sentinels require their password: without it, no master.
+	noPassword, err := cache.NewRedis(cache.RedisOptions{SentinelAddrs: s.Addrs, MasterName: s.MasterName, HMACKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noPassword.Ping(ctx); err == nil {
+		t.Fatal("a cache without the Sentinels' password reached the master")
+	}
+	noPassword.Close()
 
 	a.Set(ctx, "before", []byte("allowed"), time.Minute)
 	if v, ok := b.Get(ctx, "before"); !ok || string(v) != "allowed" {
@@ -144,6 +157,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 	for name, l := range map[string]string{"a": logsA.String(), "b": logsB.String()} {
 		if !strings.Contains(l, "redis unavailable") || !strings.Contains(l, "redis available again") || !strings.Contains(l, s.MasterName) {
 			t.Fatalf("%s did not log the outage and the recovery, naming the master:\n%s", name, l)
+		}
+		if strings.Contains(l, sentinelPassword) {
+			t.Fatalf("%s logged the Sentinels' password:\n%s", name, l)
 		}
 	}
 

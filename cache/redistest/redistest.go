@@ -66,10 +66,11 @@ type Sentinels struct {
 }
 
 // StartSentinels starts a master, its replica and three Sentinels on
-// 127.0.0.1, ready to fail over; they are stopped when the test ends.
-func StartSentinels(t testing.TB) *Sentinels {
+// 127.0.0.1, ready to fail over; they are stopped when the test ends. With
+// a sentinelPassword, the Sentinels require it (requirepass).
+func StartSentinels(t testing.TB, sentinelPassword string) *Sentinels {
 	t.Helper()
-	ha, err := testbed.StartRedisHA(testbed.SentinelOptions{Dir: t.TempDir()})
+	ha, err := testbed.StartRedisHA(testbed.SentinelOptions{Dir: t.TempDir(), SentinelPassword: sentinelPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

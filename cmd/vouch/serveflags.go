@@ -61,7 +61,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.generateTLS, "generate-tls", "", "write a self-signed CA, a server certificate (127.0.0.1, localhost, --tls-dns-name) and a client certificate into `DIR`, then exit")
 	fs.StringArrayVar(&f.dnsNames, "tls-dns-name", nil, "with --generate-tls: also issue the server certificate for this DNS `NAME` or IP address (repeatable)")
 	fs.StringVar(&f.redisAddr, "redis-addr", "", "share verdicts with other replicas through Redis at `HOST:PORT` (credentials from $VOUCH_REDIS_USERNAME and $VOUCH_REDIS_PASSWORD)")
-	fs.StringSliceVar(&f.redisSentinelAddrs, "redis-sentinel-addrs", nil, "share verdicts through the Redis master that the Redis Sentinels at `HOST:PORT[,HOST:PORT...]` name, following it when they fail it over (instead of --redis-addr; needs --redis-sentinel-master; a Sentinel password from $VOUCH_REDIS_SENTINEL_PASSWORD)")
+	fs.StringSliceVar(&f.redisSentinelAddrs, "redis-sentinel-addrs", nil, "share verdicts with other replicas through the Redis master named by the Sentinels at `HOST:PORT[,HOST:PORT...]`, following it through failovers (instead of --redis-addr; needs --redis-sentinel-master; credentials as with --redis-addr, and the Sentinels' password from $VOUCH_REDIS_SENTINEL_PASSWORD)")
 	fs.StringVar(&f.redisSentinelMaster, "redis-sentinel-master", "", "with --redis-sentinel-addrs: the `NAME` under which the Sentinels monitor the master")
 	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis (and to the Sentinels)")
 	fs.StringVar(&f.redisCAFile, "redis-ca-file", "", "with --redis-tls: trust the CA certificates in `FILE` (PEM) instead of the system's")

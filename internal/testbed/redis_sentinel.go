@@ -34,6 +34,10 @@ type SentinelOptions struct {
 	// FailoverTimeout is the Sentinels' failover-timeout. Optional;
 	// default 5 s.
 	FailoverTimeout time.Duration
+	// SentinelPassword, when set, is the Sentinels' requirepass: clients
+	// must authenticate to them with it (they use it among themselves
+	// too). Optional.
+	SentinelPassword string
 }
 
 // RedisHA is a real Redis deployment for high availability, on 127.0.0.1:
@@ -152,8 +156,11 @@ func (h *RedisHA) startSentinel(i int, mhost, mport string) error {
 		fmt.Sprintf("sentinel failover-timeout %s %d", name, h.opts.FailoverTimeout.Milliseconds()),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", name),
 	}, "\n") + "\n"
+	if h.opts.SentinelPassword != "" {
+		conf += "requirepass " + strconv.Quote(h.opts.SentinelPassword) + "\n"
+	}
 	file := filepath.Join(dir, "sentinel.conf")
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -171,7 +178,7 @@ func (h *RedisHA) startSentinel(i int, mhost, mport string) error {
 // checkSentinelReady checks that the Sentinel at addr knows the replica and
 // the two other Sentinels.
 func (h *RedisHA) checkSentinelReady(ctx context.Context, addr string) error {
-	s := redis.NewSentinelClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	s := h.sentinelClient(addr)
 	defer s.Close()
 	m, err := s.Master(ctx, h.MasterName).Result()
 	if err != nil {
@@ -181,6 +188,11 @@ func (h *RedisHA) checkSentinelReady(ctx context.Context, addr string) error {
 		return fmt.Errorf("knows %s replicas and %s other sentinels, want 1 and 2", m["num-slaves"], m["num-other-sentinels"])
 	}
 	return nil
+}
+
+// sentinelClient returns a client of the Sentinel at addr.
+func (h *RedisHA) sentinelClient(addr string) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: h.opts.SentinelPassword, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 }
 
 // checkReplicaSynced checks that the server at addr is a replica whose
@@ -208,7 +220,7 @@ func nodeInfo(ctx context.Context, addr string) (string, error) {
 func (h *RedisHA) Master(ctx context.Context) (string, error) {
 	var errs []error
 	for _, addr := range h.SentinelAddrs {
-		s := redis.NewSentinelClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+		s := h.sentinelClient(addr)
 		hp, err := s.GetMasterAddrByName(ctx, h.MasterName).Result()
 		s.Close()
 		if err != nil {

@@ -43,6 +43,10 @@ const (
 	cacheTTL    = "2s"                  // short, so that the replicas keep reading and writing Redis
 	tagTTL      = "1s"
 	hitSeries   = `vouch_redis_lookups_total{result="hit"}`
+
+	// sentinelPassword is the Sentinels' requirepass, given to the
+	// replicas in $VOUCH_REDIS_SENTINEL_PASSWORD; it must never be logged.
+	sentinelPassword = "ha-sentinel-password-7c21"
 )
 
 // TestFailover runs three `vouch serve` replicas sharing a Redis master
@@ -75,7 +79,7 @@ func TestFailover(t *testing.T) {
 	signer.Sign(push, afterDesc)
 	after := reg.Host + "/ha/app:after"
 
-	sentinels := redistest.StartSentinels(t)
+	sentinels := redistest.StartSentinels(t, sentinelPassword)
 	bin := testbed.Vouch(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(bin, "serve", "--generate-tls", dir).CombinedOutput(); err != nil {
@@ -230,6 +234,11 @@ func TestFailover(t *testing.T) {
 	if v := replicas[1].verifications(t); v != verifiedBefore {
 		t.Fatalf("replica 1 ran %v verifications for a verdict that was in Redis", v-verifiedBefore)
 	}
+	for _, r := range replicas {
+		if out := r.proc.Output(64 << 10); strings.Contains(out, sentinelPassword) {
+			t.Fatalf("%s logged the Sentinels' password:\n%s", r.name, out)
+		}
+	}
 	t.Logf("after the failover, replica 1 read replica 0's verdict on %s from the new master; the test took %v", after, time.Since(began).Round(time.Millisecond))
 }
 
@@ -309,6 +318,7 @@ func ask(client *http.Client, r *replica, probes ...probe) (res result) {
 // replica is a `vouch serve` process.
 type replica struct {
 	name, addr, metricsAddr string
+	proc                    *testbed.Process
 }
 
 // startReplica runs vouch serve with the certificates that --generate-tls
@@ -318,9 +328,10 @@ func startReplica(t *testing.T, bin, dir, name string, extra ...string) *replica
 	r := &replica{name: name, addr: testbed.FreeAddr(t), metricsAddr: testbed.FreeAddr(t)}
 	args := append([]string{"serve", "--listen", r.addr, "--metrics-listen", r.metricsAddr,
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}, extra...)
-	p := testbed.Launch(t, testbed.ProcessOptions{Name: name, Path: bin, Args: args, StopSignal: syscall.SIGTERM})
+	r.proc = testbed.Launch(t, testbed.ProcessOptions{Name: name, Path: bin, Args: args, StopSignal: syscall.SIGTERM,
+		Env: []string{"VOUCH_REDIS_SENTINEL_PASSWORD=" + sentinelPassword}})
 	plain := &http.Client{Timeout: 2 * time.Second}
-	testbed.WaitFor(t, name+" ready", 30*time.Second, p, func() error { return testbed.HTTPReady(plain, "http://"+r.metricsAddr+"/readyz") })
+	testbed.WaitFor(t, name+" ready", 30*time.Second, r.proc, func() error { return testbed.HTTPReady(plain, "http://"+r.metricsAddr+"/readyz") })
 	return r
 }
 
