@@ -185,27 +185,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		opts.Logger = slog.Default()
 	}
 	var client *redis.Client
-	if len(opts.SentinelAddrs) > 0 {
-		client = redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       opts.MasterName,
-			SentinelAddrs:    opts.SentinelAddrs,
-			SentinelPassword: opts.SentinelPassword,
-			Username:         opts.Username,
-			Password:         opts.Password,
-			DB:               opts.DB,
-			TLSConfig:        opts.TLS,
-			DialTimeout:      opts.Timeout,
-			ReadTimeout:      opts.Timeout,
-			WriteTimeout:     opts.Timeout,
-			// As below. Maintenance notifications are always off for
-			// failover clients.
-			ContextTimeoutEnabled: true,
-			MaxRetries:            -1,
-			DialerRetries:         1,
-			Protocol:              2,
-			DisableIdentity:       true,
-		})
-	} else {
+	if len(opts.SentinelAddrs) == 0 {
 		client = redis.NewClient(&redis.Options{
 			Addr:         opts.Addr,
 			Username:     opts.Username,
@@ -226,6 +206,29 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 			Protocol:                 2,
 			DisableIdentity:          true,
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		})
+	} else {
+		// The same choices, for the master and the Sentinels alike (the
+		// failover client has maintenance notifications off). Each new
+		// connection asks a Sentinel for the master first, within the
+		// operation's deadline; a "+switch-master" announcement closes the
+		// connections to any other address.
+		client = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:            opts.MasterName,
+			SentinelAddrs:         opts.SentinelAddrs,
+			SentinelPassword:      opts.SentinelPassword,
+			Username:              opts.Username,
+			Password:              opts.Password,
+			DB:                    opts.DB,
+			TLSConfig:             opts.TLS,
+			DialTimeout:           opts.Timeout,
+			ReadTimeout:           opts.Timeout,
+			WriteTimeout:          opts.Timeout,
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			DialerRetries:         1,
+			Protocol:              2,
+			DisableIdentity:       true,
 		})
 	}
 	return &Redis{opts: opts, target: target, local: opts.Local, client: client, log: opts.Logger, keys: keys}, nil
