@@ -133,6 +133,7 @@ func TestFailover(t *testing.T) {
 	}
 	defer func() { stop.Store(true); wg.Wait() }()
 
+	loadStart := time.Now()
 	time.Sleep(warmUp)
 	killedAt = time.Now()
 	killedFlag.Store(true)
@@ -163,6 +164,7 @@ func TestFailover(t *testing.T) {
 	time.Sleep(afterwards)
 	stop.Store(true)
 	wg.Wait()
+	loadTime := time.Since(loadStart)
 
 	// The figures.
 	var total, during, wrong, failed, slow int
@@ -189,7 +191,8 @@ func TestFailover(t *testing.T) {
 			slow++
 		}
 	}
-	t.Logf("load: %d requests (2 images each) over %d clients; %d of them between the kill and every replica using Redis again", total, workers, during)
+	t.Logf("load: %d requests (2 images each) from %d clients in %v (%.0f a second); %d of them between the kill and every replica using Redis again",
+		total, workers, loadTime.Round(time.Millisecond), float64(total)/loadTime.Seconds(), during)
 	t.Logf("failover: the sentinels named %s master %v after %s was killed; every replica used Redis again %v after the kill",
 		newMaster, switched.Round(time.Millisecond), oldMaster, recovered.Round(time.Millisecond))
 	t.Logf("answers: %d wrong, %d errors or timeouts, %d over the budget %v + %v; slowest request %v",
