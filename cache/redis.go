@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,16 +25,30 @@ const (
 	DefaultMaxValueBytes = 4 << 20
 )
 
-// RedisOptions configure a Redis cache.
+// RedisOptions configure a Redis cache: one Redis server (Addr), or the
+// master that Redis Sentinels name (SentinelAddrs and MasterName).
 type RedisOptions struct {
-	// Addr is the Redis server, "host:port". Required.
+	// Addr is the Redis server, "host:port". Required unless SentinelAddrs
+	// is set; the two exclude each other.
 	Addr string
-	// Username and Password authenticate (Redis AUTH). Optional.
+	// SentinelAddrs are Redis Sentinels, "host:port" each, that monitor
+	// the master MasterName: the cache asks them where the master is and
+	// follows it when they fail it over to a replica. Required unless
+	// Addr is set.
+	SentinelAddrs []string
+	// MasterName is the name under which the Sentinels monitor the
+	// master. Required with SentinelAddrs, else unused.
+	MasterName string
+	// SentinelPassword authenticates to the Sentinels (their
+	// requirepass), which may differ from the master's. Optional.
+	SentinelPassword string
+	// Username and Password authenticate to the Redis server, or to the
+	// master and its replicas (Redis AUTH). Optional.
 	Username, Password string
 	// DB selects the database. Optional; default 0.
 	DB int
-	// TLS, when set, talks TLS to Redis with this configuration. Optional;
-	// default plain TCP.
+	// TLS, when set, talks TLS to Redis (and to the Sentinels) with this
+	// configuration. Optional; default plain TCP.
 	TLS *tls.Config
 	// KeyPrefix starts every key vouch writes, so that vouch can share a
 	// Redis with others. Optional; default DefaultKeyPrefix.
@@ -58,6 +74,14 @@ type RedisOptions struct {
 	// OnError, when set, is called for each failed Redis operation (for
 	// metrics); op is "get" or "set". It must not block.
 	OnError func(op string, err error)
+	// OnUnavailable, when set, is called each time Redis becomes
+	// unavailable (Available turns false), for metrics: outages shorter
+	// than a scrape interval show there. It must not block.
+	OnUnavailable func()
+	// OnLookup, when set, is called for each read that Redis answered
+	// (not for failures, see OnError): hit when it held a valid entry. It
+	// must not block.
+	OnLookup func(hit bool)
 
 	// HMACKey authenticates every entry: entries are written with an
 	// HMAC-SHA256 under it, bound to their Redis key and expiry, and an
@@ -86,7 +110,10 @@ type RedisOptions struct {
 // When Redis fails, Redis logs it once, counts the failure (OnError), and
 // keeps answering from the local layer; once per RetryInterval one request
 // tries Redis again, and the first success logs that Redis is back. The
-// client reconnects by itself.
+// client reconnects by itself; behind Sentinels, it asks them for the
+// master on each new connection and drops its connections to the old
+// master when they announce a failover, so that a failover is an outage
+// of a few seconds like any other.
 //
 // Every entry written to Redis is sealed with an HMAC-SHA256 under HMACKey
 // over its Redis key, its expiry and its value; an entry read that does not
@@ -96,6 +123,7 @@ type RedisOptions struct {
 // most once per ten minutes.
 type Redis struct {
 	opts   RedisOptions
+	target string // what log lines and errors call Redis
 	local  *Memory
 	client *redis.Client
 	log    *slog.Logger
@@ -119,8 +147,9 @@ const rejectLogInterval = 10 * time.Minute
 // NewRedis returns a Redis cache for opts. It does not contact Redis: an
 // unavailable Redis is not an error, only a slower path to the same misses.
 func NewRedis(opts RedisOptions) (*Redis, error) {
-	if opts.Addr == "" {
-		return nil, errors.New("cache: RedisOptions.Addr is required")
+	target, err := checkRedisTarget(&opts)
+	if err != nil {
+		return nil, err
 	}
 	var keys *macKeys
 	switch {
@@ -155,28 +184,54 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	client := redis.NewClient(&redis.Options{
-		Addr:         opts.Addr,
-		Username:     opts.Username,
-		Password:     opts.Password,
-		DB:           opts.DB,
-		TLSConfig:    opts.TLS,
-		DialTimeout:  opts.Timeout,
-		ReadTimeout:  opts.Timeout,
-		WriteTimeout: opts.Timeout,
-		// Callers' deadlines bound each operation as well.
-		ContextTimeoutEnabled: true,
-		// A failed operation is reported, not retried: the request goes on
-		// with the local cache and the next one may try again.
-		MaxRetries:    -1,
-		DialerRetries: 1,
-		// RESP2: plain GET/SET need nothing newer, and no handshake
-		// feature probing (CLIENT MAINT_NOTIFICATIONS) on each dial.
-		Protocol:                 2,
-		DisableIdentity:          true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
-	return &Redis{opts: opts, local: opts.Local, client: client, log: opts.Logger, keys: keys}, nil
+	var client *redis.Client
+	if len(opts.SentinelAddrs) == 0 {
+		client = redis.NewClient(&redis.Options{
+			Addr:         opts.Addr,
+			Username:     opts.Username,
+			Password:     opts.Password,
+			DB:           opts.DB,
+			TLSConfig:    opts.TLS,
+			DialTimeout:  opts.Timeout,
+			ReadTimeout:  opts.Timeout,
+			WriteTimeout: opts.Timeout,
+			// Callers' deadlines bound each operation as well.
+			ContextTimeoutEnabled: true,
+			// A failed operation is reported, not retried: the request goes
+			// on with the local cache and the next one may try again.
+			MaxRetries:    -1,
+			DialerRetries: 1,
+			// RESP2: plain GET/SET need nothing newer, and no handshake
+			// feature probing (CLIENT MAINT_NOTIFICATIONS) on each dial.
+			Protocol:                 2,
+			DisableIdentity:          true,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		})
+	} else {
+		// The same choices, for the master and the Sentinels alike (the
+		// failover client has maintenance notifications off). Each new
+		// connection asks a Sentinel for the master first, within the
+		// operation's deadline; a "+switch-master" announcement closes the
+		// connections to any other address.
+		client = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:            opts.MasterName,
+			SentinelAddrs:         opts.SentinelAddrs,
+			SentinelPassword:      opts.SentinelPassword,
+			Username:              opts.Username,
+			Password:              opts.Password,
+			DB:                    opts.DB,
+			TLSConfig:             opts.TLS,
+			DialTimeout:           opts.Timeout,
+			ReadTimeout:           opts.Timeout,
+			WriteTimeout:          opts.Timeout,
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			DialerRetries:         1,
+			Protocol:              2,
+			DisableIdentity:       true,
+		})
+	}
+	return &Redis{opts: opts, target: target, local: opts.Local, client: client, log: opts.Logger, keys: keys}, nil
 }
 
 // Get implements Cache: the local layer first, then Redis.
@@ -196,6 +251,7 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	_, err := pipe.Exec(opCtx)
 	if errors.Is(err, redis.Nil) {
 		r.succeeded()
+		r.lookup(false)
 		return nil, false
 	}
 	if err != nil {
@@ -206,27 +262,44 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 		return nil, false
 	}
 	r.succeeded()
+	value, left, ok := r.open(key, rkey, get, ttl)
+	r.lookup(ok)
+	if !ok {
+		return nil, false
+	}
+	r.local.Set(opCtx, key, value, left)
+	return value, true
+}
+
+// open returns the value of a GET and the time it has left, checked: its
+// MAC (unless InsecureUnauthenticated), its expiry and its size.
+func (r *Redis) open(key, rkey string, get *redis.StringCmd, ttl *redis.DurationCmd) ([]byte, time.Duration, bool) {
 	value, err := get.Bytes()
 	left := ttl.Val()
 	if err != nil || left <= 0 {
-		return nil, false
+		return nil, 0, false
 	}
 	if r.keys != nil {
 		v, expires, reason := r.keys.open(rkey, value)
 		if reason != "" {
 			r.reject(key, value, reason)
-			return nil, false
+			return nil, 0, false
 		}
 		value, left = v, min(left, time.Until(expires))
 		if left <= 0 {
-			return nil, false
+			return nil, 0, false
 		}
 	}
 	if len(value) > r.opts.MaxValueBytes {
-		return nil, false
+		return nil, 0, false
 	}
-	r.local.Set(opCtx, key, value, left)
-	return value, true
+	return value, left, true
+}
+
+func (r *Redis) lookup(hit bool) {
+	if r.opts.OnLookup != nil {
+		r.opts.OnLookup(hit)
+	}
 }
 
 // Set implements Cache: the local layer, and Redis unless it is down. A
@@ -266,7 +339,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	if err := r.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", r.opts.Addr, err)
+		return fmt.Errorf("redis %s: %w", r.target, err)
 	}
 	return nil
 }
@@ -299,7 +372,10 @@ func (r *Redis) failed(op string, err error) {
 	}
 	r.nextRetry.Store(time.Now().Add(r.opts.RetryInterval).UnixNano())
 	r.down.Store(true)
-	r.log.Warn("redis unavailable: using the local cache only until it is back", "addr", r.opts.Addr, "op", op, "error", err.Error())
+	if r.opts.OnUnavailable != nil {
+		r.opts.OnUnavailable()
+	}
+	r.log.Warn("redis unavailable: using the local cache only until it is back", "addr", r.target, "op", op, "error", err.Error())
 }
 
 func (r *Redis) succeeded() {
@@ -312,7 +388,7 @@ func (r *Redis) succeeded() {
 		return
 	}
 	r.down.Store(false)
-	r.log.Info("redis available again", "addr", r.opts.Addr)
+	r.log.Info("redis available again", "addr", r.target)
 }
 
 // reject counts an entry read from Redis under key that failed
@@ -335,8 +411,45 @@ func (r *Redis) reject(key string, entry []byte, reason string) {
 	r.rejectLogged = n
 	r.rejectLogMu.Unlock()
 	r.log.Warn("ignored a Redis cache entry that failed authentication: something other than the replicas writes to Redis, or they do not share one HMAC key; further ones are counted, and logged at most every "+rejectLogInterval.String(),
-		"addr", r.opts.Addr, "reason", reason, "key", shorten(key, 200), "entryBytes", len(entry),
+		"addr", r.target, "reason", reason, "key", shorten(key, 200), "entryBytes", len(entry),
 		"entryPrefix", strconv.QuoteToASCII(string(entry[:min(len(entry), 12)])), "rejectedSinceLastLine", since)
+}
+
+// checkRedisTarget checks that opts name one Redis server or a master
+// behind Sentinels, and returns a description of it for log lines.
+func checkRedisTarget(opts *RedisOptions) (string, error) {
+	switch {
+	case opts.Addr != "" && len(opts.SentinelAddrs) > 0:
+		return "", errors.New("cache: RedisOptions.Addr and SentinelAddrs exclude each other: name one Redis server, or the Sentinels that know the master")
+	case opts.Addr == "" && len(opts.SentinelAddrs) == 0:
+		return "", errors.New("cache: RedisOptions.Addr (or SentinelAddrs and MasterName) is required")
+	case opts.Addr != "":
+		if opts.MasterName != "" || opts.SentinelPassword != "" {
+			return "", errors.New("cache: RedisOptions.MasterName and SentinelPassword need SentinelAddrs")
+		}
+		return opts.Addr, nil
+	case opts.MasterName == "":
+		return "", errors.New("cache: RedisOptions.SentinelAddrs needs MasterName, the name under which the Sentinels monitor the master")
+	}
+	for _, a := range opts.SentinelAddrs {
+		if err := checkHostPort(a); err != nil {
+			return "", fmt.Errorf("cache: RedisOptions.SentinelAddrs: %w", err)
+		}
+	}
+	return fmt.Sprintf("master %q via sentinels %s", opts.MasterName, strings.Join(opts.SentinelAddrs, ",")), nil
+}
+
+// checkHostPort checks that addr is "host:port" with a host and a port
+// number.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT: %w", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); host == "" || err != nil || n == 0 {
+		return fmt.Errorf("%q is not HOST:PORT with a host and a port number", addr)
+	}
+	return nil
 }
 
 // shorten returns s cut to at most n bytes, marked when cut.

@@ -19,8 +19,8 @@ import (
 // Metrics are the Prometheus metrics of a server, in a registry of their
 // own (no global state): HTTP requests, verifications and verifiers,
 // answers, caches, registry requests, Redis. Wire them with EngineHooks,
-// Verifier, RegistryResponse, RedisError and CacheRejected; Handler serves
-// them.
+// Verifier, RegistryResponse, RedisError, RedisOutage, RedisLookup and
+// CacheRejected; Handler serves them.
 type Metrics struct {
 	registry *prometheus.Registry
 
@@ -33,6 +33,8 @@ type Metrics struct {
 	tagRefreshes     *prometheus.CounterVec
 	registryRequests *prometheus.CounterVec
 	redisErrors      *prometheus.CounterVec
+	redisOutages     prometheus.Counter
+	redisLookups     *prometheus.CounterVec
 	cacheRejected    *prometheus.CounterVec
 	reloads          *prometheus.CounterVec
 	reloadOK         prometheus.Gauge
@@ -76,6 +78,12 @@ func NewMetrics() *Metrics {
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_redis_errors_total", Help: "Failed Redis operations, by operation (get, set).",
 		}, []string{"op"}),
+		redisOutages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vouch_redis_outages_total", Help: "Times Redis became unavailable (vouch_redis_available went to 0), a Sentinel failover included; counts outages shorter than a scrape interval.",
+		}),
+		redisLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_redis_lookups_total", Help: "Reads that Redis answered after a local miss, by result (hit: a valid entry, miss); failed reads are in vouch_redis_errors_total.",
+		}, []string{"result"}),
 		cacheRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vouch_cache_rejected_entries_total", Help: "Entries read from Redis and ignored because they failed authentication, by reason (unsigned, version, truncated, mac).",
 		}, []string{"reason"}),
@@ -92,13 +100,16 @@ func NewMetrics() *Metrics {
 			Name: "vouch_config_info", Help: "1 for the configuration that serves, labelled with the prefix of its policy hash (the hash verdicts are cached under).",
 		}, []string{"policy_hash"}),
 	}
+	for _, result := range []string{"hit", "miss"} {
+		m.redisLookups.WithLabelValues(result)
+	}
 	for _, reason := range cache.RejectReasons() {
 		m.cacheRejected.WithLabelValues(reason)
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.tagRefreshes, m.registryRequests, m.redisErrors,
-		m.cacheRejected,
+		m.redisOutages, m.redisLookups, m.cacheRejected,
 		m.reloads, m.reloadOK, m.reloadTime, m.configInfo,
 	)
 	return m
@@ -174,6 +185,20 @@ func (m *Metrics) RegistryResponse(host, method string, status int) {
 // Options.OnError.
 func (m *Metrics) RedisError(op string, _ error) {
 	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// RedisOutage counts one time Redis became unavailable; it is the Redis
+// cache's Options.OnUnavailable.
+func (m *Metrics) RedisOutage() { m.redisOutages.Inc() }
+
+// RedisLookup counts one read Redis answered, a hit or a miss; it is the
+// Redis cache's Options.OnLookup.
+func (m *Metrics) RedisLookup(hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.redisLookups.WithLabelValues(result).Inc()
 }
 
 // CacheRejected counts one entry read from Redis that failed

@@ -41,8 +41,10 @@ Verifiers, trust and policy come from --config and the quick flags, as for
 namespace's policy scopes. Every request is answered within --budget: what
 vouch could not decide by then is a per-image timeout error (Gatekeeper) or a
 denial (admission: fail closed). Verdicts are cached by digest and by a hash
-of the policy and trust material, in memory and, with --redis-addr, in Redis
-shared by the replicas, each entry with an HMAC under the key in
+of the policy and trust material, in memory and, with --redis-addr (or
+--redis-sentinel-addrs and --redis-sentinel-master: the master that Redis
+Sentinels name, followed through failovers), in Redis shared by the
+replicas, each entry with an HMAC under the key in
 --redis-hmac-key-file (required: entries without a valid MAC are ignored, so
 that writing to Redis cannot make an image allowed). A tag's digest is used
 --tag-ttl as it is, then up to --tag-max-stale while one background request
@@ -167,7 +169,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	}
 
 	var resultCache cache.Cache
-	if sf.redisAddr != "" {
+	if sf.redisEnabled() {
 		rc, err := sf.redisCache(metrics, logger)
 		if err != nil {
 			return &exitError{code: exitUndecided, err: err}
@@ -217,9 +219,9 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	readyServer.Store(srv)
 	srv.SetReady(holder.Current() != nil)
 	if first != nil {
-		logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+		logger.Info("vouch serving", "version", version, "verifiers", first.Verifiers, "policyHash", reload.Short(first.PolicyHash), "redis", sf.redisTarget(), "configReloadInterval", sf.reloadInterval.String())
 	} else {
-		logger.Info("vouch serving; ready once the ClusterVouchConfig is applied", "version", version, "clusterVouchConfig", sf.kubeConfigName, "redis", sf.redisAddr, "configReloadInterval", sf.reloadInterval.String())
+		logger.Info("vouch serving; ready once the ClusterVouchConfig is applied", "version", version, "clusterVouchConfig", sf.kubeConfigName, "redis", sf.redisTarget(), "configReloadInterval", sf.reloadInterval.String())
 	}
 	ctx, stop := context.WithCancel(cmd.Context())
 	wait := watch(ctx, src, holder)

@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -27,6 +30,8 @@ type serveFlags struct {
 	generateTLS                 string
 	dnsNames                    []string
 	redisAddr, redisCAFile      string
+	redisSentinelAddrs          []string
+	redisSentinelMaster         string
 	redisTLS                    bool
 	redisHMACKeyFile            string
 	redisHMACPreviousKeyFile    string
@@ -56,11 +61,13 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.generateTLS, "generate-tls", "", "write a self-signed CA, a server certificate (127.0.0.1, localhost, --tls-dns-name) and a client certificate into `DIR`, then exit")
 	fs.StringArrayVar(&f.dnsNames, "tls-dns-name", nil, "with --generate-tls: also issue the server certificate for this DNS `NAME` or IP address (repeatable)")
 	fs.StringVar(&f.redisAddr, "redis-addr", "", "share verdicts with other replicas through Redis at `HOST:PORT` (credentials from $VOUCH_REDIS_USERNAME and $VOUCH_REDIS_PASSWORD)")
-	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis")
+	fs.StringSliceVar(&f.redisSentinelAddrs, "redis-sentinel-addrs", nil, "share verdicts with other replicas through the Redis master named by the Sentinels at `HOST:PORT[,HOST:PORT...]`, following it through failovers (instead of --redis-addr; needs --redis-sentinel-master; credentials as with --redis-addr, and the Sentinels' password from $VOUCH_REDIS_SENTINEL_PASSWORD)")
+	fs.StringVar(&f.redisSentinelMaster, "redis-sentinel-master", "", "with --redis-sentinel-addrs: the `NAME` under which the Sentinels monitor the master")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk TLS to Redis (and to the Sentinels)")
 	fs.StringVar(&f.redisCAFile, "redis-ca-file", "", "with --redis-tls: trust the CA certificates in `FILE` (PEM) instead of the system's")
-	fs.StringVar(&f.redisHMACKeyFile, "redis-hmac-key-file", "", "with --redis-addr (required): authenticate every Redis entry with an HMAC-SHA256 under the key in `FILE`, which the replicas share (a mounted Secret; at least 32 bytes, white space trimmed); entries that fail are ignored and counted")
+	fs.StringVar(&f.redisHMACKeyFile, "redis-hmac-key-file", "", "with --redis-addr or --redis-sentinel-addrs (required): authenticate every Redis entry with an HMAC-SHA256 under the key in `FILE`, which the replicas share (a mounted Secret; at least 32 bytes, white space trimmed); entries that fail are ignored and counted")
 	fs.StringVar(&f.redisHMACPreviousKeyFile, "redis-hmac-previous-key-file", "", "with --redis-hmac-key-file: also accept Redis entries authenticated with the key in `FILE`, never writing with it (the key before a rotation, while replicas are rolled)")
-	fs.BoolVar(&f.redisInsecure, "redis-insecure-unauthenticated", false, "with --redis-addr and no --redis-hmac-key-file: trust every Redis entry as it is; whoever can write to Redis then decides which images are allowed")
+	fs.BoolVar(&f.redisInsecure, "redis-insecure-unauthenticated", false, "with --redis-addr or --redis-sentinel-addrs, and no --redis-hmac-key-file: trust every Redis entry as it is; whoever can write to Redis then decides which images are allowed")
 	fs.DurationVar(&f.budget, "budget", server.DefaultBudget, "answer every request within this time; what is not decided by then is a timeout error (Gatekeeper) or a denial (admission)")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", engine.DefaultAllowTTL, "cache allowed verdicts this long")
 	fs.DurationVar(&f.denyTTL, "deny-cache-ttl", engine.DefaultDenyTTL, "cache definitive denials this long (undecided answers are never cached)")
@@ -106,7 +113,54 @@ func (f *serveFlags) validate() error {
 	if f.redisCAFile != "" && !f.redisTLS {
 		return usageErrorf("--redis-ca-file needs --redis-tls")
 	}
+	if err := f.validateRedisTarget(); err != nil {
+		return err
+	}
 	return f.validateRedisKeys()
+}
+
+// validateRedisTarget checks that the flags name one Redis server, or the
+// Sentinels of a master, or neither.
+func (f *serveFlags) validateRedisTarget() error {
+	switch {
+	case f.redisAddr != "" && len(f.redisSentinelAddrs) > 0:
+		return usageErrorf("--redis-addr and --redis-sentinel-addrs exclude each other: name one Redis server, or the Sentinels that know the master")
+	case len(f.redisSentinelAddrs) > 0 && f.redisSentinelMaster == "":
+		return usageErrorf("--redis-sentinel-addrs needs --redis-sentinel-master NAME, the name under which the Sentinels monitor the master")
+	case len(f.redisSentinelAddrs) == 0 && f.redisSentinelMaster != "":
+		return usageErrorf("--redis-sentinel-master needs --redis-sentinel-addrs HOST:PORT[,HOST:PORT...]")
+	case (f.redisTLS || f.redisCAFile != "") && !f.redisEnabled():
+		return usageErrorf("--redis-tls and --redis-ca-file need --redis-addr or --redis-sentinel-addrs")
+	}
+	for _, addr := range f.redisSentinelAddrs {
+		host, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.ParseUint(port, 10, 16); err != nil || host == "" || perr != nil || n == 0 {
+			return usageErrorf("--redis-sentinel-addrs: %q is not HOST:PORT (a Sentinel's host and port, say redis-sentinel:26379)", addr)
+		}
+	}
+	return nil
+}
+
+// redisEnabled reports whether the flags ask for a Redis cache.
+func (f *serveFlags) redisEnabled() bool {
+	return f.redisAddr != "" || len(f.redisSentinelAddrs) > 0
+}
+
+// redisFlag is the flag that names Redis, for messages.
+func (f *serveFlags) redisFlag() string {
+	if len(f.redisSentinelAddrs) > 0 {
+		return "--redis-sentinel-addrs"
+	}
+	return "--redis-addr"
+}
+
+// redisTarget describes the Redis the flags name, for log lines: the
+// server, or the master and its Sentinels.
+func (f *serveFlags) redisTarget() string {
+	if len(f.redisSentinelAddrs) > 0 {
+		return fmt.Sprintf("master %q via sentinels %s", f.redisSentinelMaster, strings.Join(f.redisSentinelAddrs, ","))
+	}
+	return f.redisAddr
 }
 
 // validateKubernetes checks the flags of the Kubernetes source.
@@ -143,16 +197,16 @@ func validateKubernetesSource(sf *serveFlags, vf *verifierFlags) error {
 // without them, whoever can write to Redis could make any image allowed.
 func (f *serveFlags) validateRedisKeys() error {
 	switch {
-	case f.redisAddr == "" && (f.redisHMACKeyFile != "" || f.redisHMACPreviousKeyFile != "" || f.redisInsecure):
-		return usageErrorf("--redis-hmac-key-file, --redis-hmac-previous-key-file and --redis-insecure-unauthenticated need --redis-addr")
+	case !f.redisEnabled() && (f.redisHMACKeyFile != "" || f.redisHMACPreviousKeyFile != "" || f.redisInsecure):
+		return usageErrorf("--redis-hmac-key-file, --redis-hmac-previous-key-file and --redis-insecure-unauthenticated need --redis-addr or --redis-sentinel-addrs")
 	case f.redisHMACKeyFile != "" && f.redisInsecure:
 		return usageErrorf("--redis-hmac-key-file and --redis-insecure-unauthenticated exclude each other")
 	case f.redisHMACPreviousKeyFile != "" && f.redisHMACKeyFile == "":
 		return usageErrorf("--redis-hmac-previous-key-file needs --redis-hmac-key-file (the previous key only reads)")
-	case f.redisAddr != "" && f.redisHMACKeyFile == "" && !f.redisInsecure:
-		return usageErrorf("--redis-addr needs --redis-hmac-key-file: verdicts read from Redis are trusted only with a MAC under a key the replicas share, " +
-			"else whoever can write to Redis can make any image allowed (a file of at least 32 bytes, say from 'head -c 48 /dev/urandom | base64', mounted from a Secret; " +
-			"--redis-insecure-unauthenticated accepts the risk)")
+	case f.redisEnabled() && f.redisHMACKeyFile == "" && !f.redisInsecure:
+		return usageErrorf("%s needs --redis-hmac-key-file: verdicts read from Redis are trusted only with a MAC under a key the replicas share, "+
+			"else whoever can write to Redis can make any image allowed (a file of at least 32 bytes, say from 'head -c 48 /dev/urandom | base64', mounted from a Secret; "+
+			"--redis-insecure-unauthenticated accepts the risk)", f.redisFlag())
 	}
 	return nil
 }
@@ -165,18 +219,26 @@ func ttlOption(d time.Duration) time.Duration {
 	return d
 }
 
-// redisCache returns the Redis cache that the --redis-* flags describe,
-// its entries authenticated with the --redis-hmac-* keys.
+// redisCache returns the Redis cache that the --redis-* flags describe
+// (one server, or the master behind Sentinels), its entries authenticated
+// with the --redis-hmac-* keys.
 func (sf *serveFlags) redisCache(metrics *server.Metrics, logger *slog.Logger) (*cache.Redis, error) {
 	opts := cache.RedisOptions{
-		Addr:     sf.redisAddr,
-		Username: os.Getenv("VOUCH_REDIS_USERNAME"),
-		Password: os.Getenv("VOUCH_REDIS_PASSWORD"),
-		OnError:  metrics.RedisError,
-		Logger:   logger,
+		Addr:          sf.redisAddr,
+		SentinelAddrs: sf.redisSentinelAddrs,
+		MasterName:    sf.redisSentinelMaster,
+		Username:      os.Getenv("VOUCH_REDIS_USERNAME"),
+		Password:      os.Getenv("VOUCH_REDIS_PASSWORD"),
+		OnError:       metrics.RedisError,
+		OnUnavailable: metrics.RedisOutage,
+		OnLookup:      metrics.RedisLookup,
+		Logger:        logger,
 
 		OnRejected:              metrics.CacheRejected,
 		InsecureUnauthenticated: sf.redisInsecure,
+	}
+	if len(sf.redisSentinelAddrs) > 0 {
+		opts.SentinelPassword = os.Getenv("VOUCH_REDIS_SENTINEL_PASSWORD")
 	}
 	if sf.redisHMACKeyFile != "" {
 		key, err := cache.ReadHMACKey(sf.redisHMACKeyFile)
@@ -193,7 +255,7 @@ func (sf *serveFlags) redisCache(metrics *server.Metrics, logger *slog.Logger) (
 		opts.HMACPreviousKey = key
 	}
 	if sf.redisInsecure {
-		logger.Warn("--redis-insecure-unauthenticated: entries read from Redis are trusted as they are; whoever can write to Redis decides which images are allowed", "addr", sf.redisAddr)
+		logger.Warn("--redis-insecure-unauthenticated: entries read from Redis are trusted as they are; whoever can write to Redis decides which images are allowed", "redis", sf.redisTarget())
 	}
 	if sf.redisTLS {
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}

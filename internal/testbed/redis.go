@@ -14,8 +14,14 @@ type RedisOptions struct {
 	// Bin is the redis-server program. Optional; default redis-server on
 	// PATH, else in BinDir.
 	Bin string
-	// Dir is its working folder. Optional; default the caller's.
+	// Dir is its working folder, where a replica keeps the copy of its
+	// master's data while it syncs. Optional; default the caller's.
 	Dir string
+	// Args are added to its command line (say, "--replicaof", HOST,
+	// PORT). Optional.
+	Args []string
+	// Port is its port on 127.0.0.1. Optional; default a free one.
+	Port int
 }
 
 // Redis is a redis-server process on 127.0.0.1 that keeps nothing on
@@ -33,17 +39,18 @@ type Redis struct {
 // until it answers PING.
 func StartRedis(o RedisOptions) (*Redis, error) {
 	if o.Bin == "" {
-		bin, err := exec.LookPath("redis-server")
+		bin, err := redisServerBin()
 		if err != nil {
-			if bin, err = LookBin("redis-server"); err != nil {
-				return nil, fmt.Errorf("redis-server is missing: run hack/testbed.sh, or apt-get install -y redis-server")
-			}
+			return nil, err
 		}
 		o.Bin = bin
 	}
-	port, err := PickPort()
-	if err != nil {
-		return nil, err
+	port := o.Port
+	if port == 0 {
+		var err error
+		if port, err = PickPort(); err != nil {
+			return nil, err
+		}
 	}
 	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), opts: o}
 	return r, r.start()
@@ -52,7 +59,7 @@ func StartRedis(o RedisOptions) (*Redis, error) {
 func (r *Redis) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	p, err := Start(ProcessOptions{Name: "redis-server", Path: r.opts.Bin, Dir: r.opts.Dir,
-		Args: []string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--loglevel", "warning"}})
+		Args: append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--loglevel", "warning"}, r.opts.Args...)})
 	if err != nil {
 		return err
 	}
@@ -64,6 +71,17 @@ func (r *Redis) start() error {
 		return fmt.Errorf("redis-server on %s did not answer PING: %w; output:\n%s", r.Addr, err, p.Output(4000))
 	}
 	return nil
+}
+
+// redisServerBin finds redis-server on PATH, else in BinDir.
+func redisServerBin() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if bin, err = LookBin("redis-server"); err != nil {
+			return "", fmt.Errorf("redis-server is missing: run hack/testbed.sh, or apt-get install -y redis-server")
+		}
+	}
+	return bin, nil
 }
 
 // command sends an inline command and expects the reply want.
