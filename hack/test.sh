@@ -21,8 +21,7 @@ go vet -tags kubernetes ./cmd/vouch
 go build -tags kubernetes -o /dev/null ./cmd/vouch
 
 # A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
-# 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG; FuzzProviderRequest in
-# ./server/gatekeeper is left out here because its test binary links OPA.
+# 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG.
 fuzztime=${VOUCH_FUZZTIME:-4s}
 if [ "$fuzztime" != 0 ]; then
   while read -r pkg target; do
@@ -60,6 +59,7 @@ if [ "$fuzztime" != 0 ]; then
 ./cache FuzzOpen
 ./store/registry FuzzParseDockerConfig
 ./server/admission FuzzImages
+./server/gatekeeper/fuzz FuzzProviderRequest
 TARGETS
   echo "fuzz: all targets passed"
 fi
