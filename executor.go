@@ -65,11 +65,44 @@ type FetchReferencer interface {
 	FetchReference(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
 }
 
+// Screener is an optional Policy capability: deciding on a subject from its
+// reference alone, before any I/O. Image names are chosen by whoever writes
+// a Pod spec, and the host a reference names is the host vouch would call:
+// a subject that no policy scope covers is denied without a single request.
+type Screener interface {
+	// Screen returns the decision that Decide would return on ref whatever
+	// its graph, and true; or false when the decision depends on the graph.
+	// It must not do I/O.
+	Screen(ctx context.Context, ref Reference) (Decision, bool)
+}
+
+// Screen returns the report of the verdict on ref that the policy makes
+// from the reference alone (it is a Screener and can: no scope covers
+// ref), and true; it does no I/O. Verify calls it first; a server calls it
+// before it resolves a tag. The report has no graph, and its Reference is
+// ref as given.
+func (e *Executor) Screen(ctx context.Context, ref Reference) (*Report, bool) {
+	s, ok := e.Policy.(Screener)
+	if !ok {
+		return nil, false
+	}
+	d, ok := s.Screen(ctx, ref)
+	if !ok || (d.Verdict != Allowed && d.Verdict != Denied) {
+		return nil, false
+	}
+	return &Report{Subject: ref.String(), Reference: ref.String(), Verdict: d.Verdict, Reason: d.Reason, Mode: d.Mode, Waived: d.Waived}, true
+}
+
 // Verify resolves ref, walks its graph, verifies every node and returns the
-// report with the policy's verdict. When vouch cannot decide (the registry is
-// unreachable, a limit is exceeded, the policy fails) it returns the error
-// together with a report whose verdict is Undecided and whose reason says why.
+// report with the policy's verdict. A policy that decides from the
+// reference alone (a Screener: no scope covers ref) decides before any
+// I/O. When vouch cannot decide (the registry is unreachable, a limit is
+// exceeded, the policy fails) it returns the error together with a report
+// whose verdict is Undecided and whose reason says why.
 func (e *Executor) Verify(ctx context.Context, ref Reference) (*Report, error) {
+	if report, ok := e.Screen(ctx, ref); ok {
+		return report, nil
+	}
 	report := &Report{Subject: ref.String(), Reference: ref.String(), Verdict: Undecided}
 	root, pinned, err := e.walk(ctx, ref, true)
 	if pinned.Digest != "" {

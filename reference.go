@@ -1,9 +1,11 @@
 package vouch
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2/registry"
 )
@@ -15,6 +17,11 @@ const LayoutPrefix = "oci-layout:"
 // DockerHub is the registry that references without a host name point at,
 // as in Docker: "alpine" is "docker.io/library/alpine:latest".
 const DockerHub = "docker.io"
+
+// MaxReferenceBytes bounds the length of a registry reference. The longest
+// valid one (a 253-byte host, a 255-byte repository path, a 128-byte tag and
+// a SHA-512 digest) is well below it.
+const MaxReferenceBytes = 1024
 
 // Reference names a subject: an artifact in a registry repository, or in an
 // OCI image layout on disk. Parse it once, at the edge, with ParseReference.
@@ -37,62 +44,76 @@ type Reference struct {
 
 // ParseReference parses a subject reference:
 //
-//   - a registry reference with Docker's normalisation: "alpine" is
+//   - a registry reference, parsed and normalised as Docker, containerd
+//     and Kubernetes do (github.com/distribution/reference): "alpine" is
 //     "docker.io/library/alpine:latest", "user/app" is
-//     "docker.io/user/app:latest", and "host:5000/app@sha256:…" names a digest;
-//   - "oci-layout:PATH:TAG" or "oci-layout:PATH@DIGEST" for an OCI image layout.
+//     "docker.io/user/app:latest", "index.docker.io/user/app" is
+//     "docker.io/user/app:latest", and "host:5000/app@sha256:…" names a
+//     digest. A registry host is lowercased ("GHCR.io" is "ghcr.io");
+//   - "oci-layout:PATH:TAG" or "oci-layout:PATH@DIGEST" for an OCI image
+//     layout, vouch's own form.
+//
+// Errors start "invalid reference" and say which part is wrong.
 func ParseReference(s string) (Reference, error) {
-	if s == "" {
+	switch {
+	case s == "":
 		return Reference{}, fmt.Errorf("invalid reference: empty")
-	}
-	if strings.HasPrefix(s, LayoutPrefix) {
+	case strings.HasPrefix(s, LayoutPrefix):
 		return parseLayoutReference(s)
-	}
-	if strings.ContainsAny(s, " \t\r\n") {
+	case len(s) > MaxReferenceBytes:
+		return Reference{}, fmt.Errorf("invalid reference %q…: longer than %d bytes", s[:64], MaxReferenceBytes)
+	case strings.ContainsAny(s, " \t\r\n"):
 		return Reference{}, fmt.Errorf("invalid reference %q: contains white space", s)
 	}
-	host, rest := DockerHub, s
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		first := s[:i]
-		if strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first {
-			host, rest = first, s[i+1:]
-		}
-	}
-	// Split off a digest, then a tag (the last ':' after the last '/').
-	var ref Reference
-	name := rest
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		d, err := digest.Parse(name[i+1:])
-		if err != nil {
+	if _, d, ok := strings.Cut(s, "@"); ok {
+		if _, err := digest.Parse(d); err != nil {
 			return Reference{}, fmt.Errorf("invalid reference %q: bad digest: %v", s, err)
 		}
-		ref.Digest, name = d, name[:i]
 	}
-	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
-		ref.Tag, name = name[i+1:], name[:i]
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Reference{}, fmt.Errorf("invalid reference %q: %s", s, explain(s, err))
 	}
-	if host == DockerHub && !strings.Contains(name, "/") {
-		name = "library/" + name
+	if host := reference.Domain(named); host != strings.ToLower(host) && isHost(strings.ToLower(host)) {
+		// Host names are not case-sensitive: normalise, so that policy
+		// scopes see one name ("INDEX.DOCKER.IO/x" is "docker.io/x").
+		return ParseReference(strings.ToLower(host) + s[len(host):])
+	}
+	ref := Reference{Registry: reference.Domain(named), Repository: reference.Path(named)}
+	if t, ok := named.(reference.Tagged); ok {
+		ref.Tag = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		ref.Digest = d.Digest()
 	}
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = "latest"
 	}
-	ref.Registry, ref.Repository = host, name
-	// Let oras-go's grammar (the distribution spec's) judge every part.
-	check := registry.Reference{Registry: host, Repository: name, Reference: ref.Tag}
-	if ref.Digest != "" {
-		check.Reference = ref.Digest.String()
-	}
-	if err := check.Validate(); err != nil {
-		return Reference{}, fmt.Errorf("invalid reference %q: %w", s, err)
-	}
-	if ref.Tag != "" {
-		check.Reference = ref.Tag
-		if err := check.ValidateReferenceAsTag(); err != nil {
-			return Reference{}, fmt.Errorf("invalid reference %q: %w", s, err)
-		}
-	}
 	return ref, nil
+}
+
+// isHost reports whether Docker's normalisation reads a first path
+// component, all lowercase, as a registry host rather than a repository
+// path component.
+func isHost(first string) bool {
+	return strings.ContainsAny(first, ".:") || first == "localhost"
+}
+
+// explain turns the reference library's terse errors into what is wrong
+// in s.
+func explain(s string, err error) string {
+	if !errors.Is(err, reference.ErrReferenceInvalidFormat) {
+		return err.Error()
+	}
+	name, _, _ := strings.Cut(s, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		tag := name[i+1:]
+		if tag == "" || reference.TagRegexp.FindString(tag) != tag {
+			return fmt.Sprintf("bad tag %q: a tag is 1 to 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'", tag)
+		}
+		name = name[:i]
+	}
+	return fmt.Sprintf("bad repository name %q: a name is [HOST[:PORT]/]PATH, each path component lowercase letters and digits joined by '.', '_', '__' or '-'", name)
 }
 
 func parseLayoutReference(s string) (Reference, error) {

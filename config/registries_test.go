@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vouch-project/vouch/config"
+	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/trust"
 )
 
@@ -48,5 +50,20 @@ func TestRegistryCredentials(t *testing.T) {
 				t.Fatalf("credentials for %v, want %q", len(creds), tc.wantHost)
 			}
 		})
+	}
+}
+
+// TestNamedRegistries: the hosts a config names, for vouch serve's
+// Targets: scope patterns with a host, and insecure registries.
+func TestNamedRegistries(t *testing.T) {
+	var s config.Spec
+	s.Registries.Insecure = []string{"Insecure.Example:5000"}
+	s.Policy = &policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{
+		"*", "oci-layout:*", "registry.kube-system.svc:5000/*", "REG.example/team/app", "library/*", "alpine", "localhost/x", "127.0.0.1:5000/*",
+	}}}}
+	got := s.NamedRegistries()
+	want := []string{"registry.kube-system.svc:5000", "reg.example", "localhost", "127.0.0.1:5000", "insecure.example:5000"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("NamedRegistries() = %q, want %q", got, want)
 	}
 }

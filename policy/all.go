@@ -76,15 +76,58 @@ func (a allPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vouch.
 	if root == nil {
 		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
 	}
-	var denials, reasons []string
-	waived, warn := false, false
-	mode := vouch.ModeAudit
-	for _, p := range a.parts {
+	ds := make([]vouch.Decision, len(a.parts))
+	for i, p := range a.parts {
 		view, _ := p.view(root)
 		d, err := p.Policy.Decide(ctx, ref, view)
 		if err != nil {
 			return vouch.Decision{}, fmt.Errorf("%s: %w", p.Name, err)
 		}
+		ds[i] = d
+	}
+	return combine(a.parts, ds)
+}
+
+// Screen implements vouch.Screener: the composition decides from the
+// reference alone when a part that can denies (a cluster policy with no
+// scope for the subject), or when every part decides so and allows.
+func (a allPolicy) Screen(ctx context.Context, ref vouch.Reference) (vouch.Decision, bool) {
+	if len(a.parts) == 0 {
+		return vouch.Decision{}, false
+	}
+	var (
+		parts           []Part
+		ds              []vouch.Decision
+		unknown, denied bool
+	)
+	for _, p := range a.parts {
+		s, ok := p.Policy.(vouch.Screener)
+		if !ok {
+			unknown = true
+			continue
+		}
+		d, ok := s.Screen(ctx, ref)
+		if !ok {
+			unknown = true
+			continue
+		}
+		denied = denied || d.Verdict == vouch.Denied
+		parts, ds = append(parts, p), append(ds, d)
+	}
+	if unknown && !denied {
+		return vouch.Decision{}, false
+	}
+	d, err := combine(parts, ds)
+	return d, err == nil
+}
+
+// combine is the decision of parts, each of which decided ds[i].
+func combine(parts []Part, ds []vouch.Decision) (vouch.Decision, error) {
+	var denials, reasons []string
+	waived, warn := false, false
+	mode := vouch.ModeAudit
+	for i, p := range parts {
+		d := ds[i]
 		reason := p.Name + ": " + d.Reason
 		switch d.Verdict {
 		case vouch.Denied:

@@ -303,7 +303,42 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
-	return &configPolicy{c: c.ForNamespace(o.namespace), allowUncovered: o.allowUncovered}, nil
+	nc := c.ForNamespace(o.namespace)
+	for i := range nc.Scopes {
+		s := &nc.Scopes[i]
+		s.Repositories = slices.Clone(s.Repositories)
+		for j, p := range s.Repositories {
+			s.Repositories[j] = normalPattern(p)
+		}
+	}
+	return &configPolicy{c: nc, allowUncovered: o.allowUncovered}, nil
+}
+
+// normalPattern writes a repository pattern as vouch.ParseReference writes
+// a subject's name, so that both meet: the registry host lowercased,
+// "index.docker.io" as "docker.io", and an exact Docker Hub name in full
+// ("alpine" is "docker.io/library/alpine").
+func normalPattern(p string) string {
+	if p == "*" || strings.HasPrefix(p, vouch.LayoutPrefix) {
+		return p
+	}
+	if prefix, ok := strings.CutSuffix(p, "/*"); ok {
+		host, rest, _ := strings.Cut(prefix, "/")
+		if host = strings.ToLower(host); host == "index.docker.io" {
+			host = vouch.DockerHub
+		}
+		if rest == "" {
+			return host + "/*"
+		}
+		return host + "/" + rest + "/*"
+	}
+	if strings.ContainsRune(p[strings.LastIndexByte(p, '/')+1:], ':') {
+		return p // names a tag: never matches a name
+	}
+	if ref, err := vouch.ParseReference(p); err == nil {
+		return ref.Name()
+	}
+	return p
 }
 
 // configPolicy is the policy a Config describes, narrowed to one namespace.
@@ -359,11 +394,8 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
 	}
 	scope := p.c.Scope(ref)
-	if scope == nil && p.allowUncovered {
-		return vouch.Decision{Verdict: vouch.Allowed, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s: nothing required", ref.Name())}, nil
-	}
 	if scope == nil {
-		return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}, nil
+		return p.uncovered(ref), nil
 	}
 	mode := scope.Mode
 	if mode == "" {
@@ -387,6 +419,24 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: true, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
 	}
 	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil
+}
+
+// Screen implements vouch.Screener: a subject that no scope covers is
+// decided from its reference alone (denied, or allowed with
+// AllowUncovered), before the Executor asks its registry anything.
+func (p *configPolicy) Screen(_ context.Context, ref vouch.Reference) (vouch.Decision, bool) {
+	if p.c.Scope(ref) != nil {
+		return vouch.Decision{}, false
+	}
+	return p.uncovered(ref), true
+}
+
+// uncovered is the decision on a subject that no scope covers.
+func (p *configPolicy) uncovered(ref vouch.Reference) vouch.Decision {
+	if p.allowUncovered {
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s: nothing required", ref.Name())}
+	}
+	return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: fmt.Sprintf("no policy scope covers %s", ref.Name())}
 }
 
 // Settled implements vouch.Settler. The config policy is monotone: a node

@@ -28,6 +28,11 @@ type graphFlags struct {
 	limits        vouch.Limits
 	concurrency   int
 	timeout       time.Duration
+	// allowInternal (vouch serve's --allow-internal-registry) and named
+	// (the registries the config names) are the internal registries vouch
+	// serve may reach (serveTargets).
+	allowInternal []string
+	named         []string
 }
 
 func (f *graphFlags) register(fs *pflag.FlagSet) {
@@ -134,6 +139,7 @@ func parseSubjects(args []string) ([]vouch.Reference, error) {
 // win, lists are joined.
 func (f *graphFlags) applyConfig(fs *pflag.FlagSet, cfg *config.Spec) {
 	r := cfg.Registries
+	f.named = cfg.NamedRegistries()
 	f.plainHTTP = f.plainHTTP || r.PlainHTTP
 	f.insecure = append(append([]string(nil), r.Insecure...), f.insecure...)
 	if f.dockerConfig == "" {

@@ -168,7 +168,8 @@ func (b *generations) generation(gf *graphFlags, creds map[string]auth.Credentia
 func (b *generations) registryStore(gf *graphFlags, creds map[string]auth.Credential) (*registry.Store, error) {
 	opts := gf.registryOptions()
 	opts.Credentials = creds
-	key := fmt.Sprintf("%v %q %q %+v %s", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits, registry.CredentialsID(creds))
+	opts.Targets = serveTargets(gf, creds)
+	key := fmt.Sprintf("%v %q %q %+v %s %q", opts.PlainHTTP, opts.InsecureRegistries, opts.DockerConfig, opts.Limits, registry.CredentialsID(creds), opts.Targets.Allow)
 	if b.store != nil && key == b.storeKey {
 		return b.store, nil
 	}

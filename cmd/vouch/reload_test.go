@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,6 +115,9 @@ func launchServe(t *testing.T, args ...string) *served {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{}
 	exit := make(chan int, 1)
+	if !slices.Contains(args, "--allow-internal-registry") {
+		args = append(args, "--allow-internal-registry", "127.0.0.1") // the testbed's registries
+	}
 	args = append([]string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--plain-http",
 		"--tls-cert-file", filepath.Join(dir, server.CertFile), "--tls-key-file", filepath.Join(dir, server.KeyFile)}, args...)
 	go func() { exit <- run(ctx, args, strings.NewReader(""), &bytes.Buffer{}, logs) }()

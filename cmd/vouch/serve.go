@@ -107,6 +107,7 @@ requests in flight first. See docs/serving.md.`,
 	sf.register(cmd.Flags())
 	vf.register(cmd.Flags())
 	gf.register(cmd.Flags())
+	registerTargetFlags(cmd.Flags(), &gf)
 	fs := cmd.Flags()
 	fs.Lookup("timeout").Usage = "bound one verification of an image, however long callers wait for it"
 	for _, name := range []string{"username", "password-stdin"} {

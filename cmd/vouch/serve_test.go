@@ -69,7 +69,7 @@ func TestServe(t *testing.T) {
 		exit <- run(ctx, []string{"serve", "--listen", addr, "--metrics-listen", metricsAddr,
 			"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
 			"--client-ca-file", filepath.Join(dir, "ca.crt"),
-			"--notation-cert", signer.CAFile, "--plain-http", "--gatekeeper-graph", "--tag-max-stale", "1m", "--linger", "0"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+			"--notation-cert", signer.CAFile, "--plain-http", "--allow-internal-registry", "127.0.0.1", "--gatekeeper-graph", "--tag-max-stale", "1m", "--linger", "0"}, strings.NewReader(""), &bytes.Buffer{}, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

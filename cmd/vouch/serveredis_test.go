@@ -70,7 +70,7 @@ func TestServeRedisKeys(t *testing.T) {
 	}
 	redisSrv := redistest.Start(t)
 	serveArgs := []string{"serve", "--tls-cert-file", filepath.Join(tlsDir, "tls.crt"), "--tls-key-file", filepath.Join(tlsDir, "tls.key"),
-		"--notation-cert", signer.CAFile, "--plain-http", "--redis-addr", redisSrv.Addr}
+		"--notation-cert", signer.CAFile, "--plain-http", "--allow-internal-registry", "127.0.0.1", "--redis-addr", redisSrv.Addr}
 
 	t.Run("short key", func(t *testing.T) {
 		code, _, stderr := vouchRun(t, append(serveArgs, "--redis-hmac-key-file", keyFile, "--redis-hmac-previous-key-file", shortFile)...)

@@ -98,6 +98,12 @@ type Options struct {
 	// OnResponse, when set, is called once per HTTP response received (each
 	// attempt of a retried request counts), for metrics. It must not block.
 	OnResponse func(host, method string, status int)
+	// Targets, when set, refuse connections to loopback, link-local and
+	// cluster-internal hosts that Targets.Allow does not name: what a
+	// server whose image names come from Pod specs sets (see Targets).
+	// Cannot be combined with Transport. Optional; default nil: every
+	// host is reached (the CLI: its user names the registries).
+	Targets *Targets
 }
 
 // Store opens repositories on OCI registries. It is safe for concurrent use
@@ -247,6 +253,16 @@ func validate(opts Options) error {
 	for _, h := range opts.InsecureRegistries {
 		if h == "" || strings.ContainsAny(h, "/ \t") {
 			return fmt.Errorf("registry options: InsecureRegistries: %q is not a host[:port]", h)
+		}
+	}
+	if opts.Targets != nil {
+		if opts.Transport != nil {
+			return fmt.Errorf("registry options: Targets cannot be combined with Transport: the Store dials through its own checked dialer")
+		}
+		for _, h := range opts.Targets.Allow {
+			if h == "" || strings.ContainsAny(h, "/ \t") {
+				return fmt.Errorf("registry options: Targets.Allow: %q is not a host[:port]", h)
+			}
 		}
 	}
 	return nil

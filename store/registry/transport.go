@@ -24,6 +24,7 @@ type transport struct {
 	maxRetries       int
 	maxRetryWait     time.Duration
 	onResponse       func(host, method string, status int)
+	targets          *targetFilter // nil: every host
 
 	mu   sync.Mutex
 	sems map[string]chan struct{}
@@ -42,6 +43,10 @@ func newTransport(opts Options, insecureHosts map[string]bool) *transport {
 	if base == nil {
 		ht := http.DefaultTransport.(*http.Transport).Clone()
 		ht.MaxIdleConnsPerHost = opts.MaxConcurrency
+		if opts.Targets != nil {
+			t.targets = newTargetFilter(opts.Targets)
+			t.targets.restrict(ht)
+		}
 		base = ht
 	}
 	t.secure, t.insecure = base, base
@@ -73,6 +78,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // some of them (a TLS record that is plain HTTP) by their type.
 func (t *transport) attempt(req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
+	if t.targets != nil {
+		if err := t.targets.checkRequest(req.URL); err != nil {
+			return nil, err
+		}
+	}
 	release, err := t.acquire(req.Context(), host)
 	if err != nil {
 		return nil, err

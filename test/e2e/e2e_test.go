@@ -426,7 +426,7 @@ func startVouch(t *testing.T, logDir, name, bin string, pki *ca, extra ...string
 	v := &vouchServer{addr: testbed.FreeAddr(t), metricsAddr: testbed.FreeAddr(t)}
 	args := append([]string{"serve", "--listen", v.addr, "--metrics-listen", v.metricsAddr,
 		"--tls-cert-file", pki.file("tls.crt"), "--tls-key-file", pki.file("tls.key"),
-		"--plain-http", "--budget", vouchBudget}, extra...)
+		"--plain-http", "--allow-internal-registry", "127.0.0.1", "--budget", vouchBudget}, extra...)
 	v.proc = start(t, logDir, name, nil, syscall.SIGTERM, bin, args...)
 	plain := &http.Client{Timeout: 2 * time.Second}
 	testbed.WaitFor(t, name+" ready", 30*time.Second, v.proc, func() error { return testbed.HTTPReady(plain, "http://"+v.metricsAddr+"/readyz") })
