@@ -96,7 +96,7 @@ func newBed(t testing.TB) *bed {
 		Args: []string{"serve", "--listen", b.addr, "--metrics-listen", b.metrics,
 			"--tls-cert-file", filepath.Join(b.dir, "tls.crt"), "--tls-key-file", filepath.Join(b.dir, "tls.key"),
 			"--config", filepath.Join(b.dir, "vouch.yaml"), "--config-reload-interval", "100ms",
-			"--plain-http", "--budget", budget.String(),
+			"--plain-http", "--allow-internal-registry", "127.0.0.1", "--budget", budget.String(),
 			"--cache-ttl", "500ms", "--deny-cache-ttl", "500ms", "--tag-ttl", "250ms", "--tag-max-stale", "1s",
 			"--redis-addr", redisAddr, "--redis-hmac-key-file", filepath.Join(b.dir, "hmac.key")},
 	})

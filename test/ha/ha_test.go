@@ -330,7 +330,10 @@ func startReplica(t *testing.T, bin, dir, name string, extra ...string) *replica
 	t.Helper()
 	r := &replica{name: name, addr: testbed.FreeAddr(t), metricsAddr: testbed.FreeAddr(t)}
 	args := append([]string{"serve", "--listen", r.addr, "--metrics-listen", r.metricsAddr,
-		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}, extra...)
+		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
+		// The testbed's registry is on 127.0.0.1, which vouch serve refuses
+		// unless the configuration names it.
+		"--allow-internal-registry", "127.0.0.1"}, extra...)
 	r.proc = testbed.Launch(t, testbed.ProcessOptions{Name: name, Path: bin, Args: args, StopSignal: syscall.SIGTERM,
 		Env: []string{"VOUCH_REDIS_SENTINEL_PASSWORD=" + sentinelPassword}})
 	plain := &http.Client{Timeout: 2 * time.Second}
