@@ -58,9 +58,7 @@ func (h *hostile) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if mode != "" {
-			lie := &lyingWriter{ResponseWriter: w, h: h}
-			defer lie.count()
-			w = lie
+			w = &lyingWriter{ResponseWriter: w, h: h}
 		}
 		switch mode {
 		case throttleRetryAfter:
@@ -152,24 +150,37 @@ func (h *hostile) wrap(next http.Handler) http.Handler {
 			}
 		}
 		if lie, ok := w.(*lyingWriter); ok {
-			lie.passed = true
-			w = lie.ResponseWriter
+			w = lie.ResponseWriter // passed through: not a lie
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// lyingWriter counts a response as a lie unless it was passed through.
+// lyingWriter counts a response as a lie when the hostile layer starts
+// writing it. Counting at the start, not when the handler returns, matters
+// for the modes that never finish (a trickled blob ends only when vouch
+// gives up, which may be after the scenario's figures are read).
 type lyingWriter struct {
 	http.ResponseWriter
-	h      *hostile
-	passed bool
+	h       *hostile
+	counted bool
 }
 
 func (l *lyingWriter) count() {
-	if !l.passed {
+	if !l.counted {
+		l.counted = true
 		l.h.lies.Add(1)
 	}
+}
+
+func (l *lyingWriter) WriteHeader(code int) {
+	l.count()
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *lyingWriter) Write(p []byte) (int, error) {
+	l.count()
+	return l.ResponseWriter.Write(p)
 }
 
 func (l *lyingWriter) Flush() { l.ResponseWriter.(http.Flusher).Flush() }
