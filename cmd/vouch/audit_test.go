@@ -32,6 +32,8 @@ func vouchRunStdin(t *testing.T, stdin string, args ...string) (int, string, str
 type auditBed struct {
 	host, config string
 	signed       string // digest
+	p            *testbed.Pusher
+	signer       *testbed.NotationSigner
 }
 
 func newAuditBed(t *testing.T) *auditBed {
@@ -64,7 +66,7 @@ policy:
 			t.Fatal(err)
 		}
 	}
-	return &auditBed{host: reg.Host, config: filepath.Join(dir, "vouch.yaml"), signed: signed.Digest.String()}
+	return &auditBed{host: reg.Host, config: filepath.Join(dir, "vouch.yaml"), signed: signed.Digest.String(), p: p, signer: signer}
 }
 
 func (b *auditBed) image(tag string) string { return b.host + "/audit/app:" + tag }
