@@ -59,6 +59,7 @@ if [ "$fuzztime" != 0 ]; then
 ./cache FuzzOpen
 ./store/registry FuzzParseDockerConfig
 ./server/admission FuzzImages
+./audit FuzzReadManifests
 ./server/gatekeeper/fuzz FuzzProviderRequest
 TARGETS
   echo "fuzz: all targets passed"
