@@ -69,6 +69,15 @@ type Options struct {
 	// the same. An error makes every image of the namespace undecided.
 	// Required.
 	Executor func(namespace string) (exec *vouch.Executor, policyKey string, err error)
+	// Verify, set instead of Executor, decides image in namespace: a
+	// server's engine, whose verdict cache is shared with admission. Each
+	// distinct image is then verified once per namespace (the engine
+	// shares verdicts between namespaces of the same policy). Optional.
+	Verify func(ctx context.Context, namespace, image string) (*vouch.Report, error)
+	// Wait is called before each verification and may block to pace them
+	// (a rate limit); an error ends the audit's remaining verifications,
+	// which become undecided. Optional.
+	Wait func(ctx context.Context) error
 	// Parallel is how many images are verified at once. Optional; default
 	// DefaultParallel.
 	Parallel int
@@ -127,9 +136,10 @@ type ImageReport struct {
 
 // job is one verification, shared by the containers that need it.
 type job struct {
-	exec   *vouch.Executor
-	ref    vouch.Reference
-	report *vouch.Report
+	exec      *vouch.Executor // or Options.Verify in namespace
+	namespace string
+	ref       vouch.Reference
+	report    *vouch.Report
 }
 
 // Run verifies the images of workloads, each distinct image once per
@@ -137,8 +147,11 @@ type job struct {
 // Verification failures and errors are verdicts in the report; Run
 // returns an error only for bad options.
 func Run(ctx context.Context, workloads []Workload, opts Options) (*Report, error) {
-	if opts.Executor == nil {
-		return nil, errors.New("audit: Options.Executor is required")
+	if (opts.Executor == nil) == (opts.Verify == nil) {
+		return nil, errors.New("audit: set one of Options.Executor and Options.Verify")
+	}
+	if opts.Verify != nil {
+		opts.Executor = func(ns string) (*vouch.Executor, string, error) { return nil, "ns=" + ns, nil }
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
@@ -158,7 +171,7 @@ func Run(ctx context.Context, workloads []Workload, opts Options) (*Report, erro
 		ne, ok := namespaces[w.Namespace]
 		if !ok {
 			ne.exec, ne.key, ne.err = opts.Executor(w.Namespace)
-			if ne.err == nil && ne.exec == nil {
+			if ne.err == nil && ne.exec == nil && opts.Verify == nil {
 				ne.err = errors.New("no executor")
 			}
 			namespaces[w.Namespace] = ne
@@ -178,14 +191,14 @@ func Run(ctx context.Context, workloads []Workload, opts Options) (*Report, erro
 			key := ne.key + "\x00" + ref.String()
 			jb, ok := jobs[key]
 			if !ok {
-				jb = &job{exec: ne.exec, ref: ref}
+				jb = &job{exec: ne.exec, namespace: w.Namespace, ref: ref}
 				jobs[key] = jb
 				order = append(order, jb)
 			}
 			pending[i][j] = jb
 		}
 	}
-	verify(ctx, order, opts.Parallel)
+	verify(ctx, order, opts)
 	report.Verified = len(order)
 
 	all := make([]vouch.Verdict, 0, len(workloads))
@@ -237,14 +250,15 @@ func subject(c Container) (vouch.Reference, error) {
 	return ref, nil
 }
 
-// verify runs jobs, up to parallel at once, filling each one's report.
-func verify(ctx context.Context, jobs []*job, parallel int) {
-	sem := make(chan struct{}, parallel)
+// verify runs jobs, up to opts.Parallel at once, each after opts.Wait,
+// filling each one's report.
+func verify(ctx context.Context, jobs []*job, opts Options) {
+	sem := make(chan struct{}, opts.Parallel)
 	done := make(chan struct{})
 	for _, jb := range jobs {
 		go func() {
 			sem <- struct{}{}
-			jb.report, _ = jb.exec.Verify(ctx, jb.ref)
+			jb.report = run(ctx, jb, opts)
 			<-sem
 			done <- struct{}{}
 		}()
@@ -268,4 +282,26 @@ func combine(verdicts []vouch.Verdict, empty vouch.Verdict) vouch.Verdict {
 		}
 	}
 	return out
+}
+
+// run verifies one job.
+func run(ctx context.Context, jb *job, opts Options) *vouch.Report {
+	if opts.Wait != nil {
+		if err := opts.Wait(ctx); err != nil {
+			return &vouch.Report{Subject: jb.ref.String(), Reference: jb.ref.String(), Verdict: vouch.Undecided, Reason: "could not decide: " + err.Error()}
+		}
+	}
+	if opts.Verify == nil {
+		r, _ := jb.exec.Verify(ctx, jb.ref)
+		return r
+	}
+	r, err := opts.Verify(ctx, jb.namespace, jb.ref.String())
+	if r == nil {
+		reason := "could not decide"
+		if err != nil {
+			reason += ": " + err.Error()
+		}
+		r = &vouch.Report{Subject: jb.ref.String(), Reference: jb.ref.String(), Verdict: vouch.Undecided, Reason: reason}
+	}
+	return r
 }

@@ -4,6 +4,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
+
+	"github.com/vouch-project/vouch"
 
 	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/audit/cluster"
@@ -26,4 +29,28 @@ func clusterWorkloads(ctx context.Context, kubeconfig string, namespaces []strin
 		return nil, &exitError{code: exitUndecided, err: err}
 	}
 	return w, nil
+}
+
+// startAudit starts vouch serve's audit of the running Pods (--audit-interval),
+// verifying with verify (the engine); trigger asks for an audit now, wait
+// waits for the audit to stop once ctx ends.
+func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context, string, string) (*vouch.Report, error), logger *slog.Logger) (trigger func(), wait func(), err error) {
+	cfg, err := kube.RESTConfig(sf.kubeconfig)
+	if err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
+	a, err := kube.NewAuditor(kube.AuditorOptions{Client: c, Verify: verify, Interval: sf.auditInterval, Rate: sf.auditRate, Logger: logger.With("component", "audit")})
+	if err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Start(ctx)
+	}()
+	return a.Trigger, func() { <-done }, nil
 }
