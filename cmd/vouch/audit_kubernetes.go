@@ -10,6 +10,7 @@ import (
 
 	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/audit/cluster"
+	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/kube"
 )
 
@@ -34,7 +35,7 @@ func clusterWorkloads(ctx context.Context, kubeconfig string, namespaces []strin
 // startAudit starts vouch serve's audit of the running Pods (--audit-interval),
 // verifying with verify (the engine); trigger asks for an audit now, wait
 // waits for the audit to stop once ctx ends.
-func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context, string, string) (*vouch.Report, error), logger *slog.Logger) (trigger func(), wait func(), err error) {
+func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context, string, string) (*vouch.Report, error), metrics *server.Metrics, logger *slog.Logger) (trigger func(), wait func(), err error) {
 	cfg, err := kube.RESTConfig(sf.kubeconfig)
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
@@ -43,7 +44,7 @@ func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}
-	a, err := kube.NewAuditor(kube.AuditorOptions{Client: c, Verify: verify, Interval: sf.auditInterval, Rate: sf.auditRate, Logger: logger.With("component", "audit")})
+	a, err := kube.NewAuditor(kube.AuditorOptions{Client: c, Verify: verify, Interval: sf.auditInterval, Rate: sf.auditRate, OnAudit: metrics.Audit, Logger: logger.With("component", "audit")})
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/vouch-project/vouch"
 
 	"github.com/vouch-project/vouch/audit"
+	"github.com/vouch-project/vouch/server"
 )
 
 // clusterWorkloads is not linked into this vouch: Kubernetes' client
@@ -19,6 +20,6 @@ func clusterWorkloads(context.Context, string, []string) ([]audit.Workload, erro
 
 // startAudit is not linked into this vouch either; --audit-interval needs
 // --kubernetes, which says so first.
-func startAudit(context.Context, *serveFlags, func(context.Context, string, string) (*vouch.Report, error), *slog.Logger) (func(), func(), error) {
+func startAudit(context.Context, *serveFlags, func(context.Context, string, string) (*vouch.Report, error), *server.Metrics, *slog.Logger) (func(), func(), error) {
 	return nil, nil, usageErrorf("--audit-interval: this vouch was built without the Kubernetes source; build with -tags kubernetes")
 }

@@ -233,7 +233,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
 	if sf.auditInterval > 0 {
-		trigger, waitAudit, err := startAudit(ctx, sf, eng.Verify, logger)
+		trigger, waitAudit, err := startAudit(ctx, sf, eng.Verify, metrics, logger)
 		if err != nil {
 			return err
 		}

@@ -122,6 +122,24 @@ func TestServeKubernetesAudit(t *testing.T) {
 	}
 	latency := results(map[string]string{"one": "fail", "two": "pass"})
 	t.Logf("from the Secret's update to the PolicyReport's new results: %v (interval 1h; the new configuration starts the audit)", latency.Round(time.Millisecond))
+	// The gauges follow the audit that published the results.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		allowed, denied := s.metric(t, `vouch_audit_images{namespace="team-a",verdict="allowed"}`), s.metric(t, `vouch_audit_images{namespace="team-a",verdict="denied"}`)
+		if allowed == 1 && denied == 1 && s.metric(t, `vouch_audits_total{result="success"}`) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vouch_audit_images allowed %v denied %v, want 1 and 1", allowed, denied)
+		}
+	}
+	// The Deployment-less Pod "one" was allowed and no longer is: an Event.
+	var events corev1.EventList
+	if err := k.c.List(ctx, &events, client.InNamespace("team-a")); err != nil {
+		t.Fatal(err)
+	}
+	if len(events.Items) != 1 || events.Items[0].InvolvedObject.Name != "one" || events.Items[0].Reason != kube.ReasonImageNoLongerAllowed {
+		t.Errorf("events %+v, want one ImageNoLongerAllowed on Pod one", events.Items)
+	}
 	if !slices.ContainsFunc(strings.Split(s.logs.String(), "\n"), func(l string) bool { return strings.Contains(l, `"msg":"audit done"`) }) {
 		t.Errorf("no audit in the log:\n%s", s.logs.String())
 	}

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,8 +52,9 @@ const (
 
 // AuditorOptions configure an Auditor.
 type AuditorOptions struct {
-	// Client lists Pods, reads their owners' metadata, and reads, writes
-	// and deletes PolicyReports (deploy/rbac/audit). Required.
+	// Client lists Pods, reads their owners' metadata, reads, writes and
+	// deletes PolicyReports, and creates Events (deploy/rbac/audit).
+	// Required.
 	Client client.Client
 	// Verify decides an image in a namespace: the server's engine, whose
 	// verdict cache admission shares. Required.
@@ -83,6 +86,10 @@ type AuditorOptions struct {
 type Auditor struct {
 	opts    AuditorOptions
 	trigger chan struct{}
+	// allowed holds the containers allowed at the last audit, by
+	// namespace/kind/name/container/image: an Event marks those that are
+	// not any more. Only Audit uses it, one audit at a time.
+	allowed map[string]bool
 }
 
 // NewAuditor returns the Auditor for opts.
@@ -162,7 +169,10 @@ func (a *Auditor) Start(ctx context.Context) error {
 
 // Audit verifies the images of the running Pods once, at most Rate per
 // second, and writes each namespace's PolicyReport; it deletes the
-// reports it wrote in namespaces where no Pod runs any more.
+// reports it wrote in namespaces where no Pod runs any more, and writes a
+// Warning Event (ImageNoLongerAllowed) on each workload whose running
+// image the previous audit allowed and this one does not. Audits run one
+// at a time (Start runs them so).
 func (a *Auditor) Audit(ctx context.Context) (*audit.Report, error) {
 	workloads, err := cluster.Workloads(ctx, cluster.Options{Client: a.opts.Client})
 	if err != nil {
@@ -185,7 +195,61 @@ func (a *Auditor) Audit(ctx context.Context) (*audit.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r, a.publish(ctx, r)
+	err = errors.Join(a.publish(ctx, r), a.events(ctx, r))
+	return r, err
+}
+
+// Event reasons.
+const (
+	// ReasonImageNoLongerAllowed is the reason of the Warning Event on a
+	// workload whose running image passed the last audit and fails this
+	// one.
+	ReasonImageNoLongerAllowed = "ImageNoLongerAllowed"
+)
+
+// events writes a Warning Event on each workload whose running image was
+// allowed at the previous audit and is not at this one, and remembers
+// what is allowed now.
+func (a *Auditor) events(ctx context.Context, r *audit.Report) error {
+	allowed := map[string]bool{}
+	var errs []error
+	now := metav1.NewTime(a.opts.Now())
+	for _, w := range r.Workloads {
+		for _, im := range w.Images {
+			key := strings.Join([]string{w.Namespace, w.Kind, w.Name, im.Container, im.Image}, "/")
+			if im.Verdict == vouch.Allowed {
+				allowed[key] = true
+				continue
+			}
+			if !a.allowed[key] {
+				continue
+			}
+			ev := &corev1.Event{
+				ObjectMeta:          metav1.ObjectMeta{Namespace: w.Namespace, GenerateName: strings.ToLower(w.Name) + ".vouch-"},
+				InvolvedObject:      corev1.ObjectReference{APIVersion: apiVersionOf(w.Kind), Kind: w.Kind, Name: w.Name, Namespace: w.Namespace},
+				Reason:              ReasonImageNoLongerAllowed,
+				Message:             truncate(fmt.Sprintf("%s runs %s, which vouch no longer allows (%s): %s", im.Container, im.Image, im.Verdict, im.Reason)),
+				Type:                corev1.EventTypeWarning,
+				Source:              corev1.EventSource{Component: managedBy},
+				FirstTimestamp:      now,
+				LastTimestamp:       now,
+				Count:               1,
+				ReportingController: "vouch.dev/audit",
+				ReportingInstance:   managedBy,
+			}
+			if err := a.opts.Client.Create(ctx, ev); err != nil {
+				errs = append(errs, fmt.Errorf("event on %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err))
+			}
+		}
+	}
+	a.allowed = allowed
+	return errors.Join(errs...)
+}
+
+// apiVersionOf is the API version of the workload kinds audit reports.
+func apiVersionOf(kind string) string {
+	return map[string]string{"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
+		"Job": "batch/v1", "CronJob": "batch/v1", "Pod": "v1", "ReplicationController": "v1"}[kind]
 }
 
 // publish writes one PolicyReport per namespace of r, and deletes vouch's
@@ -281,8 +345,7 @@ func (a *Auditor) results(ws []*audit.WorkloadReport, now time.Time) ([]any, map
 	summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
 	var all []result
 	for _, w := range ws {
-		apiVersion := map[string]string{"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
-			"Job": "batch/v1", "CronJob": "batch/v1", "Pod": "v1", "ReplicationController": "v1"}[w.Kind]
+		apiVersion := apiVersionOf(w.Kind)
 		resource := map[string]any{"kind": w.Kind, "name": w.Name, "namespace": w.Namespace}
 		if apiVersion != "" {
 			resource["apiVersion"] = apiVersion

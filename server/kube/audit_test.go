@@ -180,4 +180,41 @@ func TestAuditor(t *testing.T) {
 	if results, summary, _ := report("team-a"); len(results) != 1 || results[0]["result"] != "fail" || summary["pass"] != int64(1) {
 		t.Errorf("MaxResults 1: %v %v", results, summary)
 	}
+
+	// Trust moves from CA1 to CA2: the Deployment's running image is no
+	// longer allowed, an Event on the Deployment says so; the Pod whose
+	// image now passes gets none.
+	caFile2 := filepath.Join(t.TempDir(), "ca2.pem")
+	if err := os.WriteFile(caFile2, b.ca2, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verifiers2, pol2, err := config.Build(nil, config.Quick{NotationCerts: []string{caFile2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec = &vouch.Executor{Store: st, Verifiers: verifiers2, Policy: pol2}
+	if _, err := a.Audit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var events corev1.EventList
+	if err := b.admin.List(ctx, &events, client.InNamespace("team-a")); err != nil {
+		t.Fatal(err)
+	}
+	var got2 []string
+	for _, e := range events.Items {
+		got2 = append(got2, fmt.Sprintf("%s %s %s/%s %s", e.Type, e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.InvolvedObject.APIVersion))
+		if !strings.Contains(e.Message, `container "main" runs `+b.image("one")+", which vouch no longer allows (denied)") {
+			t.Errorf("event message %q", e.Message)
+		}
+	}
+	if want := []string{"Warning ImageNoLongerAllowed Deployment/web apps/v1"}; strings.Join(got2, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events %v, want %v", got2, want)
+	}
+	// Still denied at the next audit: no second Event.
+	if _, err := a.Audit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.admin.List(ctx, &events, client.InNamespace("team-a")); err != nil || len(events.Items) != 1 {
+		t.Errorf("after another audit: %d events (%v), want still 1", len(events.Items), err)
+	}
 }
