@@ -114,6 +114,18 @@ func TestServeKubernetesAudit(t *testing.T) {
 		}
 	}
 	results(map[string]string{"one": "pass", "two": "fail"})
+	requests := func() float64 {
+		var n float64
+		for _, l := range strings.Split(s.metricsText(t), "\n") {
+			if strings.HasPrefix(l, "vouch_registry_requests_total{") {
+				var v float64
+				fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+				n += v
+			}
+		}
+		return n
+	}
+	t.Logf("registry requests for the first audit (2 images, cold): %v", requests())
 
 	// The certificate of CA1 leaves the trust Secret for CA2's.
 	secret.Data["ca.crt"] = bed.ca2
