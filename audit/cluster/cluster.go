@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -236,7 +237,7 @@ func (o *owners) chain(ctx context.Context, namespace string, ref metav1.OwnerRe
 						return owner{}, err
 					}
 				}
-			case apierrors.IsNotFound(err), apierrors.IsForbidden(err), meta.GetName() == "" && isNoMatch(err):
+			case apierrors.IsNotFound(err), apierrors.IsForbidden(err), apimeta.IsNoMatchError(err):
 				// Gone, not readable, or a kind the API server does not
 				// serve: the chain ends here.
 			case ctx.Err() != nil:
@@ -250,9 +251,4 @@ func (o *owners) chain(ctx context.Context, namespace string, ref metav1.OwnerRe
 		o.top[string(ref.UID)] = top
 	}
 	return top, nil
-}
-
-// isNoMatch reports whether err says the API server serves no such kind.
-func isNoMatch(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no matches for kind")
 }

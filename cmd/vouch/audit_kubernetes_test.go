@@ -90,6 +90,13 @@ func TestAuditKubernetes(t *testing.T) {
 	yes := true
 	pod("team-a", "orphan", b.image("signed"), []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "gone", UID: types.UID("0e0e0e0e-0000-4000-8000-000000000000"), Controller: &yes}})
 
+	// A ReplicaSet of an operator's kind that this API server does not
+	// serve (Argo Rollouts): the Rollout is the workload.
+	canary := create(&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "canary-7f",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "canary", UID: types.UID("1e1e1e1e-0000-4000-8000-000000000000"), Controller: &yes}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template(b.image("signed"))}})
+	pod("team-a", "canary-7f-a", b.image("signed"), controller(canary, "ReplicaSet", "apps/v1"))
+
 	// A Pod whose node reports running the signed digest of "moved".
 	pinned := pod("team-a", "pinned", b.image("moved"), nil)
 	pinned.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
@@ -140,6 +147,7 @@ func TestAuditKubernetes(t *testing.T) {
 		{"team-a/Deployment/web", 2, vouch.Allowed, b.signed},
 		{"team-a/Pod/pinned", 1, vouch.Allowed, old.Digest.String()},
 		{"team-a/ReplicaSet/gone", 1, vouch.Allowed, b.signed},
+		{"team-a/Rollout/canary", 1, vouch.Allowed, b.signed},
 	}
 	if code != exitDenied || r.Verdict != vouch.Denied || len(got) != len(want) || unsigned == "" {
 		t.Fatalf("exit %d, verdict %s, rows %+v; want 1, denied, %+v", code, r.Verdict, got, want)
@@ -150,7 +158,7 @@ func TestAuditKubernetes(t *testing.T) {
 		}
 	}
 	// signed, unsigned and moved@old under the cluster's policy, unsigned
-	// under relaxed's: four, for six Pods.
+	// under relaxed's: four, for seven Pods.
 	if r.Verified != 4 {
 		t.Errorf("%d verifications, want 4", r.Verified)
 	}
