@@ -1,0 +1,169 @@
+package notation_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/store/registry"
+	"github.com/vouch-project/vouch/verifier/notation"
+)
+
+// policyJSON is a trust policy document with one statement for every
+// repository, trusting the store ca:acme, at level with the overrides
+// given (JSON, or "" for none): written as users write trustpolicy.json,
+// and read by notation.ParseTrustPolicy.
+func policyJSON(t *testing.T, level, override string) *notation.Options {
+	t.Helper()
+	sv := fmt.Sprintf(`{"level":%q}`, level)
+	if override != "" {
+		sv = fmt.Sprintf(`{"level":%q,"override":%s}`, level, override)
+	}
+	doc, err := notation.ParseTrustPolicy([]byte(`{"version":"1.0","trustPolicies":[{"name":"acme","registryScopes":["*"],
+	  "signatureVerification":`+sv+`,"trustStores":["ca:acme"],"trustedIdentities":["*"]}]}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &notation.Options{TrustPolicy: doc}
+}
+
+// gate verifies subjects with one notation verifier under vouch's default
+// policy, which allows a subject only when a signature passed: what `vouch
+// verify` does with a notation verifier and no policy section.
+type gate struct {
+	exec *vouch.Executor
+}
+
+func newGate(t *testing.T, v *notation.Verifier) *gate {
+	t.Helper()
+	store, err := registry.New(registry.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gate{exec: &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v}, Policy: policy.Default([]string{v.Name()})}}
+}
+
+// check verifies ref and matches the verdict and the signature's one
+// result.
+func (g *gate) check(ctx context.Context, t *testing.T, ref vouch.Reference, verdict vouch.Verdict, w want) vouch.Result {
+	t.Helper()
+	report, err := g.exec.Verify(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := signatureResults(report.Root)
+	checkResults(t, results, []want{w})
+	if report.Verdict != verdict {
+		t.Fatalf("verdict %s (%s), want %s", report.Verdict, report.Reason, verdict)
+	}
+	t.Logf("verdict %s: %s", report.Verdict, report.Reason)
+	if len(results) == 0 {
+		return vouch.Result{}
+	}
+	return results[0]
+}
+
+// indexEntry is a certificate's line in an `openssl ca` index file.
+func indexEntry(cert *x509.Certificate, revoked bool) string {
+	status, revokedAt := "V", ""
+	if revoked {
+		status, revokedAt = "R", time.Now().Add(-time.Minute).UTC().Format("060102150405Z")
+	}
+	serial := fmt.Sprintf("%X", cert.SerialNumber)
+	if len(serial)%2 == 1 {
+		serial = "0" + serial
+	}
+	return strings.Join([]string{status, cert.NotAfter.UTC().Format("060102150405Z"), revokedAt, serial, "unknown", "/CN=" + cert.Subject.CommonName}, "\t") + "\n"
+}
+
+// TestOCSP checks signing certificates by OCSP against a real responder
+// (openssl ocsp, on 127.0.0.1), for signatures that notation-go pushed to a
+// distribution registry, under vouch's default policy: a good certificate
+// is allowed, a revoked one denied, and when the responder is unreachable
+// the verdict fails closed at level strict (revocation enforced) and
+// follows the trust policy otherwise.
+func TestOCSP(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	ca := newCA(t, "Vouch OCSP Root")
+	certFile, keyFile := ca.files(t, dir)
+	index := filepath.Join(dir, "index.txt")
+	responder := testbed.OCSPResponder(t, testbed.OCSPOptions{CACert: certFile, CAKey: keyFile, Index: index})
+
+	var good, revoked signerKey
+	good.key, good.chain = ca.leaf(t, "ocsp good", leafOptions{ocspURL: responder.URL})
+	revoked.key, revoked.chain = ca.leaf(t, "ocsp revoked", leafOptions{ocspURL: responder.URL})
+	if err := os.WriteFile(index, []byte(indexEntry(good.chain[0], false)+indexEntry(revoked.chain[0], true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := testbed.Distribution(t)
+	goodRef := setUp(ctx, t, reg, verifyCase{name: "OCSP good", repo: "ocsp/good", signs: []signing{good.sign(signing{})}})
+	revokedRef := setUp(ctx, t, reg, verifyCase{name: "OCSP revoked", repo: "ocsp/revoked", signs: []signing{revoked.sign(signing{})}})
+
+	gates := map[string]*gate{}
+	for name, o := range map[string]*notation.Options{
+		"strict":                  policyJSON(t, "strict", ""),
+		"permissive":              policyJSON(t, "permissive", ""),
+		"audit":                   policyJSON(t, "audit", ""),
+		"strict, revocation log":  policyJSON(t, "strict", `{"revocation":"log"}`),
+		"strict, revocation skip": policyJSON(t, "strict", `{"revocation":"skip"}`),
+		"disableUnsafe":           policyJSON(t, "strict", ""),
+	} {
+		o.TrustStores = notation.TrustStores{Inline: map[string][]string{"ca:acme": {ca.pem()}}}
+		o.Revocation.DisableUnsafe = name == "disableUnsafe"
+		v, err := notation.New(*o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		gates[name] = newGate(t, v)
+	}
+
+	type ocspCase struct {
+		name, gate string
+		ref        vouch.Reference
+		verdict    vouch.Verdict
+		want       want
+		// asks tells whether the responder must be asked.
+		asks bool
+	}
+	revocationCheck := map[string]any{"check": "revocation"}
+	up := []ocspCase{
+		{"good", "strict", goodRef, vouch.Allowed, want{vouch.Passed, "signed by", map[string]any{"level": "strict"}}, true},
+		{"revoked", "strict", revokedRef, vouch.Denied, want{vouch.Failed, "certificate revoked", revocationCheck}, true},
+		{"revoked, permissive", "permissive", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level permissive): certificate revoked", nil}, true},
+		{"revoked, audit", "audit", revokedRef, vouch.Allowed, want{vouch.Passed, "certificate revoked", map[string]any{"audit": true}}, true},
+		{"revoked, override revocation log", "strict, revocation log", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced", nil}, true},
+		{"revoked, override revocation skip", "strict, revocation skip", revokedRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+		{"revoked, disableUnsafe", "disableUnsafe", revokedRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+	}
+	down := []ocspCase{
+		{"unreachable", "strict", goodRef, vouch.Denied, want{vouch.Errored, "revocation status unknown (OCSP " + responder.URL, revocationCheck}, false},
+		{"unreachable, permissive", "permissive", goodRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level permissive): revocation status unknown", nil}, false},
+		{"unreachable, audit", "audit", goodRef, vouch.Allowed, want{vouch.Passed, "revocation status unknown", map[string]any{"audit": true}}, false},
+		{"unreachable, override revocation log", "strict, revocation log", goodRef, vouch.Allowed, want{vouch.Passed, "revocation status unknown", nil}, false},
+		{"unreachable, override revocation skip", "strict, revocation skip", goodRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+	}
+	run := func(cases []ocspCase) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				before := responder.Requests()
+				gates[c.gate].check(ctx, t, c.ref, c.verdict, c.want)
+				if asked := responder.Requests() > before; asked != c.asks {
+					t.Errorf("responder asked: %v, want %v", asked, c.asks)
+				}
+			})
+		}
+	}
+	run(up)
+	responder.Close()
+	run(down)
+}
