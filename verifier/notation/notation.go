@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -228,14 +229,14 @@ func (c *check) result() vouch.Result {
 	logged := c.logged()
 	if len(logged) > 0 {
 		details["loggedFailures"] = logged
-		if level != nil && level.Name == trustpolicy.LevelAudit.Name {
+		if c.statement.SignatureVerification.VerificationLevel == trustpolicy.LevelAudit.Name {
 			details["audit"] = true
 		}
 	}
 	if c.err == nil {
-		reason := fmt.Sprintf("signed by %q, trusted by statement %q (level %s)", details["signer"], c.statement.Name, levelName(level))
+		reason := fmt.Sprintf("signed by %q, trusted by statement %q (level %s)", details["signer"], c.statement.Name, c.levelText())
 		if len(logged) > 0 {
-			reason = fmt.Sprintf("logged only, not enforced (level %s): %s; the signature passed the enforced checks", levelName(level), strings.Join(logged, "; "))
+			reason = fmt.Sprintf("logged only, not enforced (level %s): %s; the signature passed the enforced checks", c.levelText(), strings.Join(logged, "; "))
 		}
 		return vouch.Pass(reason, details)
 	}
@@ -324,7 +325,7 @@ func (c *check) undecided(r *notationgo.ValidationResult) string {
 	if r.Action != trustpolicy.ActionEnforce {
 		return ""
 	}
-	return fmt.Sprintf("; level %s enforces %s, so notation fails the signature when the check cannot complete; vouch reports that it cannot decide", levelName(c.outcome.VerificationLevel), r.Type)
+	return fmt.Sprintf("; level %s enforces %s, so notation fails the signature when the check cannot complete; vouch reports that it cannot decide", c.levelText(), r.Type)
 }
 
 // logged lists the failures that the level only logs.
@@ -344,8 +345,15 @@ func (c *check) details() map[string]any {
 	d := map[string]any{
 		"artifactReference": c.ref,
 		"trustPolicy":       c.statement.Name,
-		"level":             levelName(c.outcome.VerificationLevel),
+		"level":             c.statement.SignatureVerification.VerificationLevel,
 		"envelope":          envelopeName(c.env.MediaType),
+	}
+	if o := c.statement.SignatureVerification.Override; len(o) > 0 {
+		override := make(map[string]any, len(o))
+		for k, v := range o {
+			override[string(k)] = string(v)
+		}
+		d["override"] = override
 	}
 	content := c.outcome.EnvelopeContent
 	if content == nil {
@@ -470,11 +478,20 @@ func (c *check) target() (ocispec.Descriptor, bool) {
 	return payload.TargetArtifact, true
 }
 
-func levelName(l *trustpolicy.VerificationLevel) string {
-	if l == nil {
-		return "(none)"
+// levelText names the statement's verification level as its author wrote
+// it, with its overrides ("strict, override expiry: log"): notation-go
+// names every overridden level "custom".
+func (c *check) levelText() string {
+	sv := c.statement.SignatureVerification
+	if len(sv.Override) == 0 {
+		return sv.VerificationLevel
 	}
-	return l.Name
+	parts := make([]string, 0, len(sv.Override))
+	for k, v := range sv.Override {
+		parts = append(parts, fmt.Sprintf("%s: %s", k, v))
+	}
+	sort.Strings(parts)
+	return sv.VerificationLevel + ", override " + strings.Join(parts, ", ")
 }
 
 func envelopeName(mediaType string) string {

@@ -141,16 +141,16 @@ func TestOCSP(t *testing.T) {
 		{"revoked", "strict", revokedRef, vouch.Denied, want{vouch.Failed, "certificate revoked", revocationCheck}, true},
 		{"revoked, permissive", "permissive", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level permissive): certificate revoked", nil}, true},
 		{"revoked, audit", "audit", revokedRef, vouch.Allowed, want{vouch.Passed, "certificate revoked", map[string]any{"audit": true}}, true},
-		{"revoked, override revocation log", "strict, revocation log", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced", nil}, true},
-		{"revoked, override revocation skip", "strict, revocation skip", revokedRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+		{"revoked, override revocation log", "strict, revocation log", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level strict, override revocation: log): certificate revoked", nil}, true},
+		{"revoked, override revocation skip", "strict, revocation skip", revokedRef, vouch.Allowed, want{vouch.Passed, "(level strict, override revocation: skip)", map[string]any{"level": "strict"}}, false},
 		{"revoked, disableUnsafe", "disableUnsafe", revokedRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
 	}
 	down := []ocspCase{
 		{"unreachable", "strict", goodRef, vouch.Denied, want{vouch.Errored, "revocation status unknown (OCSP " + responder.URL, revocationCheck}, false},
 		{"unreachable, permissive", "permissive", goodRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level permissive): revocation status unknown", nil}, false},
 		{"unreachable, audit", "audit", goodRef, vouch.Allowed, want{vouch.Passed, "revocation status unknown", map[string]any{"audit": true}}, false},
-		{"unreachable, override revocation log", "strict, revocation log", goodRef, vouch.Allowed, want{vouch.Passed, "revocation status unknown", nil}, false},
-		{"unreachable, override revocation skip", "strict, revocation skip", goodRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+		{"unreachable, override revocation log", "strict, revocation log", goodRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level strict, override revocation: log): revocation status unknown", nil}, false},
+		{"unreachable, override revocation skip", "strict, revocation skip", goodRef, vouch.Allowed, want{vouch.Passed, "(level strict, override revocation: skip)", nil}, false},
 	}
 	run := func(cases []ocspCase) {
 		for _, c := range cases {
