@@ -19,7 +19,7 @@ import (
 
 // policyJSON is a trust policy document with one statement for every
 // repository, trusting the store ca:acme, at level with the overrides
-// given (JSON, or "" for none): written as users write trustpolicy.json,
+// given (JSON, or "" for none), or trusting nothing at level skip: written as users write trustpolicy.json,
 // and read by notation.ParseTrustPolicy.
 func policyJSON(t *testing.T, level, override string) *notation.Options {
 	t.Helper()
@@ -27,8 +27,12 @@ func policyJSON(t *testing.T, level, override string) *notation.Options {
 	if override != "" {
 		sv = fmt.Sprintf(`{"level":%q,"override":%s}`, level, override)
 	}
+	trust := `,"trustStores":["ca:acme"],"trustedIdentities":["*"]`
+	if level == "skip" {
+		trust = "" // notation-go refuses them with skip
+	}
 	doc, err := notation.ParseTrustPolicy([]byte(`{"version":"1.0","trustPolicies":[{"name":"acme","registryScopes":["*"],
-	  "signatureVerification":`+sv+`,"trustStores":["ca:acme"],"trustedIdentities":["*"]}]}`), "test")
+	  "signatureVerification":`+sv+trust+`}]}`), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
