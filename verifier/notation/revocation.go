@@ -21,8 +21,11 @@ import (
 // for an admission webhook's budget.
 const DefaultRevocationTimeout = 2 * time.Second
 
-// maxMemoryCRLs bounds the in-memory CRL cache.
-const maxMemoryCRLs = 256
+// maxMemoryCRLs and maxMemoryCRLBytes bound the in-memory CRL cache.
+const (
+	maxMemoryCRLs     = 256
+	maxMemoryCRLBytes = 64 << 20
+)
 
 // Revocation configures revocation checking of signing and timestamping
 // certificates by OCSP, falling back to CRL, as notation-go does it. Whether
@@ -178,10 +181,36 @@ func (r revocationRecord) problems() string {
 	return strings.Join(out, "; ")
 }
 
-// memoryCRLCache keeps CRLs in memory until their NextUpdate.
+// memoryCRLCache keeps CRLs in memory until their NextUpdate: at most
+// maxMemoryCRLs of them, and at most maxMemoryCRLBytes counted by their DER
+// size (notation-core-go downloads CRLs of up to 32 MiB each). A CRL that
+// does not fit is used but not kept.
 type memoryCRLCache struct {
 	mu      sync.Mutex
 	bundles map[string]*corecrl.Bundle
+	bytes   int64
+}
+
+// bundleBytes is the DER size of a bundle's CRLs.
+func bundleBytes(b *corecrl.Bundle) int64 {
+	n := int64(len(b.BaseCRL.Raw))
+	if b.DeltaCRL != nil {
+		n += int64(len(b.DeltaCRL.Raw))
+	}
+	return n
+}
+
+// stale tells whether a bundle's base or delta CRL is past its NextUpdate.
+func stale(b *corecrl.Bundle, now time.Time) bool {
+	return now.After(b.BaseCRL.NextUpdate) || (b.DeltaCRL != nil && now.After(b.DeltaCRL.NextUpdate))
+}
+
+// drop removes url's bundle; c.mu is held.
+func (c *memoryCRLCache) drop(url string) {
+	if b, ok := c.bundles[url]; ok {
+		c.bytes -= bundleBytes(b)
+		delete(c.bundles, url)
+	}
 }
 
 // Get implements corecrl.Cache.
@@ -189,8 +218,11 @@ func (c *memoryCRLCache) Get(_ context.Context, url string) (*corecrl.Bundle, er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.bundles[url]
-	if !ok || b.BaseCRL == nil || time.Now().After(b.BaseCRL.NextUpdate) || (b.DeltaCRL != nil && time.Now().After(b.DeltaCRL.NextUpdate)) {
-		delete(c.bundles, url)
+	if !ok {
+		return nil, corecrl.ErrCacheMiss
+	}
+	if stale(b, time.Now()) {
+		c.drop(url)
 		return nil, corecrl.ErrCacheMiss
 	}
 	return b, nil
@@ -201,22 +233,28 @@ func (c *memoryCRLCache) Set(_ context.Context, url string, b *corecrl.Bundle) e
 	if b == nil || b.BaseCRL == nil {
 		return errors.New("CRL bundle without a base CRL")
 	}
+	size := bundleBytes(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.bundles) >= maxMemoryCRLs {
+	c.drop(url)
+	if size > maxMemoryCRLBytes {
+		return nil
+	}
+	if len(c.bundles) >= maxMemoryCRLs || c.bytes+size > maxMemoryCRLBytes {
 		now := time.Now()
 		for k, old := range c.bundles {
-			if old.BaseCRL == nil || now.After(old.BaseCRL.NextUpdate) {
-				delete(c.bundles, k)
+			if stale(old, now) {
+				c.drop(k)
 			}
 		}
 		for k := range c.bundles {
-			if len(c.bundles) < maxMemoryCRLs {
+			if len(c.bundles) < maxMemoryCRLs && c.bytes+size <= maxMemoryCRLBytes {
 				break
 			}
-			delete(c.bundles, k)
+			c.drop(k)
 		}
 	}
 	c.bundles[url] = b
+	c.bytes += size
 	return nil
 }

@@ -171,3 +171,89 @@ func TestOCSP(t *testing.T) {
 	responder.Close()
 	run(down)
 }
+
+// TestCRLCache verifies signatures whose certificates name a CRL
+// distribution point on 127.0.0.1 and counts the CRL downloads: a CRL is
+// fetched once and then served from the cache, in memory by default and on
+// disk with Revocation.CRLCacheDir (there shared with a second Verifier, as
+// with another process), and fetched again once its NextUpdate has passed.
+func TestCRLCache(t *testing.T) {
+	ctx := t.Context()
+	reg := testbed.Distribution(t)
+	type fixture struct {
+		ca            *testCA
+		good, revoked vouch.Reference
+	}
+	newFixture := func(t *testing.T, validity time.Duration) *fixture {
+		ca := newCA(t, "Vouch CRL Root "+t.Name())
+		ca.crlValidity = validity
+		url := ca.crlServer(t)
+		var good, revoked signerKey
+		good.key, good.chain = ca.leaf(t, "crl good", leafOptions{crlURL: url})
+		revoked.key, revoked.chain = ca.leaf(t, "crl revoked", leafOptions{crlURL: url})
+		ca.revoke(revoked.chain[0])
+		repo := "crl/" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
+		return &fixture{
+			ca:      ca,
+			good:    setUp(ctx, t, reg, verifyCase{name: "CRL good", repo: repo + "/good", signs: []signing{good.sign(signing{})}}),
+			revoked: setUp(ctx, t, reg, verifyCase{name: "CRL revoked", repo: repo + "/revoked", signs: []signing{revoked.sign(signing{})}}),
+		}
+	}
+	newVerifier := func(t *testing.T, f *fixture, cacheDir string) *gate {
+		o := policyJSON(t, "strict", "")
+		o.TrustStores = notation.TrustStores{Inline: map[string][]string{"ca:acme": {f.ca.pem()}}}
+		o.Revocation.CRLCacheDir = cacheDir
+		v, err := notation.New(*o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newGate(t, v)
+	}
+	good := want{vouch.Passed, "signed by", nil}
+	revoked := want{vouch.Failed, "certificate revoked", map[string]any{"check": "revocation"}}
+	fetches := func(t *testing.T, f *fixture, n int64) {
+		t.Helper()
+		if got := f.ca.crlFetches.Load(); got != n {
+			t.Fatalf("the CRL was downloaded %d times, want %d", got, n)
+		}
+	}
+
+	t.Run("memory", func(t *testing.T) {
+		f := newFixture(t, time.Hour)
+		g := newVerifier(t, f, "")
+		g.check(ctx, t, f.good, vouch.Allowed, good)
+		fetches(t, f, 1)
+		g.check(ctx, t, f.good, vouch.Allowed, good)
+		g.check(ctx, t, f.revoked, vouch.Denied, revoked)
+		fetches(t, f, 1)
+		// Another Verifier has its own memory cache.
+		newVerifier(t, f, "").check(ctx, t, f.revoked, vouch.Denied, revoked)
+		fetches(t, f, 2)
+	})
+	t.Run("file", func(t *testing.T) {
+		f := newFixture(t, time.Hour)
+		dir := filepath.Join(t.TempDir(), "crl")
+		g := newVerifier(t, f, dir)
+		g.check(ctx, t, f.good, vouch.Allowed, good)
+		g.check(ctx, t, f.revoked, vouch.Denied, revoked)
+		fetches(t, f, 1)
+		files, err := os.ReadDir(dir)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("cache folder holds %d files (%v), want the one CRL", len(files), err)
+		}
+		newVerifier(t, f, dir).check(ctx, t, f.good, vouch.Allowed, good)
+		fetches(t, f, 1)
+	})
+	t.Run("until NextUpdate", func(t *testing.T) {
+		const validity = 2 * time.Second
+		f := newFixture(t, validity)
+		g := newVerifier(t, f, "")
+		g.check(ctx, t, f.good, vouch.Allowed, good)
+		fetched := time.Now()
+		g.check(ctx, t, f.revoked, vouch.Denied, revoked)
+		fetches(t, f, 1)
+		time.Sleep(time.Until(fetched.Add(validity + 500*time.Millisecond)))
+		g.check(ctx, t, f.revoked, vouch.Denied, revoked)
+		fetches(t, f, 2)
+	})
+}
