@@ -125,7 +125,7 @@ func New(opts Options) (*Verifier, error) {
 	if err := validateScope(layout); err != nil {
 		return nil, fmt.Errorf("notation: Options.LayoutScope: %w", err)
 	}
-	validators, err := opts.Revocation.validators()
+	validators, err := opts.Revocation.validators(stores.all())
 	if err != nil {
 		return nil, fmt.Errorf("notation: %w", err)
 	}
@@ -313,6 +313,9 @@ func (c *check) explain(r *notationgo.ValidationResult) (vouch.Outcome, string) 
 	case trustpolicy.TypeRevocation:
 		if c.rec.codeSigning.revoked() {
 			return vouch.Failed, "certificate revoked: " + err.Error()
+		}
+		if errors.Is(c.rec.codeSigning.err, errUntrustedChain) {
+			return vouch.Errored, "revocation status unknown: " + errUntrustedChain.Error() + c.undecided(r)
 		}
 		return vouch.Errored, fmt.Sprintf("revocation status unknown (%s): %v%s", c.rec.codeSigning.problems(), err, c.undecided(r))
 	}

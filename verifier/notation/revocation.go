@@ -2,6 +2,7 @@ package notation
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,7 +53,9 @@ type validatorPair struct {
 	codeSigning, timestamping revocation.Validator
 }
 
-func (r Revocation) validators() (validatorPair, error) {
+// validators builds the revocation validators; only chains that include a
+// certificate of trusted are checked (see recordingValidator).
+func (r Revocation) validators(trusted []*x509.Certificate) (validatorPair, error) {
 	timeout := r.Timeout
 	if timeout < 0 {
 		return validatorPair{}, fmt.Errorf("Revocation.Timeout is negative: %s", timeout)
@@ -86,7 +89,7 @@ func (r Revocation) validators() (validatorPair, error) {
 		if err != nil {
 			return validatorPair{}, err
 		}
-		*p.dst = recordingValidator{inner: v, kind: p.kind}
+		*p.dst = recordingValidator{inner: v, kind: p.kind, trusted: trusted}
 	}
 	return out, nil
 }
@@ -99,18 +102,62 @@ const (
 // recordingValidator passes revocation results on to the recorder in the
 // context, so that a revoked certificate can be told from an unknown status
 // without reading notation-go's error messages.
+//
+// It checks only chains that include a trusted certificate. notation-go
+// checks revocation after authenticity, and goes on when authenticity is
+// only logged (level audit, override authenticity: log): without this,
+// whoever can attach a signature could make vouch send HTTP requests to
+// the OCSP and CRL URLs of certificates they made, anywhere vouch can
+// reach. The status of an untrusted chain that names such URLs is unknown,
+// "not checked": where revocation is enforced, the signature cannot pass
+// (notation-go would pass it if the signer's own servers said "good").
 type recordingValidator struct {
-	inner revocation.Validator
-	kind  string
+	inner   revocation.Validator
+	kind    string
+	trusted []*x509.Certificate
 }
+
+// errUntrustedChain is the revocation error of a chain that includes no
+// trusted certificate.
+var errUntrustedChain = errors.New("not checked: no trust store holds a certificate of the chain, so vouch does not ask the OCSP responders or CRL distribution points it names")
 
 // ValidateContext implements revocation.Validator.
 func (v recordingValidator) ValidateContext(ctx context.Context, opts revocation.ValidateContextOptions) ([]*result.CertRevocationResult, error) {
-	res, err := v.inner.ValidateContext(ctx, opts)
+	var res []*result.CertRevocationResult
+	var err error
+	if v.trustedChain(opts.CertChain) || !namesServers(opts.CertChain) {
+		res, err = v.inner.ValidateContext(ctx, opts)
+	} else {
+		err = errUntrustedChain
+	}
 	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
 		rec.record(v.kind, res, err)
 	}
 	return res, err
+}
+
+// trustedChain tells whether chain includes a trusted certificate, as
+// notation's authenticity check asks (signature.VerifyAuthenticity).
+func (v recordingValidator) trustedChain(chain []*x509.Certificate) bool {
+	for _, c := range chain {
+		for _, t := range v.trusted {
+			if t.Equal(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// namesServers tells whether a certificate of chain names OCSP responders
+// or CRL distribution points.
+func namesServers(chain []*x509.Certificate) bool {
+	for _, c := range chain {
+		if len(c.OCSPServer) > 0 || len(c.CRLDistributionPoints) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type recorderKey struct{}

@@ -108,19 +108,27 @@ func TestOCSP(t *testing.T) {
 	if err := os.WriteFile(index, []byte(indexEntry(good.chain[0], false)+indexEntry(revoked.chain[0], true)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A signer no trust store vouches for, whose certificate names URLs of
+	// its choosing: vouch must not call them, even at level audit where
+	// notation-go goes on to check revocation after a failed authenticity.
+	attacker := newCA(t, "Attacker Root")
+	var untrusted signerKey
+	untrusted.key, untrusted.chain = attacker.leaf(t, "attacker", leafOptions{ocspURL: responder.URL, crlURL: attacker.crlServer(t)})
 
 	reg := testbed.Distribution(t)
 	goodRef := setUp(ctx, t, reg, verifyCase{name: "OCSP good", repo: "ocsp/good", signs: []signing{good.sign(signing{})}})
 	revokedRef := setUp(ctx, t, reg, verifyCase{name: "OCSP revoked", repo: "ocsp/revoked", signs: []signing{revoked.sign(signing{})}})
+	untrustedRef := setUp(ctx, t, reg, verifyCase{name: "OCSP untrusted", repo: "ocsp/untrusted", signs: []signing{untrusted.sign(signing{})}})
 
 	gates := map[string]*gate{}
 	for name, o := range map[string]*notation.Options{
-		"strict":                  policyJSON(t, "strict", ""),
-		"permissive":              policyJSON(t, "permissive", ""),
-		"audit":                   policyJSON(t, "audit", ""),
-		"strict, revocation log":  policyJSON(t, "strict", `{"revocation":"log"}`),
-		"strict, revocation skip": policyJSON(t, "strict", `{"revocation":"skip"}`),
-		"disableUnsafe":           policyJSON(t, "strict", ""),
+		"strict":                   policyJSON(t, "strict", ""),
+		"permissive":               policyJSON(t, "permissive", ""),
+		"audit":                    policyJSON(t, "audit", ""),
+		"strict, revocation log":   policyJSON(t, "strict", `{"revocation":"log"}`),
+		"strict, revocation skip":  policyJSON(t, "strict", `{"revocation":"skip"}`),
+		"disableUnsafe":            policyJSON(t, "strict", ""),
+		"strict, authenticity log": policyJSON(t, "strict", `{"authenticity":"log"}`),
 	} {
 		o.TrustStores = notation.TrustStores{Inline: map[string][]string{"ca:acme": {ca.pem()}}}
 		o.Revocation.DisableUnsafe = name == "disableUnsafe"
@@ -148,6 +156,10 @@ func TestOCSP(t *testing.T) {
 		{"revoked, override revocation log", "strict, revocation log", revokedRef, vouch.Allowed, want{vouch.Passed, "logged only, not enforced (level strict, override revocation: log): certificate revoked", nil}, true},
 		{"revoked, override revocation skip", "strict, revocation skip", revokedRef, vouch.Allowed, want{vouch.Passed, "(level strict, override revocation: skip)", map[string]any{"level": "strict"}}, false},
 		{"revoked, disableUnsafe", "disableUnsafe", revokedRef, vouch.Allowed, want{vouch.Passed, "signed by", nil}, false},
+		{"untrusted chain, strict", "strict", untrustedRef, vouch.Denied, want{vouch.Failed, "untrusted signer", map[string]any{"check": "authenticity"}}, false},
+		{"untrusted chain, audit", "audit", untrustedRef, vouch.Allowed, want{vouch.Passed, "revocation status unknown: not checked: no trust store holds a certificate of the chain", map[string]any{"audit": true}}, false},
+		// Revocation enforced, and not checked: fail closed.
+		{"untrusted chain, override authenticity log", "strict, authenticity log", untrustedRef, vouch.Denied, want{vouch.Errored, "revocation status unknown: not checked", map[string]any{"check": "revocation"}}, false},
 	}
 	down := []ocspCase{
 		{"unreachable", "strict", goodRef, vouch.Denied, want{vouch.Errored, "revocation status unknown (OCSP " + responder.URL, revocationCheck}, false},
@@ -168,6 +180,9 @@ func TestOCSP(t *testing.T) {
 		}
 	}
 	run(up)
+	if n := attacker.crlFetches.Load(); n != 0 {
+		t.Errorf("the untrusted certificate's CRL was downloaded %d times", n)
+	}
 	responder.Close()
 	run(down)
 }
