@@ -224,6 +224,11 @@ func testChartGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, bin, hosts s
 		return wantJSONPath(c, "true", "{.status.created}", "constrainttemplate", "vouchverification")
 	})
 	c.mustKubectl(t, rel.constraint, "apply", "-f", "-")
+	t.Cleanup(func() {
+		if out, err := c.kubectl(rel.constraint, "delete", "--ignore-not-found", "-f", "-"); err != nil {
+			t.Errorf("deleting the Constraint: %v\n%s", err, out)
+		}
+	})
 	testbed.WaitFor(t, "the constraint enforced", 60*time.Second, gk, func() error {
 		return wantJSONPath(c, "true", "{.status.byPod[*].enforced}", "vouchverification", releaseName)
 	})
@@ -233,7 +238,9 @@ func testChartGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, bin, hosts s
 	// The chart's mutating webhook pins the Pod's image first; Gatekeeper
 	// then asks vouch about the pinned reference.
 	reason := providerReasonWith(t, rel.client(t), rel.base, img.unsignedPinned)
-	want := fmt.Sprintf("[vouch-verification] image %s denied by vouch: %s", img.unsignedPinned, reason)
+	// Gatekeeper names the Constraint that denied: the release's.
+	constraint := parseManifests(t, rel.constraint).objects[0].str("metadata", "name")
+	want := fmt.Sprintf("[%s] image %s denied by vouch: %s", constraint, img.unsignedPinned, reason)
 	waitDenied(t, c, gk, "unsigned", img.unsigned, want)
 	if out, err := c.dryRunPod("signed", img.signed); err != nil {
 		t.Fatalf("the signed Pod was not admitted: %v\n%s", err, out)
@@ -302,7 +309,7 @@ func testChartWebhook(t *testing.T, c *cluster, pki *ca, logDir, bin string, img
 // process that serves it.
 type chartRelease struct {
 	r          rendered
-	constraint string // the Constraint, applied once its kind exists ("" when none)
+	constraint string // the Constraint, for the caller to apply once its kind exists ("" when none)
 	vouch      *vouchServer
 	base       string // https://127.0.0.1:PORT, vouch's HTTPS listener
 	caBundle   string // the rendered caBundle (base64)
@@ -366,11 +373,7 @@ func installChart(t *testing.T, c *cluster, pki *ca, logDir, bin string, extra .
 	stream := strings.Join(now, "---\n")
 	c.mustKubectl(t, stream, "apply", "-f", "-")
 	t.Cleanup(func() {
-		all := stream
-		if rel.constraint != "" {
-			all += "---\n" + rel.constraint
-		}
-		if out, err := c.kubectl(all, "delete", "--ignore-not-found", "--wait=false", "-f", "-"); err != nil {
+		if out, err := c.kubectl(stream, "delete", "--ignore-not-found", "--wait=false", "-f", "-"); err != nil {
 			t.Errorf("deleting the release: %v\n%s", err, out)
 		}
 	})
@@ -545,15 +548,15 @@ current-context: vouch
 	slice := fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: %s-process
-  namespace: %s
+  name: %[1]s-process
+  namespace: %[2]s
   labels: {kubernetes.io/service-name: %[1]s}
 addressType: FQDN
 endpoints:
-  - addresses: [%s]
+  - addresses: [%[3]s]
     conditions: {ready: true}
 ports:
-%s`, svc.str("metadata", "name"), releaseNamespace, chartPodHost, slicePorts.String())
+%[4]s`, svc.str("metadata", "name"), releaseNamespace, chartPodHost, slicePorts.String())
 	c.mustKubectl(t, slice, "apply", "-f", "-")
 	t.Cleanup(func() {
 		if out, err := c.kubectl(slice, "delete", "--ignore-not-found", "-f", "-"); err != nil {
@@ -630,7 +633,9 @@ func checkChartRBAC(t *testing.T, c *cluster) {
 		{false, []string{"create", "events", "-n", ns}},
 	} {
 		out, err := c.kubectl("", append(append([]string{"auth", "can-i"}, tc.args...), as...)...)
-		got := strings.TrimSpace(out)
+		// The answer is the last line, after kubectl's warnings.
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		got := lines[len(lines)-1]
 		if (got == "yes") != tc.allowed || (err == nil) != tc.allowed {
 			t.Errorf("kubectl auth can-i %s as %s: %q (%v), want allowed=%v", strings.Join(tc.args, " "), chartSA, got, err, tc.allowed)
 		}
@@ -654,6 +659,7 @@ type auditEvent struct {
 		APIGroup    string `json:"apiGroup"`
 	} `json:"objectRef"`
 	RequestURI     string `json:"requestURI"`
+	UserAgent      string `json:"userAgent"`
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
@@ -677,7 +683,10 @@ func checkChartAudit(t *testing.T, path string) {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("the audit log: %v", err)
 		}
-		if ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username != chartSA || ev.Stage != "ResponseComplete" || ev.ObjectRef == nil {
+		// vouch's client says "vouch" (kube.RESTConfig); kubectl auth
+		// can-i, as the ServiceAccount too, is the test's.
+		if ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username != chartSA || ev.Stage != "ResponseComplete" || ev.ObjectRef == nil ||
+			!strings.HasPrefix(ev.UserAgent, "vouch") {
 			continue
 		}
 		res := ev.ObjectRef.Resource
