@@ -89,6 +89,28 @@ const (
 	chartPodHost     = "vouch-pod." + releaseNamespace + ".e2e.test"
 )
 
+// tenantVouchConfig is a tenant's VouchConfig, with no Secret or
+// ConfigMap to read: SBOMs for team-b's images.
+const tenantVouchConfig = `apiVersion: config.vouch.dev/v1alpha1
+kind: VouchConfig
+metadata:
+  name: team-b
+  namespace: team-b
+spec:
+  verifiers:
+    - name: team-b-sbom
+      type: sbom
+      sbom:
+        deniedLicenses: [AGPL-3.0-only]
+  policy:
+    scopes:
+      - name: team-b-sbom
+        repositories: ["registry.example.com/team-b/*"]
+        require:
+          - artifactType: application/spdx+json
+            verifiers: [team-b-sbom]
+`
+
 // The audit policy of TestChartOnCluster's API server: who did what, and
 // the answer, for every request.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
@@ -198,6 +220,9 @@ func TestChartOnCluster(t *testing.T) {
 	c.mustKubectl(t, "", "create", "secret", "generic", "notation-ca", "--namespace", releaseNamespace, "--from-file=ca.crt="+signer.CAFile)
 	c.mustKubectl(t, "", "create", "configmap", "notation-trust-policy", "--namespace", releaseNamespace, "--from-literal=trustpolicy.json="+trustPolicy)
 	c.mustKubectl(t, "", "create", "secret", "generic", "unrelated", "--namespace", releaseNamespace, "--from-literal=password=hunter2")
+	// A tenant's VouchConfig (of images that are not the test's), which
+	// vouch must see and write the status of.
+	c.mustKubectl(t, namespaces("team-b")+"---\n"+tenantVouchConfig, "apply", "-f", "-")
 
 	t.Run("gatekeeper", func(t *testing.T) {
 		testChartGatekeeper(t, c, pki, logDir, vouchBin, hosts, img)
@@ -383,6 +408,9 @@ func installChart(t *testing.T, c *cluster, pki *ca, logDir, bin string, extra .
 	ready := `{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}`
 	testbed.WaitFor(t, "the ClusterVouchConfig Ready", 60*time.Second, rel.vouch.proc, func() error {
 		return wantJSONPath(c, "True Applied", ready, "clustervouchconfig", "vouch")
+	})
+	testbed.WaitFor(t, "the tenant's VouchConfig Ready", 60*time.Second, rel.vouch.proc, func() error {
+		return wantJSONPath(c, "True", `{.status.conditions[?(@.type=="Ready")].status}`, "vouchconfig", "team-b", "--namespace", "team-b")
 	})
 	return rel
 }
@@ -721,6 +749,7 @@ func checkChartAudit(t *testing.T, path string) {
 		"patch clustervouchconfigs.config.vouch.dev/status vouch",
 		"list vouchconfigs.config.vouch.dev ",
 		"watch vouchconfigs.config.vouch.dev ",
+		"patch vouchconfigs.config.vouch.dev/status team-b/team-b",
 		"get secrets " + releaseNamespace + "/notation-ca",
 		"watch secrets " + releaseNamespace + "/notation-ca",
 		"get configmaps " + releaseNamespace + "/notation-trust-policy",
