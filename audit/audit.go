@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/server/admission"
 )
 
 // ReportVersion is the version of the JSON document `vouch audit -o json`
@@ -47,6 +48,9 @@ type Workload struct {
 	// Containers are the workload's containers, init containers and
 	// ephemeral containers.
 	Containers []Container `json:"containers"`
+	// PullSecrets are the image pull secrets of the workload's Pods (the
+	// cluster source), which Options.Credentials reads. Optional.
+	PullSecrets *admission.PullSecrets `json:"-"`
 }
 
 // Container is one container's image in a workload.
@@ -74,6 +78,13 @@ type Options struct {
 	// distinct image is then verified once per namespace (the engine
 	// shares verdicts between namespaces of the same policy). Optional.
 	Verify func(ctx context.Context, namespace, image string) (*vouch.Report, error)
+	// Credentials returns the context a workload's images are verified
+	// in, carrying the registry credentials of its pull secrets, as the
+	// admission webhook reads a Pod's images with them
+	// (--kubernetes-pull-secrets); with it, images are verified once per
+	// distinct pull secrets too. Optional; default the caller's
+	// credentials only.
+	Credentials admission.CredentialsFunc
 	// Wait is called before each verification and may block to pace them
 	// (a rate limit); an error ends the audit's remaining verifications,
 	// which become undecided. Optional.
@@ -136,10 +147,11 @@ type ImageReport struct {
 
 // job is one verification, shared by the containers that need it.
 type job struct {
-	exec      *vouch.Executor // or Options.Verify in namespace
-	namespace string
-	ref       vouch.Reference
-	report    *vouch.Report
+	exec        *vouch.Executor // or Options.Verify in namespace
+	namespace   string
+	ref         vouch.Reference
+	pullSecrets *admission.PullSecrets // with Options.Credentials
+	report      *vouch.Report
 }
 
 // Run verifies the images of workloads, each distinct image once per
@@ -189,9 +201,14 @@ func Run(ctx context.Context, workloads []Workload, opts Options) (*Report, erro
 				continue
 			}
 			key := ne.key + "\x00" + ref.String()
+			var ps *admission.PullSecrets
+			if opts.Credentials != nil && w.PullSecrets != nil {
+				ps = w.PullSecrets
+				key += fmt.Sprintf("\x00%s\x00%s\x00%q", ps.Namespace, ps.ServiceAccount, ps.Names)
+			}
 			jb, ok := jobs[key]
 			if !ok {
-				jb = &job{exec: ne.exec, namespace: w.Namespace, ref: ref}
+				jb = &job{exec: ne.exec, namespace: w.Namespace, ref: ref, pullSecrets: ps}
 				jobs[key] = jb
 				order = append(order, jb)
 			}
@@ -290,6 +307,11 @@ func run(ctx context.Context, jb *job, opts Options) *vouch.Report {
 		if err := opts.Wait(ctx); err != nil {
 			return &vouch.Report{Subject: jb.ref.String(), Reference: jb.ref.String(), Verdict: vouch.Undecided, Reason: "could not decide: " + err.Error()}
 		}
+	}
+	if jb.pullSecrets != nil {
+		// Fewer credentials can only make vouch read less: an error
+		// leaves those that could be read.
+		ctx, _ = opts.Credentials(ctx, *jb.pullSecrets)
 	}
 	if opts.Verify == nil {
 		r, _ := jb.exec.Verify(ctx, jb.ref)

@@ -115,7 +115,7 @@ func Workloads(ctx context.Context, opts Options) ([]audit.Workload, error) {
 				if pods++; pods > opts.MaxPods {
 					return nil, fmt.Errorf("more than %d pods: audit fewer namespaces (-n)", opts.MaxPods)
 				}
-				containers, err := podContainers(pod)
+				containers, ps, err := podContainers(pod)
 				if err != nil {
 					return nil, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 				}
@@ -125,7 +125,7 @@ func Workloads(ctx context.Context, opts Options) ([]audit.Workload, error) {
 				}
 				w, ok := byOwner[top]
 				if !ok {
-					w = &audit.Workload{Namespace: top.namespace, Kind: top.kind, Name: top.name, Source: "cluster"}
+					w = &audit.Workload{Namespace: top.namespace, Kind: top.kind, Name: top.name, Source: "cluster", PullSecrets: ps}
 					byOwner[top], seen[top] = w, map[audit.Container]bool{}
 					order = append(order, top)
 				}
@@ -150,15 +150,20 @@ func Workloads(ctx context.Context, opts Options) ([]audit.Workload, error) {
 }
 
 // podContainers returns the Pod's containers as admission reads them,
-// each with the digest its status reports running, if any.
-func podContainers(pod *corev1.Pod) ([]audit.Container, error) {
+// each with the digest its status reports running, if any, and the Pod's
+// pull secrets.
+func podContainers(pod *corev1.Pod) ([]audit.Container, *admission.PullSecrets, error) {
 	data, err := json.Marshal(pod)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	images, err := admission.Images("Pod", data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	ps, ok, err := admission.PodPullSecrets("Pod", pod.Namespace, data)
+	if err != nil {
+		return nil, nil, err
 	}
 	running := map[string]digest.Digest{}
 	for _, list := range []struct {
@@ -179,7 +184,10 @@ func podContainers(pod *corev1.Pod) ([]audit.Container, error) {
 	for i, im := range images {
 		out[i] = audit.Container{Container: im.Where, Image: im.Image, Running: running[im.Where]}
 	}
-	return out, nil
+	if !ok {
+		return out, nil, nil
+	}
+	return out, &ps, nil
 }
 
 // imageIDDigest returns the manifest digest of a container status's

@@ -44,7 +44,11 @@ func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}
-	a, err := kube.NewAuditor(kube.AuditorOptions{Client: c, Verify: verify, Interval: sf.auditInterval, Rate: sf.auditRate, OnAudit: metrics.Audit, Logger: logger.With("component", "audit")})
+	credentials, _, err := sf.podCredentials()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := kube.NewAuditor(kube.AuditorOptions{Client: c, Verify: verify, Credentials: credentials, Interval: sf.auditInterval, Rate: sf.auditRate, OnAudit: metrics.Audit, Logger: logger.With("component", "audit")})
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}

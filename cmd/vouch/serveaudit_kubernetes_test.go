@@ -156,3 +156,75 @@ func TestServeKubernetesAudit(t *testing.T) {
 		t.Errorf("no audit in the log:\n%s", s.logs.String())
 	}
 }
+
+// TestServeKubernetesAuditPullSecrets: with --kubernetes-pull-secrets,
+// the audit reads each Pod's images with its pull secrets (or its
+// ServiceAccount's), as admission does, from a registry that requires
+// them (the distribution registry behind basic authentication): a Pod
+// with them passes, one without is an error that says why.
+func TestServeKubernetesAuditPullSecrets(t *testing.T) {
+	bed := newPrivateBed(t)
+	k := startKubeEnv(t)
+	if _, err := envtest.InstallCRDs(k.cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "internal", "testbed", "crds")}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	k.createNotationTrust(t, bed.ca)
+	k.create(t, &v1alpha1.ClusterVouchConfig{ObjectMeta: metav1.ObjectMeta{Name: "vouch"}, Spec: v1alpha1.ClusterVouchConfigSpec{Spec: notationSpec()}})
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		k.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		k.create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}})
+	}
+	secret := func(ns, name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: bed.dockerConfigJSON(bed.password)}}
+	}
+	k.create(t, secret("team-a", "regcred"))
+	k.create(t, secret("team-c", "builder-pull"))
+	k.create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-c", Name: "builder"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "builder-pull"}}})
+	pod := func(ns, sa string, secrets ...string) {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+			Spec: corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "main", Image: bed.image()}}}}
+		for _, s := range secrets {
+			p.Spec.ImagePullSecrets = append(p.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		}
+		k.create(t, p)
+	}
+	pod("team-a", "", "regcred")
+	pod("team-b", "")
+	pod("team-c", "builder")
+
+	s := launchServe(t, "--kubernetes", "--kubeconfig", k.kcPath, "--kubernetes-namespace", "vouch", "--kubernetes-pull-secrets", "--audit-interval", "1h")
+	s.waitReady(t)
+	want := map[string]string{"team-a": "pass", "team-b": "error", "team-c": "pass"}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := map[string]string{}
+		messages := map[string]string{}
+		for ns := range want {
+			r := &unstructured.Unstructured{}
+			r.SetGroupVersionKind(kube.PolicyReport)
+			if err := k.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: kube.PolicyReportName}, r); err != nil {
+				continue
+			}
+			items, _, _ := unstructured.NestedSlice(r.Object, "results")
+			if len(items) == 1 {
+				got[ns] = items[0].(map[string]any)["result"].(string)
+				messages[ns], _ = items[0].(map[string]any)["message"].(string)
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			if !strings.Contains(messages["team-b"], "authentication failed for "+bed.host) {
+				t.Errorf("team-b's result does not say why: %q", messages["team-b"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PolicyReport results %v, want %v (%v)\n%s", got, want, messages, s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(s.logs.String(), bed.password) {
+		t.Error("the logs disclose a credential")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/audit/cluster"
+	"github.com/vouch-project/vouch/server/admission"
 )
 
 // PolicyReport is the kind the in-server audit writes: the Kubernetes
@@ -59,6 +60,10 @@ type AuditorOptions struct {
 	// Verify decides an image in a namespace: the server's engine, whose
 	// verdict cache admission shares. Required.
 	Verify func(ctx context.Context, namespace, image string) (*vouch.Report, error)
+	// Credentials reads each workload's images with its Pods' image pull
+	// secrets, as admission does with --kubernetes-pull-secrets.
+	// Optional.
+	Credentials admission.CredentialsFunc
 	// Interval is how often every running image is verified again.
 	// Optional; default DefaultAuditInterval.
 	Interval time.Duration
@@ -181,8 +186,9 @@ func (a *Auditor) Audit(ctx context.Context) (*audit.Report, error) {
 	pace := time.NewTicker(time.Duration(float64(time.Second) / a.opts.Rate))
 	defer pace.Stop()
 	r, err := audit.Run(ctx, workloads, audit.Options{
-		Verify:   a.opts.Verify,
-		Parallel: 2,
+		Verify:      a.opts.Verify,
+		Credentials: a.opts.Credentials,
+		Parallel:    2,
 		Wait: func(ctx context.Context) error {
 			select {
 			case <-pace.C:
