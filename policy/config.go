@@ -74,8 +74,23 @@ type Scope struct {
 // +kubebuilder:object:generate=true
 type Requirement struct {
 	// ArtifactType is the referrers' artifact type, read from their
-	// manifests. Required unless AnyOf is set.
+	// manifests. Required unless AnyOf, Kind or PredicateType is set; with
+	// them it narrows the packaging that counts.
 	ArtifactType string `json:"artifactType,omitempty"`
+	// Kind asks for referrers that a verifier found to claim this about the
+	// subject: "signature" (a Notary Project signature, a cosign signature
+	// in the tag layout, as a referrer or in a Sigstore bundle) or
+	// "attestation" (an in-toto statement, whatever carried it: cosign's
+	// .att tag, an in-toto referrer, a Sigstore bundle). Only the claims
+	// of that kind count, with their own outcomes: a Sigstore bundle that
+	// is a signature never meets an attestation requirement, nor the
+	// reverse. Optional; "attestation" when PredicateType is set.
+	// +kubebuilder:validation:Enum=signature;attestation
+	Kind string `json:"kind,omitempty"`
+	// PredicateType asks for attestations of this in-toto predicate type
+	// (a URI, such as https://slsa.dev/provenance/v1), read from the
+	// statement itself. Optional; implies kind attestation.
+	PredicateType string `json:"predicateType,omitempty"`
 	// AnyOf lists alternative requirements, of which one must be met: "a
 	// Notary Project signature or a cosign signature". Set either AnyOf or
 	// ArtifactType (with its other fields), not both. (In the CRDs, nested
