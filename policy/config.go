@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -221,7 +222,7 @@ func validRequirements(reqs []Requirement, path string) error {
 	for i, r := range reqs {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		if len(r.AnyOf) > 0 {
-			if r.ArtifactType != "" || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
+			if r.ArtifactType != "" || r.Kind != "" || r.PredicateType != "" || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
 				return fmt.Errorf("%s.anyOf: a requirement with anyOf has no other fields", p)
 			}
 			if err := validRequirements(r.AnyOf, p+".anyOf"); err != nil {
@@ -229,8 +230,21 @@ func validRequirements(reqs []Requirement, path string) error {
 			}
 			continue
 		}
-		if r.ArtifactType == "" {
-			return fmt.Errorf("%s.artifactType: required (or anyOf)", p)
+		if r.ArtifactType == "" && r.Kind == "" && r.PredicateType == "" {
+			return fmt.Errorf("%s.artifactType: required (or kind, predicateType or anyOf)", p)
+		}
+		switch vouch.ClaimKind(r.Kind) {
+		case "", vouch.ClaimSignature, vouch.ClaimAttestation:
+		default:
+			return fmt.Errorf("%s.kind: %q is not signature or attestation", p, r.Kind)
+		}
+		if r.PredicateType != "" {
+			if r.Kind == string(vouch.ClaimSignature) {
+				return fmt.Errorf("%s.predicateType: a signature has no predicate type; use kind attestation, or leave kind out", p)
+			}
+			if u, err := url.Parse(r.PredicateType); err != nil || u.Scheme == "" {
+				return fmt.Errorf("%s.predicateType: %q is not a URI (write the predicate type in full, such as https://slsa.dev/provenance/v1)", p, r.PredicateType)
+			}
 		}
 		switch r.Match {
 		case "", MatchAny, MatchAll:
@@ -487,21 +501,28 @@ func (r Requirement) unmet(node *vouch.Node) string {
 		}
 		return "none of the alternatives is met: " + strings.Join(whys, " / ")
 	}
-	var candidates []*vouch.Node
+	var (
+		candidates []*vouch.Node
+		findings   [][]finding
+	)
 	for _, c := range node.Referrers {
-		if c.ArtifactType == r.ArtifactType {
-			candidates = append(candidates, c)
+		if r.ArtifactType != "" && c.ArtifactType != r.ArtifactType {
+			continue
+		}
+		if fs, ok := r.findings(c); ok {
+			candidates, findings = append(candidates, c), append(findings, fs)
 		}
 	}
+	what := r.wanted()
 	if len(candidates) == 0 {
 		if r.Optional {
 			return ""
 		}
-		return "no " + r.ArtifactType + " found"
+		return "no " + what + " found"
 	}
 	var good, bad []string
-	for _, c := range candidates {
-		if why := r.satisfiedBy(c); why != "" {
+	for i, c := range candidates {
+		if why := r.satisfiedBy(c, findings[i]); why != "" {
 			bad = append(bad, fmt.Sprintf("%s %s", vouch.ShortDigest(c.Digest), why))
 		} else {
 			good = append(good, vouch.ShortDigest(c.Digest))
@@ -509,36 +530,145 @@ func (r Requirement) unmet(node *vouch.Node) string {
 	}
 	if r.Match == MatchAll {
 		if len(bad) > 0 {
-			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", r.ArtifactType, len(bad), len(candidates), list(bad, "; "))
+			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", what, len(bad), len(candidates), list(bad, "; "))
 		}
 		return ""
 	}
 	if len(good) == 0 {
-		return fmt.Sprintf("no %s verified: %s", r.ArtifactType, list(bad, "; "))
+		return fmt.Sprintf("no %s verified: %s", what, list(bad, "; "))
 	}
 	return ""
 }
 
-// satisfiedBy says why node does not satisfy r, or "".
-func (r Requirement) satisfiedBy(node *vouch.Node) string {
+// claimKind is the kind of claim r asks for, or "" when r asks for an
+// artifact type alone.
+func (r Requirement) claimKind() vouch.ClaimKind {
+	switch {
+	case r.Kind != "":
+		return vouch.ClaimKind(r.Kind)
+	case r.PredicateType != "":
+		return vouch.ClaimAttestation
+	}
+	return ""
+}
+
+// wanted names what r asks for, in reasons.
+func (r Requirement) wanted() string {
+	var s string
+	switch r.claimKind() {
+	case "":
+		return r.ArtifactType
+	case vouch.ClaimAttestation:
+		s = "attestation"
+		if r.PredicateType != "" {
+			s += " of predicate type " + r.PredicateType
+		}
+	default:
+		s = r.Kind
+	}
+	if r.ArtifactType != "" {
+		s += " (" + r.ArtifactType + ")"
+	}
+	return s
+}
+
+// finding is one verifier's outcome on what a requirement asks of a node.
+type finding struct {
+	verifier string
+	outcome  vouch.Outcome
+	reason   string
+}
+
+// findings returns the outcomes on node of what r asks for, and whether
+// node is a candidate for r at all. For a requirement on an artifact type,
+// every referrer of the type is, and its results count. For one on a kind
+// of claim, the claims of that kind (and predicate type) in its results
+// count, and a referrer claiming none is no candidate; a referrer whose
+// verifiers report no claims (such as the notation verifier's) claims to
+// be a signature when its artifact type is one. A referrer without results
+// (not verified yet, or unreadable) is a candidate that does not pass,
+// unless nothing checks it at all.
+func (r Requirement) findings(node *vouch.Node) ([]finding, bool) {
+	kind := r.claimKind()
+	counted := func(res vouch.Result) bool {
+		return len(r.Verifiers) == 0 || slices.Contains(r.Verifiers, res.Verifier)
+	}
+	if kind == "" || len(node.Results) == 0 {
+		if kind != "" && node.Outcome != "" && node.Outcome != vouch.Failed && node.Outcome != vouch.Errored {
+			return nil, false
+		}
+		var fs []finding
+		for _, res := range node.Results {
+			if counted(res) {
+				fs = append(fs, finding{res.Verifier, res.Outcome, res.Reason})
+			}
+		}
+		return fs, true
+	}
+	claimed := false
+	for _, res := range node.Results {
+		claimed = claimed || len(res.Claims) > 0
+	}
+	var fs []finding
+	for _, res := range node.Results {
+		if !counted(res) {
+			continue
+		}
+		if !claimed {
+			if kind == vouch.ClaimSignature && vouch.IsSignature(node.ArtifactType) {
+				fs = append(fs, finding{res.Verifier, res.Outcome, res.Reason})
+			}
+			continue
+		}
+		for _, c := range res.Claims {
+			if c.Kind == kind && (r.PredicateType == "" || c.PredicateType == r.PredicateType) {
+				fs = append(fs, finding{res.Verifier, c.Outcome, c.Reason})
+			}
+		}
+	}
+	return fs, len(fs) > 0
+}
+
+// outcome sums up findings as a node's results are: failed if any failed,
+// else error if any erred, else passed if any passed, else skipped; with
+// the reason of the first of that outcome. A node without findings (no
+// results) has its own outcome.
+func outcome(node *vouch.Node, fs []finding) (vouch.Outcome, string) {
+	if len(node.Results) == 0 {
+		return node.Outcome, node.Reason
+	}
+	for _, o := range []vouch.Outcome{vouch.Failed, vouch.Errored, vouch.Passed, vouch.Skipped} {
+		for _, f := range fs {
+			if f.outcome == o {
+				return o, f.verifier + ": " + f.reason
+			}
+		}
+	}
+	return vouch.Skipped, "no verifier checked it"
+}
+
+// satisfiedBy says why node, with findings fs on what r asks, does not
+// satisfy r, or "".
+func (r Requirement) satisfiedBy(node *vouch.Node, fs []finding) string {
 	if len(r.Verifiers) == 0 {
+		o, reason := node.Outcome, node.Reason
+		if r.claimKind() != "" {
+			o, reason = outcome(node, fs)
+		}
 		// A node that no verifier handles can still be vouched for by its
 		// nested requirements (an SBOM by its signature); a leaf
 		// requirement needs a check that passed.
-		vouchedByNested := node.Outcome == vouch.Skipped && len(r.Require) > 0
-		if node.Outcome != vouch.Passed && !vouchedByNested {
-			return outcomeWhy(node.Outcome, node.Reason)
+		vouchedByNested := o == vouch.Skipped && len(r.Require) > 0
+		if o != vouch.Passed && !vouchedByNested {
+			return outcomeWhy(o, reason)
 		}
 	} else {
 		passed := false
-		for _, res := range node.Results {
-			if !slices.Contains(r.Verifiers, res.Verifier) {
-				continue
+		for _, f := range fs {
+			if f.outcome == vouch.Failed || f.outcome == vouch.Errored {
+				return outcomeWhy(f.outcome, f.verifier+": "+f.reason)
 			}
-			if res.Outcome == vouch.Failed || res.Outcome == vouch.Errored {
-				return outcomeWhy(res.Outcome, res.Verifier+": "+res.Reason)
-			}
-			passed = passed || res.Outcome == vouch.Passed
+			passed = passed || f.outcome == vouch.Passed
 		}
 		if !passed {
 			return fmt.Sprintf("not verified by %s", strings.Join(r.Verifiers, " or "))
@@ -570,7 +700,7 @@ func describeRequirements(reqs []Requirement) string {
 			parts = append(parts, "one of ("+strings.Join(strings.Split(describeRequirements(r.AnyOf), ", "), " | ")+")")
 			continue
 		}
-		s := r.ArtifactType + " verified"
+		s := r.wanted() + " verified"
 		if r.Match == MatchAll {
 			s = "every " + s
 		}

@@ -38,6 +38,10 @@ type finding struct {
 	stage   int
 	reason  string
 	details map[string]any
+	// kind and predicateType say what the layer claims; kind is "" when
+	// the layer could not be read far enough to tell.
+	kind          vouch.ClaimKind
+	predicateType string
 }
 
 func failedAt(stage int, reason string) finding {
@@ -66,6 +70,10 @@ func (v *Verifier) check(req *vouch.VerifyRequest, c *candidate) finding {
 	f.details["form"] = c.form
 	if c.stmt != nil {
 		f.details["predicateType"] = c.stmt.PredicateType
+	}
+	f.kind = vouch.ClaimSignature
+	if c.isAttestation() {
+		f.kind, f.predicateType = vouch.ClaimAttestation, c.stmt.PredicateType
 	}
 	return f
 }
@@ -419,7 +427,7 @@ func summarize(fs []finding) vouch.Result {
 			}
 		}
 	}
-	r := vouch.Result{Outcome: best.outcome, Reason: best.reason, Details: best.details}
+	r := vouch.Result{Outcome: best.outcome, Reason: best.reason, Details: best.details, Claims: claims(fs)}
 	if r.Details == nil {
 		r.Details = map[string]any{}
 	}
@@ -446,4 +454,46 @@ func summarize(fs []finding) vouch.Result {
 		r.Details["failures"] = reasons
 	}
 	return r
+}
+
+// claims sums up the findings by what their layers claim: for each kind and
+// predicate type, in the order the layers first claim it, passed when one
+// of its layers passed, else the failure that got furthest, else skipped.
+// Layers that could not be read far enough to tell what they claim are
+// left out.
+func claims(fs []finding) []vouch.Claim {
+	type key struct {
+		kind vouch.ClaimKind
+		pt   string
+	}
+	var order []key
+	best := map[key]*finding{}
+	for i := range fs {
+		f := &fs[i]
+		if f.kind == "" {
+			continue
+		}
+		k := key{f.kind, f.predicateType}
+		b, ok := best[k]
+		if !ok {
+			order = append(order, k)
+			best[k] = f
+			continue
+		}
+		switch {
+		case b.outcome == vouch.Passed:
+		case f.outcome == vouch.Passed,
+			f.outcome == vouch.Failed && (b.outcome != vouch.Failed || f.stage > b.stage):
+			best[k] = f
+		}
+	}
+	out := make([]vouch.Claim, 0, len(order))
+	for _, k := range order {
+		b := best[k]
+		out = append(out, vouch.Claim{Kind: k.kind, PredicateType: k.pt, Outcome: b.outcome, Reason: b.reason})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

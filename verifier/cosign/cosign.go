@@ -64,7 +64,7 @@ const (
 	// attaches v0.3.
 	BundleV01Type = "application/vnd.dev.sigstore.bundle+json;version=0.1"
 	BundleV02Type = "application/vnd.dev.sigstore.bundle+json;version=0.2"
-	BundleV03Type = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	BundleV03Type = vouch.SigstoreBundleType
 )
 
 // Layer media types.
@@ -262,7 +262,11 @@ func (v *Verifier) layer(ctx context.Context, req *vouch.VerifyRequest, i int, l
 		return finding{}, err
 	}
 	if bad != "" {
-		return finding{layer: i, outcome: vouch.Failed, stage: stageRead, reason: bad}, nil
+		f := finding{layer: i, outcome: vouch.Failed, stage: stageRead, reason: bad}
+		if l.MediaType == MediaTypeSimpleSigning {
+			f.kind = vouch.ClaimSignature
+		}
+		return f, nil
 	}
 	c.layer = i
 	return v.check(req, c), nil
