@@ -246,7 +246,10 @@ func formatOf(mediaType string) string {
 
 // Verify checks the SBOM that req.Artifact holds: the manifest's layer of an
 // SBOM media type, or its only layer when none has one (the artifact type
-// then says the format). The layer is fetched through req.Repository,
+// then says the format). For an attestation manifest (a Sigstore bundle,
+// cosign's .att, an in-toto referrer), it checks the SPDX and CycloneDX
+// predicates of its statements instead, by the same rules; an attestation
+// without one is skipped. The layer is fetched through req.Repository,
 // bounded by the store's max-blob-bytes.
 //
 // Outcomes: Passed when every configured check passes; Failed with the
