@@ -12,6 +12,7 @@ import (
 	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/store/registry"
 	"github.com/vouch-project/vouch/verifier/cosign"
+	"github.com/vouch-project/vouch/verifier/sbom"
 )
 
 // TestCosign3CLI signs and attests with the real cosign v3 (built into the
@@ -46,7 +47,7 @@ func TestCosign3CLI(t *testing.T) {
 		}
 		return path
 	}
-	sbom := write("sbom.spdx.json", `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0",
+	sbomFile := write("sbom.spdx.json", `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0",
 	  "documentNamespace":"https://example.com/app","creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: test"]},"packages":[]}`)
 	provenance := write("provenance.json", `{"buildDefinition":{"buildType":"https://builder.test/type","externalParameters":{}},
 	  "runDetails":{"builder":{"id":"https://builder.test/v1"}}}`)
@@ -65,6 +66,15 @@ func TestCosign3CLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The sbom verifier checks the SBOM predicates of the same attestations
+	// by its rules, beside the cosign verifier's check of their signer.
+	sv, err := sbom.New("sbom", sbom.Config{DeniedLicenses: []string{"GPL-3.0-only"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gplSBOM := write("gpl.spdx.json", `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0",
+	  "documentNamespace":"https://example.com/gpl","creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: test"]},
+	  "packages":[{"name":"readline","SPDXID":"SPDXRef-readline","versionInfo":"8.2","downloadLocation":"NOASSERTION","licenseConcluded":"GPL-3.0-only"}]}`)
 	store, err := registry.New(registry.Options{PlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +87,11 @@ func TestCosign3CLI(t *testing.T) {
 	}
 	vouchVerdict := func(t *testing.T, ref, name string) (bool, string) {
 		t.Helper()
-		pol, err := policy.New(policy.Config{Scopes: []policy.Scope{{Name: name, Repositories: []string{"*"}, Require: policies[name]}}}, []string{"cosign"})
+		pol, err := policy.New(policy.Config{Scopes: []policy.Scope{{Name: name, Repositories: []string{"*"}, Require: policies[name]}}}, []string{"cosign", "sbom"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec := &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v}, Policy: pol, Discovery: vouch.Discovery{CosignTags: true}}
+		exec := &vouch.Executor{Store: store, Verifiers: []vouch.Verifier{v, sv}, Policy: pol, Discovery: vouch.Discovery{CosignTags: true}}
 		r, err := exec.Verify(ctx, testbed.Ref(t, ref))
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +105,7 @@ func TestCosign3CLI(t *testing.T) {
 		return append([]string{"attest", "--key", k + ".key", "--type", typ, "--predicate", pred}, offline...)
 	}
 	sign2 := []string{"sign", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry"}
-	attest2 := []string{"attest", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry", "--type", "spdxjson", "--predicate", sbom}
+	attest2 := []string{"attest", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry", "--type", "spdxjson", "--predicate", sbomFile}
 	verify3 := []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--trusted-root", emptyRoot}
 	attested3 := func(typ string) []string {
 		return []string{"verify-attestation", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--trusted-root", emptyRoot, "--type", typ}
@@ -152,6 +162,15 @@ func TestCosign3CLI(t *testing.T) {
 		push: []step{{v3bin, attest3(key, "slsaprovenance1", provenance)}},
 		check: []check{{"signature+provenance", []step{{v3bin, verify3}, {v3bin, attested3("slsaprovenance1")}}, false, "no signature found",
 			"cosign verify accepts the provenance bundle as the image's signature (its payload type is https://slsa.dev/provenance/v1)"}},
+	}, {
+		name: "v3 SBOM attestation with a denied license",
+		push: []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "spdxjson", gplSBOM)}},
+		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {v3bin, attested3("spdxjson")}}, false, "sbom: SPDX-2.3 SBOM of 1 package: 1 of 1 package fails the policy: readline 8.2 (denied license GPL-3.0-only)",
+			"cosign verify-attestation checks who signed the SBOM, not what it holds"}},
+	}, {
+		name:  "v3 SBOM attestation within the rules",
+		push:  []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "spdxjson", sbomFile)}},
+		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {v3bin, attested3("spdxjson")}}, true, "attestation of predicate type " + cosign.PredicateSPDX + " verified", ""}},
 	}, {
 		name: "v2 sign in the tag layout, v3 attest provenance",
 		push: []step{{v2bin, sign2}, {v3bin, attest3(key, "slsaprovenance1", provenance)}},
