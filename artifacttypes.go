@@ -12,6 +12,24 @@ const (
 	// as OCI 1.1 referrers (cosign v3's default), signatures and
 	// attestations alike: only the bundle's content tells them apart.
 	SigstoreBundleType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// BuildKitAttestationType is the artifact type vouch gives BuildKit's
+	// attestation manifests (`docker buildx build --provenance --sbom`),
+	// which carry none: an image index lists them beside the platform
+	// manifests, with the annotations vnd.docker.reference.type:
+	// attestation-manifest and vnd.docker.reference.digest naming the
+	// platform manifest they are about; their layers are unsigned in-toto
+	// statements (application/vnd.in-toto+json). See
+	// https://docs.docker.com/build/metadata/attestations/attestation-storage/
+	BuildKitAttestationType = "application/vnd.docker.attestation-manifest"
+)
+
+// Annotations of BuildKit's attestation manifests in an image index.
+const (
+	AnnotationDockerReferenceType   = "vnd.docker.reference.type"
+	AnnotationDockerReferenceDigest = "vnd.docker.reference.digest"
+	// DockerReferenceAttestation is vnd.docker.reference.type's value for
+	// an attestation manifest.
+	DockerReferenceAttestation = "attestation-manifest"
 )
 
 // signatureTypes backs SignatureTypes and IsSignature; an array, so that no

@@ -113,6 +113,9 @@ const (
 	SourceTagSchema Source = "tag-schema"
 	// SourceCosignTag: cosign's "sha256-<hex>.sig" / ".att" / ".sbom" tags.
 	SourceCosignTag Source = "cosign-tag"
+	// SourceIndexAttestation: an attestation manifest that the parent's
+	// image index lists for it (BuildKit's layout, BuildKitAttestationType).
+	SourceIndexAttestation Source = "index-attestation"
 )
 
 // Node is one artifact in a report tree.

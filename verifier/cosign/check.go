@@ -87,6 +87,9 @@ func (v *Verifier) checkStages(req *vouch.VerifyRequest, c *candidate) finding {
 			return finding{outcome: vouch.Skipped, stage: stageRead, reason: fmt.Sprintf("attestation predicate type %s not accepted (accepted: %s)", c.stmt.PredicateType, v.att.acceptedText())}
 		}
 	}
+	if c.unsigned {
+		return v.checkUnsigned(req, c)
+	}
 	s, f := v.findSigner(c)
 	if s == nil {
 		return f
@@ -104,6 +107,23 @@ func (v *Verifier) checkStages(req *vouch.VerifyRequest, c *candidate) finding {
 		return f
 	}
 	return v.passed(c, s)
+}
+
+// checkUnsigned checks an unsigned statement's subject and predicate. It
+// can at best be skipped: nothing vouches for who made it, unless the
+// policy requires a signature on its manifest, or on the index that lists
+// it.
+func (v *Verifier) checkUnsigned(req *vouch.VerifyRequest, c *candidate) finding {
+	if !c.isAttestation() {
+		return failedAt(stageRead, "an unsigned statement of predicate type "+PredicateCosignSign+" is no signature")
+	}
+	if f, ok := checkSubject(req, c); !ok {
+		return f
+	}
+	if f, ok := v.checkContent(c); !ok {
+		return f
+	}
+	return finding{outcome: vouch.Skipped, stage: stageContent, reason: fmt.Sprintf("unsigned attestation %s: its subject and predicate pass the checks, but no signature says who made it (require one on its manifest)", c.stmt.PredicateType)}
 }
 
 // findSigner finds the configured key that verifies the signature, or the

@@ -73,6 +73,9 @@ const (
 	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
 	// MediaTypeDSSE is an attestation layer: a DSSE envelope.
 	MediaTypeDSSE = "application/vnd.dsse.envelope.v1+json"
+	// MediaTypeInToto is an unsigned in-toto statement: the layers of
+	// BuildKit's attestation manifests.
+	MediaTypeInToto = "application/vnd.in-toto+json"
 )
 
 // Annotations of cosign's signature and attestation layers.
@@ -201,7 +204,7 @@ func (v *Verifier) Handles(artifactType string) bool {
 	switch artifactType {
 	case SignatureType, BundleV01Type, BundleV02Type, BundleV03Type:
 		return true
-	case AttestationType, InTotoType:
+	case AttestationType, InTotoType, vouch.BuildKitAttestationType:
 		return v.att != nil
 	}
 	return false
@@ -255,6 +258,8 @@ func (v *Verifier) layer(ctx context.Context, req *vouch.VerifyRequest, i int, l
 		c, bad, err = v.readEnvelope(ctx, req, l)
 	case BundleV01Type, BundleV02Type, BundleV03Type:
 		c, bad, err = v.readBundle(ctx, req, l)
+	case MediaTypeInToto:
+		c, bad, err = readStatement(ctx, req, l)
 	default:
 		bad = fmt.Sprintf("unexpected layer media type %q (cosign writes %s, %s or a Sigstore bundle)", l.MediaType, MediaTypeSimpleSigning, MediaTypeDSSE)
 	}

@@ -39,18 +39,18 @@ const (
 	bundlePrefix    = "application/vnd.dev.sigstore.bundle"
 )
 
-// artifactTypes are the artifact types of attestation manifests: cosign's
-// .att tag (as vouch names it), in-toto referrers, and Sigstore bundles
-// (which may hold a signature instead).
+// artifactTypes backs Handles.
 var artifactTypes = [...]string{
 	vouch.CosignAttestationType,
 	MediaTypeInToto,
 	vouch.SigstoreBundleType,
+	vouch.BuildKitAttestationType,
 }
 
 // Handles reports whether artifactType is that of an attestation manifest:
-// cosign's .att tag (as vouch names it), an in-toto referrer, or a
-// Sigstore bundle (which may hold a signature instead).
+// cosign's .att tag (as vouch names it), an in-toto referrer, a Sigstore
+// bundle (which may hold a signature instead), or BuildKit's attestation
+// manifest.
 func Handles(artifactType string) bool { return slices.Contains(artifactTypes[:], artifactType) }
 
 // MaxLayerBytes bounds one envelope, bundle or statement read.
