@@ -310,7 +310,12 @@ func (v *Verifier) explain(err error, s *signer) finding {
 		return failedAt(stageSigstore, "missing certificate-transparency evidence: the certificate has no SCT that the trusted root's CT logs verify ("+rest+"); ignoreSCTUnsafe accepts that")
 	}
 	if _, ok := cut("failed to verify certificate identity: "); ok {
-		return failedAt(stageIdentity, fmt.Sprintf("identity mismatch (want %s, got issuer %s subject %s)", v.wantID, orNone(s.cert.Issuer), orNone(s.cert.SubjectAlternativeName)))
+		got := fmt.Sprintf("issuer %s subject %s", orNone(s.cert.Issuer), orNone(s.cert.SubjectAlternativeName))
+		if v.extensions {
+			e := s.cert.Extensions
+			got += extensionsText(certificate.Extensions{SourceRepositoryURI: orNone(e.SourceRepositoryURI), SourceRepositoryRef: orNone(e.SourceRepositoryRef), RunnerEnvironment: orNone(e.RunnerEnvironment), BuildSignerURI: orNone(e.BuildSignerURI)})
+		}
+		return failedAt(stageIdentity, fmt.Sprintf("identity mismatch (want %s, got %s)", v.wantID, got))
 	}
 	if rest, ok := cut("failed to verify signature: "); ok {
 		return failedAt(stageSigstore, "bad signature: "+rest)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
 	"github.com/vouch-project/vouch/trust"
 )
 
@@ -133,6 +135,28 @@ type Identity struct {
 	Subject string `json:"subject,omitempty"`
 	// SubjectRegExp matches the subject.
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+	// SourceRepositoryURI, when set, must equal the certificate's Fulcio
+	// extension of that name (1.3.6.1.4.1.57264.1.12), such as
+	// https://github.com/acme/app: the repository a GitHub Actions workflow
+	// ran in. Optional.
+	SourceRepositoryURI string `json:"sourceRepositoryURI,omitempty"`
+	// SourceRepositoryRef, when set, must equal the certificate's source
+	// repository ref (1.3.6.1.4.1.57264.1.14), such as refs/tags/v1.2.0.
+	// Optional.
+	SourceRepositoryRef string `json:"sourceRepositoryRef,omitempty"`
+	// RunnerEnvironment, when set, must equal the certificate's runner
+	// environment (1.3.6.1.4.1.57264.1.11): github-hosted or self-hosted.
+	// Optional.
+	RunnerEnvironment string `json:"runnerEnvironment,omitempty"`
+	// BuildSignerURI, when set, must equal the certificate's build signer
+	// URI (1.3.6.1.4.1.57264.1.9): the workflow file at a ref, for a
+	// reusable workflow the called one. Optional.
+	BuildSignerURI string `json:"buildSignerURI,omitempty"`
+}
+
+// extensions are the Fulcio extensions id requires.
+func (id Identity) extensions() certificate.Extensions {
+	return certificate.Extensions{SourceRepositoryURI: id.SourceRepositoryURI, SourceRepositoryRef: id.SourceRepositoryRef, RunnerEnvironment: id.RunnerEnvironment, BuildSignerURI: id.BuildSignerURI}
 }
 
 // Attestations says which in-toto attestations are accepted and what their

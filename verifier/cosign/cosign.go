@@ -41,6 +41,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
@@ -118,8 +119,10 @@ type Verifier struct {
 	trustedRoot *root.TrustedRoot
 	// fulcio says whether certificates under the trusted root's CAs are
 	// trusted (identities are configured).
-	fulcio      bool
-	identities  verify.CertificateIdentities
+	fulcio     bool
+	identities verify.CertificateIdentities
+	// extensions says whether some identity matches Fulcio extensions.
+	extensions  bool
 	wantID      string
 	ignoreTlog  bool
 	ignoreSCT   bool
@@ -164,11 +167,20 @@ func New(name string, c Config) (*Verifier, error) {
 	}
 	var want []string
 	for i, id := range c.Identities {
-		ci, err := verify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
+		san, err := verify.NewSANMatcher(id.Subject, id.SubjectRegExp)
+		if err != nil {
+			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
+		}
+		iss, err := verify.NewIssuerMatcher(id.Issuer, id.IssuerRegExp)
+		if err != nil {
+			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
+		}
+		ci, err := verify.NewCertificateIdentity(san, iss, id.extensions())
 		if err != nil {
 			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
 		}
 		v.identities = append(v.identities, ci)
+		v.extensions = v.extensions || extensionsText(id.extensions()) != ""
 		want = append(want, describeIdentity(id))
 	}
 	v.wantID = strings.Join(want, " or ")
@@ -191,7 +203,22 @@ func describeIdentity(id Identity) string {
 		}
 		return strings.Join(s, " ")
 	}
-	return part("issuer", id.Issuer, id.IssuerRegExp) + " " + part("subject", id.Subject, id.SubjectRegExp)
+	return part("issuer", id.Issuer, id.IssuerRegExp) + " " + part("subject", id.Subject, id.SubjectRegExp) + extensionsText(id.extensions())
+}
+
+// extensionsText lists the Fulcio extensions that identities match, as
+// " name value" pairs, or "".
+func extensionsText(e certificate.Extensions) string {
+	var b strings.Builder
+	for _, x := range []struct{ name, value string }{
+		{"source repository", e.SourceRepositoryURI}, {"source ref", e.SourceRepositoryRef},
+		{"runner environment", e.RunnerEnvironment}, {"build signer", e.BuildSignerURI},
+	} {
+		if x.value != "" {
+			b.WriteString(" " + x.name + " " + x.value)
+		}
+	}
+	return b.String()
 }
 
 // Name returns the verifier's name in reports.
