@@ -73,6 +73,12 @@ type Claim struct {
 	Outcome Outcome `json:"outcome"`
 	// Reason says why, as Result.Reason does.
 	Reason string `json:"reason,omitempty"`
+	// SLSABuildLevel is, for an SLSA provenance, the SLSA Build level
+	// (https://slsa.dev/spec/v1.0/levels) it shows: 1 when the provenance
+	// names the subject and passes the content checks, 2 when it is also
+	// signed by a trusted signer, 3 when its builder is also on the
+	// verifier's list of hardened builders. 0 when not shown. Optional.
+	SLSABuildLevel int `json:"slsaBuildLevel,omitempty"`
 }
 
 // Pass returns a passed Result: the check ran and the artifact satisfies it.

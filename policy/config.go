@@ -92,6 +92,15 @@ type Requirement struct {
 	// (a URI, such as https://slsa.dev/provenance/v1), read from the
 	// statement itself. Optional; implies kind attestation.
 	PredicateType string `json:"predicateType,omitempty"`
+	// SLSABuildLevel asks for an SLSA provenance (v0.2 or v1, or of
+	// PredicateType when set) that shows at least this SLSA Build level,
+	// 1 to 3, as the verifiers judge it (vouch.Claim.SLSABuildLevel): 1 a
+	// provenance about the subject that passes its content checks, 2 also
+	// signed by a trusted signer, 3 also from a hardened builder. Optional;
+	// implies kind attestation.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3
+	SLSABuildLevel int `json:"slsaBuildLevel,omitempty"`
 	// AnyOf lists alternative requirements, of which one must be met: "a
 	// Notary Project signature or a cosign signature". Set either AnyOf or
 	// ArtifactType (with its other fields), not both. (In the CRDs, nested
@@ -222,7 +231,7 @@ func validRequirements(reqs []Requirement, path string) error {
 	for i, r := range reqs {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		if len(r.AnyOf) > 0 {
-			if r.ArtifactType != "" || r.Kind != "" || r.PredicateType != "" || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
+			if r.ArtifactType != "" || r.Kind != "" || r.PredicateType != "" || r.SLSABuildLevel != 0 || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
 				return fmt.Errorf("%s.anyOf: a requirement with anyOf has no other fields", p)
 			}
 			if err := validRequirements(r.AnyOf, p+".anyOf"); err != nil {
@@ -230,8 +239,14 @@ func validRequirements(reqs []Requirement, path string) error {
 			}
 			continue
 		}
-		if r.ArtifactType == "" && r.Kind == "" && r.PredicateType == "" {
-			return fmt.Errorf("%s.artifactType: required (or kind, predicateType or anyOf)", p)
+		if r.ArtifactType == "" && r.Kind == "" && r.PredicateType == "" && r.SLSABuildLevel == 0 {
+			return fmt.Errorf("%s.artifactType: required (or kind, predicateType, slsaBuildLevel or anyOf)", p)
+		}
+		if r.SLSABuildLevel < 0 || r.SLSABuildLevel > 3 {
+			return fmt.Errorf("%s.slsaBuildLevel: %d is not an SLSA Build level (1, 2 or 3)", p, r.SLSABuildLevel)
+		}
+		if r.SLSABuildLevel > 0 && r.Kind == string(vouch.ClaimSignature) {
+			return fmt.Errorf("%s.slsaBuildLevel: a signature shows no SLSA Build level; use kind attestation, or leave kind out", p)
 		}
 		switch vouch.ClaimKind(r.Kind) {
 		case "", vouch.ClaimSignature, vouch.ClaimAttestation:
@@ -546,10 +561,37 @@ func (r Requirement) claimKind() vouch.ClaimKind {
 	switch {
 	case r.Kind != "":
 		return vouch.ClaimKind(r.Kind)
-	case r.PredicateType != "":
+	case r.PredicateType != "" || r.SLSABuildLevel > 0:
 		return vouch.ClaimAttestation
 	}
 	return ""
+}
+
+// SLSA provenance predicate types, for SLSABuildLevel.
+var slsaTypes = []string{"https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"}
+
+// matches reports whether claim c is of what r asks for.
+func (r Requirement) matches(c vouch.Claim) bool {
+	if c.Kind != r.claimKind() {
+		return false
+	}
+	if r.PredicateType != "" {
+		return c.PredicateType == r.PredicateType
+	}
+	return r.SLSABuildLevel == 0 || slices.Contains(slsaTypes, c.PredicateType)
+}
+
+// leveled turns the claim of a verifier that shows the highest SLSA Build
+// level into a finding: passed when it shows the level asked for, even if
+// its own outcome is skipped (an unsigned provenance shows level 1).
+func (r Requirement) leveled(verifier string, c vouch.Claim) finding {
+	if c.SLSABuildLevel >= r.SLSABuildLevel {
+		return finding{verifier, vouch.Passed, fmt.Sprintf("shows SLSA Build level %d: %s", c.SLSABuildLevel, c.Reason)}
+	}
+	if c.Outcome == vouch.Failed || c.Outcome == vouch.Errored {
+		return finding{verifier, c.Outcome, c.Reason}
+	}
+	return finding{verifier, vouch.Failed, fmt.Sprintf("shows SLSA Build level %d, want %d: %s", c.SLSABuildLevel, r.SLSABuildLevel, c.Reason)}
 }
 
 // wanted names what r asks for, in reasons.
@@ -560,7 +602,12 @@ func (r Requirement) wanted() string {
 		return r.ArtifactType
 	case vouch.ClaimAttestation:
 		s = "attestation"
-		if r.PredicateType != "" {
+		switch {
+		case r.SLSABuildLevel > 0 && r.PredicateType != "":
+			s = fmt.Sprintf("SLSA Build level %d provenance (%s)", r.SLSABuildLevel, r.PredicateType)
+		case r.SLSABuildLevel > 0:
+			s = fmt.Sprintf("SLSA Build level %d provenance", r.SLSABuildLevel)
+		case r.PredicateType != "":
 			s += " of predicate type " + r.PredicateType
 		}
 	default:
@@ -620,10 +667,19 @@ func (r Requirement) findings(node *vouch.Node) ([]finding, bool) {
 			}
 			continue
 		}
-		for _, c := range res.Claims {
-			if c.Kind == kind && (r.PredicateType == "" || c.PredicateType == r.PredicateType) {
+		var top *vouch.Claim
+		for i, c := range res.Claims {
+			switch {
+			case !r.matches(c):
+			case r.SLSABuildLevel == 0:
 				fs = append(fs, finding{res.Verifier, c.Outcome, c.Reason})
+			case top == nil || c.SLSABuildLevel > top.SLSABuildLevel:
+				// For a level, the provenance that shows the most counts.
+				top = &res.Claims[i]
 			}
+		}
+		if top != nil {
+			fs = append(fs, r.leveled(res.Verifier, *top))
 		}
 	}
 	return fs, len(fs) > 0

@@ -154,6 +154,8 @@ func TestConfigValidate(t *testing.T) {
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", PredicateType: slsaV1}}}}}, "policy.scopes[0].require[0].predicateType: a signature has no predicate type"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{PredicateType: "slsaprovenance1"}}}}}, `policy.scopes[0].require[0].predicateType: "slsaprovenance1" is not a URI`},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", AnyOf: req}}}}}, "anyOf: a requirement with anyOf has no other fields"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{SLSABuildLevel: 4}}}}}, "policy.scopes[0].require[0].slsaBuildLevel: 4 is not an SLSA Build level"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", SLSABuildLevel: 2}}}}}, "slsaBuildLevel: a signature shows no SLSA Build level"},
 	}
 	for _, tt := range tests {
 		err := tt.c.Validate()
@@ -287,6 +289,9 @@ func TestConfigClaims(t *testing.T) {
 	}
 	signature := policy.Requirement{Kind: "signature"}
 	provenance := policy.Requirement{PredicateType: slsaV1}
+	leveled := func(seed string, o vouch.Outcome, level int) *vouch.Node {
+		return node(seed, bundleType, cosignResult(o, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsaV1, Outcome: o, Reason: "provenance " + string(o), SLSABuildLevel: level}))
+	}
 	scope := func(reqs ...policy.Requirement) policy.Config {
 		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Require: reqs}}}
 	}
@@ -316,6 +321,13 @@ func TestConfigClaims(t *testing.T) {
 		{"named verifier", scope(policy.Requirement{Kind: "signature", Verifiers: []string{"dev"}}), subject("a", sigBundle("s", vouch.Passed)), vouch.Denied, "no signature found"},
 		{"all signatures, one a pending bundle", scope(policy.Requirement{Kind: "signature", Match: policy.MatchAll}), subject("a", sigBundle("s", vouch.Passed), referrer("pending", bundleType, "", "")), vouch.Denied, "1 of 2 do not"},
 		{"all attestations, one unreadable", scope(policy.Requirement{Kind: "attestation", Match: policy.MatchAll}), subject("a", slsaBundle("p", vouch.Passed), referrer("broken", attType, vouch.Errored, "manifest too large")), vouch.Denied, "could not be checked: manifest too large"},
+		{"level 2 shown", scope(policy.Requirement{SLSABuildLevel: 2}), subject("a", leveled("p", vouch.Passed, 2)), vouch.Allowed, "SLSA Build level 2 provenance verified"},
+		{"level 1 is not 2", scope(policy.Requirement{SLSABuildLevel: 2}), subject("a", leveled("p", vouch.Skipped, 1)), vouch.Denied, "shows SLSA Build level 1, want 2"},
+		{"an unsigned provenance shows level 1", scope(policy.Requirement{SLSABuildLevel: 1}), subject("a", leveled("p", vouch.Skipped, 1)), vouch.Allowed, ""},
+		{"the best of two provenances counts", scope(policy.Requirement{SLSABuildLevel: 3}),
+			subject("a", node("two", attType, cosignResult(vouch.Passed, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: "https://slsa.dev/provenance/v0.2", Outcome: vouch.Passed, SLSABuildLevel: 2}, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsaV1, Outcome: vouch.Passed, SLSABuildLevel: 3}))),
+			vouch.Allowed, ""},
+		{"an SBOM shows no level", scope(policy.Requirement{SLSABuildLevel: 1}), subject("a", node("s", attType, cosignResult(vouch.Passed, claim(vouch.ClaimAttestation, spdxDoc, vouch.Passed, "ok")))), vouch.Denied, "no SLSA Build level 1 provenance found"},
 		{"an unchecked SBOM is no attestation", scope(policy.Requirement{Kind: "attestation", Match: policy.MatchAll}), subject("a", slsaBundle("p", vouch.Passed), referrer("sbom", spdxType, vouch.Skipped, "no verifier handles it")), vouch.Allowed, ""},
 	}
 	for _, tt := range tests {

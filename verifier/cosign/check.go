@@ -42,6 +42,8 @@ type finding struct {
 	// the layer could not be read far enough to tell.
 	kind          vouch.ClaimKind
 	predicateType string
+	// level is the SLSA Build level a provenance shows (vouch.Claim).
+	level int
 }
 
 func failedAt(stage int, reason string) finding {
@@ -106,7 +108,14 @@ func (v *Verifier) checkStages(req *vouch.VerifyRequest, c *candidate) finding {
 	if f, ok := v.checkContent(c); !ok {
 		return f
 	}
-	return v.passed(c, s)
+	f = v.passed(c, s)
+	if c.isAttestation() && isSLSA(c.stmt.PredicateType) {
+		f.level = 2
+		if v.att.hardenedBuilder(c.stmt) {
+			f.level = 3
+		}
+	}
+	return f
 }
 
 // checkUnsigned checks an unsigned statement's subject and predicate. It
@@ -123,7 +132,11 @@ func (v *Verifier) checkUnsigned(req *vouch.VerifyRequest, c *candidate) finding
 	if f, ok := v.checkContent(c); !ok {
 		return f
 	}
-	return finding{outcome: vouch.Skipped, stage: stageContent, reason: fmt.Sprintf("unsigned attestation %s: its subject and predicate pass the checks, but no signature says who made it (require one on its manifest)", c.stmt.PredicateType)}
+	f := finding{outcome: vouch.Skipped, stage: stageContent, reason: fmt.Sprintf("unsigned attestation %s: its subject and predicate pass the checks, but no signature says who made it (require one on its manifest)", c.stmt.PredicateType)}
+	if isSLSA(c.stmt.PredicateType) {
+		f.level = 1
+	}
+	return f
 }
 
 // findSigner finds the configured key that verifies the signature, or the
@@ -493,12 +506,14 @@ func claims(fs []finding) []vouch.Claim {
 	}
 	var order []key
 	best := map[key]*finding{}
+	level := map[key]int{}
 	for i := range fs {
 		f := &fs[i]
 		if f.kind == "" {
 			continue
 		}
 		k := key{f.kind, f.predicateType}
+		level[k] = max(level[k], f.level)
 		b, ok := best[k]
 		if !ok {
 			order = append(order, k)
@@ -515,7 +530,7 @@ func claims(fs []finding) []vouch.Claim {
 	out := make([]vouch.Claim, 0, len(order))
 	for _, k := range order {
 		b := best[k]
-		out = append(out, vouch.Claim{Kind: k.kind, PredicateType: k.pt, Outcome: b.outcome, Reason: b.reason})
+		out = append(out, vouch.Claim{Kind: k.kind, PredicateType: k.pt, Outcome: b.outcome, Reason: b.reason, SLSABuildLevel: level[k]})
 	}
 	if len(out) == 0 {
 		return nil

@@ -219,6 +219,11 @@ type Provenance struct {
 	SourceRefs []string `json:"sourceRefs,omitempty"`
 	// SourceRefRegExp matches the source ref. Optional.
 	SourceRefRegExp string `json:"sourceRefRegExp,omitempty"`
+	// HardenedBuilders are the builder ids trusted as SLSA Build level 3
+	// builders (hosted, isolated, their signing keys out of the build's
+	// reach): a signed provenance from one of them shows level 3, from any
+	// other at most level 2. Optional.
+	HardenedBuilders []string `json:"hardenedBuilders,omitempty"`
 }
 
 // Predicate checks the predicates of one type.
@@ -371,8 +376,8 @@ func (a *Attestations) validate(path string) error {
 				return fmt.Errorf("%s.provenance.%s: %w", path, name, err)
 			}
 		}
-		if len(pr.BuilderIDs) == 0 && pr.BuilderIDRegExp == "" && len(pr.BuildTypes) == 0 && pr.SourceRepository == "" && pr.SourceRepositoryRegExp == "" && len(pr.SourceRefs) == 0 && pr.SourceRefRegExp == "" {
-			return fmt.Errorf("%s.provenance: names nothing to check (builderIDs, builderIDRegExp, buildTypes, sourceRepository(RegExp), sourceRefs, sourceRefRegExp)", path)
+		if len(pr.BuilderIDs) == 0 && pr.BuilderIDRegExp == "" && len(pr.BuildTypes) == 0 && pr.SourceRepository == "" && pr.SourceRepositoryRegExp == "" && len(pr.SourceRefs) == 0 && pr.SourceRefRegExp == "" && len(pr.HardenedBuilders) == 0 {
+			return fmt.Errorf("%s.provenance: names nothing to check (builderIDs, builderIDRegExp, buildTypes, sourceRepository(RegExp), sourceRefs, sourceRefRegExp, hardenedBuilders)", path)
 		}
 	}
 	seen := map[string]bool{}

@@ -86,13 +86,13 @@ func normalRepository(r string) string {
 
 // provenancePolicy is Provenance, compiled.
 type provenancePolicy struct {
-	builders, types, refs          []string
-	repository                     string
-	builderRE, repositoryRE, refRE *regexp.Regexp
+	builders, types, refs, hardened []string
+	repository                      string
+	builderRE, repositoryRE, refRE  *regexp.Regexp
 }
 
 func newProvenancePolicy(p *Provenance) (*provenancePolicy, error) {
-	pp := &provenancePolicy{builders: p.BuilderIDs, types: p.BuildTypes, refs: p.SourceRefs, repository: normalRepository(p.SourceRepository)}
+	pp := &provenancePolicy{builders: p.BuilderIDs, types: p.BuildTypes, refs: p.SourceRefs, hardened: p.HardenedBuilders, repository: normalRepository(p.SourceRepository)}
 	var err error
 	compile := func(s string) *regexp.Regexp {
 		if s == "" || err != nil {
@@ -145,4 +145,19 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// isSLSA reports whether predicateType is an SLSA provenance's.
+func isSLSA(predicateType string) bool {
+	return predicateType == PredicateSLSAv02 || predicateType == PredicateSLSAv1
+}
+
+// hardenedBuilder reports whether the provenance in s names a builder on
+// the hardened list.
+func (p *attestationPolicy) hardenedBuilder(s *statement) bool {
+	if p.provenance == nil || len(p.provenance.hardened) == 0 {
+		return false
+	}
+	f, err := readProvenance(s.PredicateType, s.Predicate)
+	return err == nil && slices.Contains(p.provenance.hardened, f.builderID)
 }
