@@ -22,7 +22,9 @@ import (
 // registry kinds. Each verdict of vouch's Executor, under a policy that
 // requires a signature and, where the case says, an attestation of one
 // predicate type, is cross-checked with `cosign verify` or `cosign
-// verify-attestation` of the cosign that wrote the artifact.
+// verify-attestation` (with a CUE --policy for the builder check vouch's
+// predicate fields make), where cosign can judge the same question; where
+// it judges otherwise, the case says why.
 //
 // Keyless signing needs Fulcio and Rekor, which cannot run here: it is
 // covered by the library-made bundles of TestVerifier. cosign v3 refuses
@@ -51,6 +53,11 @@ func TestCosign3CLI(t *testing.T) {
 	  "documentNamespace":"https://example.com/app","creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: test"]},"packages":[]}`)
 	provenance := write("provenance.json", `{"buildDefinition":{"buildType":"https://builder.test/type","externalParameters":{}},
 	  "runDetails":{"builder":{"id":"https://builder.test/v1"}}}`)
+	evil := write("evil.json", `{"buildDefinition":{"buildType":"https://builder.test/type","externalParameters":{}},
+	  "runDetails":{"builder":{"id":"https://evil.test"}}}`)
+	// What vouch's predicate check asks, as a CUE policy for cosign
+	// verify-attestation --policy.
+	builderPolicy := write("builder.cue", `predicate: runDetails: builder: id: "https://builder.test/v1"`+"\n")
 	// Key-signed bundles without log entries need nothing in a trusted
 	// root, but cosign verifies bundles only with one.
 	emptyRoot := write("trusted_root.json", `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`)
@@ -150,13 +157,18 @@ func TestCosign3CLI(t *testing.T) {
 		name: "v3 sign and attest provenance",
 		push: []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "slsaprovenance1", provenance)}},
 		check: []check{
-			{"signature+provenance", []step{{v3bin, verify3}, {v3bin, attested3("slsaprovenance1")}}, true, "attestation of predicate type " + cosign.PredicateSLSAv1 + " verified", ""},
+			{"signature+provenance", []step{{v3bin, verify3}, {v3bin, append(attested3("slsaprovenance1"), "--policy", builderPolicy)}}, true, "attestation of predicate type " + cosign.PredicateSLSAv1 + " verified", ""},
 			{"signature+sbom", []step{{v3bin, verify3}, {v3bin, attested3("spdxjson")}}, false, "no attestation of predicate type " + cosign.PredicateSPDX + " found", ""},
 		},
 	}, {
 		name:  "v3 provenance by an untrusted key",
 		push:  []step{{v3bin, sign3(key)}, {v3bin, attest3(other, "slsaprovenance1", provenance)}},
 		check: []check{{"signature+provenance", []step{{v3bin, verify3}, {v3bin, attested3("slsaprovenance1")}}, false, "no matching key", ""}},
+	}, {
+		name: "v3 provenance from another builder",
+		push: []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "slsaprovenance1", evil)}},
+		check: []check{{"signature+provenance", []step{{v3bin, verify3}, {v3bin, append(attested3("slsaprovenance1"), "--policy", builderPolicy)}}, false,
+			"predicate field runDetails.builder.id is https://evil.test, want https://builder.test/v1", ""}},
 	}, {
 		name: "v3 provenance alone",
 		push: []step{{v3bin, attest3(key, "slsaprovenance1", provenance)}},
