@@ -48,6 +48,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/vulnreport FuzzParseSARIF
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning
+./verifier/internal/intoto FuzzParse
 ./verifier/notation FuzzParseTrustPolicy
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
