@@ -77,6 +77,9 @@ type Composition struct {
 	// policy is the cluster's policy section when it has scopes for some
 	// namespaces, else nil.
 	policy *policy.Config
+	// programs are policy's compiled Rego and CEL policies, shared by the
+	// namespaces.
+	programs policy.Programs
 	// tenants are the built VouchConfigs of each namespace, by name.
 	tenants map[string][]*builtTenant
 	// refused are the VouchConfigs of each namespace that ComposeFailClosed
@@ -175,11 +178,15 @@ func compose(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, [
 	if cluster.Policy == nil {
 		c.Policy = policy.Default(names)
 	} else {
-		if c.Policy, err = policy.New(*cluster.Policy, names); err != nil {
+		progs, err := policy.Compile(context.Background(), *cluster.Policy)
+		if err != nil {
+			return nil, nil, fmt.Errorf("spec.%w", err)
+		}
+		if c.Policy, err = policy.New(*cluster.Policy, names, policy.WithPrograms(progs)); err != nil {
 			return nil, nil, fmt.Errorf("spec.%w", err)
 		}
 		if slices.ContainsFunc(cluster.Policy.Scopes, func(s policy.Scope) bool { return len(s.Namespaces) > 0 }) {
-			c.policy = cluster.Policy.DeepCopy()
+			c.policy, c.programs = cluster.Policy.DeepCopy(), progs
 		}
 	}
 	var refused []*TenantError
@@ -307,7 +314,7 @@ func (c *Composition) Namespace(ns string) (*Namespace, error) {
 	}
 	clusterPolicy := c.Policy
 	if c.policy != nil {
-		p, err := policy.New(*c.policy, c.names, policy.InNamespace(ns))
+		p, err := policy.New(*c.policy, c.names, policy.InNamespace(ns), policy.WithPrograms(c.programs))
 		if err != nil {
 			return nil, fmt.Errorf("spec.%w", err)
 		}
