@@ -143,11 +143,93 @@ func node(n *vouch.Node, parent string, depth int, flat *[]any) map[string]any {
 	return m
 }
 
-// details returns d as plain JSON values.
+// details returns d as plain JSON values: the common types are converted
+// directly, the others by a JSON round trip, which is what a saved report
+// does to all of them.
 func details(d map[string]any) map[string]any {
 	if len(d) == 0 {
 		return map[string]any{}
 	}
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		pv, ok := plainDirect(v)
+		if !ok {
+			return detailsJSON(d)
+		}
+		out[k] = pv
+	}
+	return out
+}
+
+// plainDirect converts v to plain JSON values when its type is one that
+// details commonly hold, as encoding/json would write and read it back;
+// false for other types.
+func plainDirect(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case string, bool, int64, float64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out, true
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, s := range x {
+			out[k] = s
+		}
+		return out, true
+	case []map[string]string:
+		out := make([]any, len(x))
+		for i, m := range x {
+			out[i], _ = plainDirect(m)
+		}
+		return out, true
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			pe, ok := plainDirect(e)
+			if !ok {
+				return nil, false
+			}
+			out[i] = pe
+		}
+		return out, true
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			pe, ok := plainDirect(e)
+			if !ok {
+				return nil, false
+			}
+			out[k] = pe
+		}
+		return out, true
+	case []map[string]any:
+		out := make([]any, len(x))
+		for i, m := range x {
+			pm, ok := plainDirect(m)
+			if !ok {
+				return nil, false
+			}
+			out[i] = pm
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// detailsJSON returns d as plain JSON values by a JSON round trip.
+func detailsJSON(d map[string]any) map[string]any {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return map[string]any{"error": "details could not be encoded: " + err.Error()}

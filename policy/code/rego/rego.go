@@ -18,9 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -153,7 +156,7 @@ func Compile(ctx context.Context, modules []Module, opts Options) (*Program, err
 // fails, exceeds its timeout or ctx's deadline, or answers something other
 // than sets of messages.
 func (p *Program) Eval(ctx context.Context, input map[string]any) (code.Answer, error) {
-	value, err := ast.InterfaceToValue(input)
+	value, err := toValue(input, map[unsafe.Pointer]ast.Value{})
 	if err != nil {
 		return code.Answer{}, fmt.Errorf("rego: input: %w", err)
 	}
@@ -207,6 +210,60 @@ func messages(v any, rule string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// toValue converts a value of the input document (plain JSON values, see
+// code.Input) to OPA's form. The document's flat list of nodes shares
+// maps and slices with its tree; seen converts each of them once.
+func toValue(v any, seen map[unsafe.Pointer]ast.Value) (ast.Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return ast.NullValue, nil
+	case string:
+		return ast.String(x), nil
+	case bool:
+		return ast.Boolean(x), nil
+	case int64:
+		return ast.Number(strconv.FormatInt(x, 10)), nil
+	case float64:
+		return ast.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
+	case []any:
+		key := unsafe.Pointer(unsafe.SliceData(x))
+		if cached, ok := seen[key]; ok && len(x) > 0 {
+			return cached, nil
+		}
+		terms := make([]*ast.Term, len(x))
+		for i, e := range x {
+			ev, err := toValue(e, seen)
+			if err != nil {
+				return nil, err
+			}
+			terms[i] = ast.NewTerm(ev)
+		}
+		arr := ast.NewArray(terms...)
+		if len(x) > 0 {
+			seen[key] = arr
+		}
+		return arr, nil
+	case map[string]any:
+		key := reflect.ValueOf(x).UnsafePointer()
+		if cached, ok := seen[key]; ok {
+			return cached, nil
+		}
+		pairs := make([][2]*ast.Term, 0, len(x))
+		for k, e := range x {
+			ev, err := toValue(e, seen)
+			if err != nil {
+				return nil, err
+			}
+			pairs = append(pairs, [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(ev)})
+		}
+		obj := ast.NewObject(pairs...)
+		seen[key] = obj
+		return obj, nil
+	}
+	// Not a plain value: let OPA convert it.
+	return ast.InterfaceToValue(v)
 }
 
 var _ code.Program = (*Program)(nil)
