@@ -333,14 +333,17 @@ func (f *File) resolvePaths(dir string) {
 
 // NamespacePolicies returns the policy of each Kubernetes namespace, for
 // verifiers named verifierNames (see policy.InNamespace), when the file's
-// policy has scopes for some namespaces; nil when one policy applies to
-// every namespace (f nil, no policy section, or no namespaced scope).
+// policy has scopes for some namespaces or a Rego or CEL policy (which
+// reads the namespace); nil when one policy applies to every namespace (f
+// nil, no policy section, or none of those).
 func (f *File) NamespacePolicies(verifierNames []string) func(namespace string) (vouch.Policy, error) {
 	if f == nil || f.Policy == nil {
 		return nil
 	}
 	for _, s := range f.Policy.Scopes {
-		if len(s.Namespaces) > 0 {
+		// A Rego or CEL policy reads the namespace (input.namespace): its
+		// decision may differ from one namespace to the next.
+		if len(s.Namespaces) > 0 || s.Rego != nil || s.CEL != nil {
 			// The Rego and CEL policies are compiled once, here, and
 			// shared by every namespace's policy.
 			progs, progErr := policy.Compile(context.Background(), *f.Policy)
