@@ -41,6 +41,8 @@ type Config struct {
 // Scope applies requirements to the subjects of some repositories.
 //
 // +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.require) && size(self.require) > 0 || has(self.rego) || has(self.cel)",message="a scope needs require, rego or cel (vouch fails closed; use mode audit to observe)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.rego) && has(self.cel))",message="set rego or cel, not both"
 type Scope struct {
 	// Name labels the scope in reasons. Required, unique.
 	Name string `json:"name"`
