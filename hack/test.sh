@@ -64,6 +64,8 @@ if [ "$fuzztime" != 0 ]; then
 ./store/registry FuzzParseDockerConfig
 ./server/admission FuzzImages
 ./server/gatekeeper/fuzz FuzzProviderRequest
+./policy/policytest FuzzParseSuite
+./policy/policytest FuzzParseReports
 TARGETS
   echo "fuzz: all targets passed"
 fi

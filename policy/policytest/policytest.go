@@ -27,6 +27,10 @@ import (
 // MaxReportBytes bounds a saved report file.
 const MaxReportBytes = 64 << 20
 
+// maxReportDepth bounds the nesting of a report document: a report tree
+// is at most limits.maxDepth deep, and verifier details nest a little.
+const maxReportDepth = 512
+
 // MaxSuiteBytes bounds a test-suite file.
 const MaxSuiteBytes = 4 << 20
 
@@ -38,6 +42,15 @@ func ReadReports(path string) (*vouch.Reports, error) {
 	data, err := untrusted.ReadFile(path, MaxReportBytes)
 	if err != nil {
 		return nil, err
+	}
+	return ParseReports(data, path)
+}
+
+// ParseReports decodes a report document that `vouch verify -o json`
+// wrote; name labels it in errors.
+func ParseReports(data []byte, path string) (*vouch.Reports, error) {
+	if err := untrusted.CheckJSONDepth(data, maxReportDepth); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var r vouch.Reports
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -173,6 +186,12 @@ func ReadSuite(path string) (*Suite, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseSuite(data, path)
+}
+
+// ParseSuite decodes and checks a test suite read from path, whose folder
+// the paths in it are relative to.
+func ParseSuite(data []byte, path string) (*Suite, error) {
 	var s Suite
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
