@@ -177,3 +177,25 @@ func TestCodePolicyCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+// A Rego or CEL policy need not be monotone, so the Executor may not stop
+// early on it: Settled is false even when the policy allows.
+func TestCodePolicyNeverSettles(t *testing.T) {
+	root := subject("a", referrer("s1", notationType, vouch.Passed, "notation: passed"))
+	ref := vouch.Reference{Registry: "r.io", Repository: "app"}
+	for _, s := range []policy.Scope{
+		{Rego: &policy.Rego{Inline: regoSigned}},
+		{CEL: &policy.CEL{Validations: []policy.CELValidation{{Expression: celSigned}}}},
+	} {
+		p, err := policy.New(codeScope(s), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := p.Decide(context.Background(), ref, root); err != nil || d.Verdict != vouch.Allowed {
+			t.Fatalf("%+v, %v", d, err)
+		}
+		if p.(vouch.Settler).Settled(context.Background(), ref, root, func(*vouch.Node) bool { return false }) {
+			t.Fatal("a code policy settled")
+		}
+	}
+}
