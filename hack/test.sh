@@ -63,6 +63,7 @@ if [ "$fuzztime" != 0 ]; then
 ./cache FuzzOpen
 ./store/registry FuzzParseDockerConfig
 ./server/admission FuzzImages
+./audit FuzzReadManifests
 ./server/gatekeeper/fuzz FuzzProviderRequest
 ./policy/policytest FuzzParseSuite
 ./policy/policytest FuzzParseReports

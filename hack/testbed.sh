@@ -5,7 +5,8 @@
 # hack/cluster.sh a Kubernetes control plane with Gatekeeper) into a cache
 # outside the repository, from the Go module proxy only; redis-server and
 # Graphviz come from Debian's packages, installed only when missing. A second
-# run finds them all in place and returns at once.
+# run finds them all in place and returns at once. Debian's openssl, for the
+# OCSP responder of the notation tests, is installed the same way.
 #
 # Usage: hack/testbed.sh            install everything the tests use
 #        hack/testbed.sh --print    also print the bin folder (for PATH)
@@ -59,6 +60,11 @@ command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no
 # DOT output to `dot`; that test fails under hack/test.sh when dot is
 # missing. Installed only when missing, like redis-server.
 command -v dot >/dev/null || (apt-get update && apt-get install -y --no-install-recommends graphviz) >&2
+
+# OpenSSL (Debian's openssl) for verifier/notation's TestOCSP, whose OCSP
+# responder (internal/testbed.OCSPResponder) has `openssl ocsp` sign every
+# response. Installed only when missing, like graphviz.
+command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl) >&2
 
 # ---------------------------------------------------------------------------
 # The Kubernetes control plane for test/e2e (etcd, kube-apiserver, kubectl,

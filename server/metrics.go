@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server/engine"
 	"github.com/vouch-project/vouch/server/reload"
@@ -40,6 +41,9 @@ type Metrics struct {
 	reloadOK         prometheus.Gauge
 	reloadTime       prometheus.Gauge
 	configInfo       *prometheus.GaugeVec
+	auditImages      *prometheus.GaugeVec
+	audits           *prometheus.CounterVec
+	auditTime        prometheus.Gauge
 }
 
 // latencyBuckets span a cached answer (sub-millisecond) to a verification
@@ -99,6 +103,15 @@ func NewMetrics() *Metrics {
 		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vouch_config_info", Help: "1 for the configuration that serves, labelled with the prefix of its policy hash (the hash verdicts are cached under).",
 		}, []string{"policy_hash"}),
+		auditImages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vouch_audit_images", Help: "Containers of running Pods at the last successful audit (vouch serve --audit-interval), by namespace and verdict (allowed, denied, undecided).",
+		}, []string{"namespace", "verdict"}),
+		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_audits_total", Help: "Audits of the running Pods, by result: success (verdicts published), failure (Pods could not be listed or a PolicyReport not written).",
+		}, []string{"result"}),
+		auditTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vouch_audit_last_success_timestamp_seconds", Help: "When the last successful audit of the running Pods ended, in seconds since the Unix epoch.",
+		}),
 	}
 	for _, result := range []string{"hit", "miss"} {
 		m.redisLookups.WithLabelValues(result)
@@ -111,8 +124,27 @@ func NewMetrics() *Metrics {
 		m.requests, m.requestsInFlight, m.verifications, m.verifiers, m.answers, m.cacheLookups, m.tagRefreshes, m.registryRequests, m.redisErrors,
 		m.redisOutages, m.redisLookups, m.cacheRejected,
 		m.reloads, m.reloadOK, m.reloadTime, m.configInfo,
+		m.auditImages, m.audits, m.auditTime,
 	)
 	return m
+}
+
+// Audit records an audit of the running Pods: its report, or the error
+// that stopped it (the gauges then keep the last successful audit's
+// figures).
+func (m *Metrics) Audit(r *audit.Report, err error) {
+	if err != nil || r == nil {
+		m.audits.WithLabelValues("failure").Inc()
+		return
+	}
+	m.audits.WithLabelValues("success").Inc()
+	m.auditImages.Reset()
+	for _, w := range r.Workloads {
+		for _, im := range w.Images {
+			m.auditImages.WithLabelValues(w.Namespace, string(im.Verdict)).Inc()
+		}
+	}
+	m.auditTime.SetToCurrentTime()
 }
 
 // Handler serves the metrics in Prometheus' text format.

@@ -158,10 +158,15 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	var readyServer atomic.Pointer[server.Server]
 	hooks := metrics.ReloadHooks()
 	onServe := hooks.OnServe
+	// A new configuration (or trust material) serving starts an audit.
+	var auditOnServe atomic.Pointer[func()]
 	hooks.OnServe = func(g *reload.Generation) {
 		onServe(g)
 		if s := readyServer.Load(); s != nil {
 			s.SetReady(true)
+		}
+		if t := auditOnServe.Load(); t != nil {
+			(*t)()
 		}
 	}
 	holder, err := reload.NewHolder(first, reload.HolderOptions{Hooks: hooks, Logger: logger})
@@ -227,6 +232,17 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	ctx, stop := context.WithCancel(cmd.Context())
 	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
+	if sf.auditInterval > 0 {
+		trigger, waitAudit, err := startAudit(ctx, sf, eng.Verify, metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer func() { stop(); waitAudit() }()
+		auditOnServe.Store(&trigger)
+		if holder.Current() != nil {
+			trigger()
+		}
+	}
 	if err := srv.ListenAndServe(ctx); err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}

@@ -50,6 +50,9 @@ type serveFlags struct {
 	kubeconfig, kubeNamespace string
 	kubeConfigName            string
 	kubePullSecrets           bool
+	// The in-server audit (audit_kubernetes.go).
+	auditInterval time.Duration
+	auditRate     float64
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -84,6 +87,8 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeNamespace, "kubernetes-namespace", "", "with --kubernetes: vouch's own `NAMESPACE`, where references without a namespace are read (default: the pod's namespace, or $POD_NAMESPACE)")
 	fs.StringVar(&f.kubeConfigName, "kubernetes-config", "vouch", "with --kubernetes: the ClusterVouchConfig `NAME` to serve")
 	fs.BoolVar(&f.kubePullSecrets, "kubernetes-pull-secrets", false, "with --kubernetes: read each admission request's images with its pod's image pull secrets (or its service account's), read in the pod's namespace, for that request only; needs get on secrets and serviceaccounts in every namespace (deploy/rbac/pull-secrets/clusterrole.yaml; see docs/kubernetes.md)")
+	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "with --kubernetes: verify the images of the running Pods again this often, and whenever the configuration or its trust material changes, and write the verdicts as a wgpolicyk8s.io PolicyReport per namespace (0: no audit; see docs/audit.md)")
+	fs.Float64Var(&f.auditRate, "audit-rate", 5, "with --audit-interval: start at most this many verifications per second, so that the audit never crowds out admission")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
 }
 
@@ -170,6 +175,10 @@ func (f *serveFlags) validateKubernetes() error {
 		return usageErrorf("--kubeconfig, --kubernetes-namespace, --kubernetes-config and --kubernetes-pull-secrets need --kubernetes")
 	case f.kubernetes && f.kubeConfigName == "":
 		return usageErrorf("--kubernetes-config: name a ClusterVouchConfig")
+	case f.auditInterval != 0 && !f.kubernetes:
+		return usageErrorf("--audit-interval needs --kubernetes: the audit reads the cluster's Pods")
+	case f.auditInterval < 0 || f.auditRate <= 0:
+		return usageErrorf("--audit-interval must not be negative and --audit-rate must be positive")
 	case f.kubernetes && f.reloadInterval == 0:
 		return usageErrorf("--kubernetes needs a positive --config-reload-interval: it is how often the ClusterVouchConfig, the VouchConfigs and the Secrets and ConfigMaps they reference are read again")
 	}

@@ -225,6 +225,9 @@ func (s *Source) Start(ctx context.Context, h *reload.Holder) error {
 func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 	var cr v1alpha1.ClusterVouchConfig
 	err := s.opts.Client.Get(ctx, client.ObjectKey{Name: s.opts.Name}, &cr)
+	if ctx.Err() != nil {
+		return // stopping: a cancelled read is no rejected change
+	}
 	if err != nil {
 		s.watch(ctx, nil)
 		if apierrors.IsNotFound(err) {
@@ -243,6 +246,9 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 	}
 	s.uid, s.generation = cr.UID, cr.Generation
 	vcs, err := s.listTenants(ctx)
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		// No verdict on any resource, no status; the next check reads
 		// again.
@@ -251,6 +257,9 @@ func (s *Source) Check(ctx context.Context, h *reload.Holder) {
 		return
 	}
 	snap, watched, err := s.read(ctx, &cr, vcs)
+	if ctx.Err() != nil {
+		return
+	}
 	s.watch(ctx, watched)
 	var re *RefError
 	var se *specError

@@ -193,7 +193,7 @@ var chartCases = []chartCase{
 	{name: "defaults", want: baseObjects, check: func(t *testing.T, r rendered) {
 		args := containerArgs(t, r)
 		wantArgs(t, args, "--kubernetes", "--kubernetes-config=vouch", "--budget=2500ms")
-		noArgs(t, args, "--redis-addr", "--config", "--client-ca-file", "--kubernetes-pull-secrets")
+		noArgs(t, args, "--redis-addr", "--config", "--client-ca-file", "--kubernetes-pull-secrets", "--audit-interval")
 		if got := r.get(t, "PodDisruptionBudget/vouch").dig("spec", "minAvailable"); got != 1 {
 			t.Errorf("the PodDisruptionBudget's minAvailable: %v, want 1", got)
 		}
@@ -332,10 +332,10 @@ var chartCases = []chartCase{
 			}
 		}},
 	{name: "kubernetes-config", file: "kubernetes-config",
-		want: with(baseObjects, "ClusterVouchConfig/vouch", "ClusterRole/vouch-pull-secrets", "ClusterRoleBinding/vouch-pull-secrets",
+		want: with(baseObjects, "ClusterVouchConfig/vouch", "ClusterRole/vouch-pull-secrets", "ClusterRoleBinding/vouch-pull-secrets", "ClusterRole/vouch-audit", "ClusterRoleBinding/vouch-audit",
 			"Role/vouch-trust", "RoleBinding/vouch-trust", "Role/team-a/vouch-trust", "RoleBinding/team-a/vouch-trust"),
 		check: func(t *testing.T, r rendered) {
-			wantArgs(t, containerArgs(t, r), "--kubernetes-pull-secrets", "--client-ca-file=/etc/vouch/client-ca/ca.crt")
+			wantArgs(t, containerArgs(t, r), "--kubernetes-pull-secrets", "--client-ca-file=/etc/vouch/client-ca/ca.crt", "--audit-interval=10m", "--audit-rate=5")
 			wantSecretVolume(t, r, "client-ca", "gatekeeper-ca")
 			var roles []string
 			for _, o := range r.objects {
@@ -691,6 +691,7 @@ func TestChartRejects(t *testing.T) {
 		{[]string{"tls.mode=selfsigned"}, "at '/tls/mode': value must be one of 'generate', 'certManager', 'secret'"},
 		{[]string{"admissionWebhooks.validating.timeoutSeconds=31"}, "at '/admissionWebhooks/validating/timeoutSeconds'"},
 		{[]string{"server.budget=fast"}, "at '/server/budget'"},
+		{[]string{"config.auditInterval=hourly"}, "at '/config/auditInterval'"},
 		{[]string{"redis.mode=sentinel", "redis.sentinel.addresses={sentinel:26379}"}, "redis.sentinel.masterName is required with redis.mode sentinel"},
 		{[]string{"redis.mode=external"}, "redis.address (HOST:PORT) is required with redis.mode external"},
 		{[]string{"redis.mode=external", "redis.address=redis"}, "at '/redis/address'"},

@@ -102,11 +102,29 @@ type cluster struct {
 	kubeconfig  string
 	server      string // https://127.0.0.1:PORT
 	apiserver   *testbed.Process
+	// The administrator's client certificate and key, for kubeconfigs
+	// that impersonate someone else.
+	adminCert, adminKey string
+}
+
+// clusterOptions change how startClusterWith runs kube-apiserver.
+type clusterOptions struct {
+	// apiserverArgs are more flags of kube-apiserver. Optional.
+	apiserverArgs []string
+	// hosts, when set, is the /etc/hosts that kube-apiserver sees
+	// (privateHosts). Optional.
+	hosts string
 }
 
 // startCluster starts etcd and kube-apiserver with its admission webhooks
 // enabled, and waits until the API server is ready.
 func startCluster(t *testing.T, pki *ca, logDir string) *cluster {
+	t.Helper()
+	return startClusterWith(t, pki, logDir, clusterOptions{})
+}
+
+// startClusterWith is startCluster with options.
+func startClusterWith(t *testing.T, pki *ca, logDir string, o clusterOptions) *cluster {
 	t.Helper()
 	etcdBin := clusterBin(t, "etcd")
 	apiserverBin := clusterBin(t, "kube-apiserver")
@@ -139,8 +157,7 @@ func startCluster(t *testing.T, pki *ca, logDir string) *cluster {
 	addr := testbed.FreeAddr(t)
 	c.server = "https://" + addr
 	_, port, _ := net.SplitHostPort(addr)
-	c.apiserver = start(t, logDir, "kube-apiserver", nil, nil, apiserverBin,
-		"--etcd-servers", "http://"+clientAddr,
+	apiserverArgs := append([]string{"--etcd-servers", "http://" + clientAddr,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", port,
 		"--tls-cert-file", pki.file("tls.crt"), "--tls-private-key-file", pki.file("tls.key"),
 		"--client-ca-file", pki.file("ca.crt"),
@@ -152,7 +169,13 @@ func startCluster(t *testing.T, pki *ca, logDir string) *cluster {
 		"--enable-admission-plugins", "NamespaceLifecycle,MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
 		"--disable-admission-plugins", "ServiceAccount",
 		"--endpoint-reconciler-type", "none",
-		"--cert-dir", filepath.Join(dir, "apiserver-certs"))
+		"--cert-dir", filepath.Join(dir, "apiserver-certs")}, o.apiserverArgs...)
+	path := apiserverBin
+	if o.hosts != "" {
+		path, apiserverArgs = privateHosts(t, o.hosts, path, apiserverArgs...)
+	}
+	c.apiserver = start(t, logDir, "kube-apiserver", nil, nil, path, apiserverArgs...)
+	c.adminCert, c.adminKey = filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")
 	admin := pki.tlsClient(t, filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key"))
 	testbed.WaitFor(t, "kube-apiserver ready", 90*time.Second, c.apiserver, func() error { return testbed.HTTPReady(admin, c.server+"/readyz") })
 
@@ -171,6 +194,24 @@ contexts:
 current-context: e2e
 `, c.server, pki.file("ca.crt"), filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key"))))
 	return c
+}
+
+// privateHosts returns the command that runs path with args in a mount
+// namespace of its own, where /etc/hosts is the file hosts (bound over it;
+// the machine's /etc/hosts is untouched). It stands in for a cluster's
+// DNS, which resolves Service names for the processes that run in pods.
+// unshare execs sh, which execs path: the process id stays the program's.
+// It needs root (CAP_SYS_ADMIN), as on the testbed's machines.
+func privateHosts(t *testing.T, hosts, path string, args ...string) (string, []string) {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("unshare (util-linux), which runs a process with its own /etc/hosts: %v", err)
+	}
+	if out, err := exec.Command(unshare, "--mount", "--", "/bin/sh", "-c", `mount --bind "$0" /etc/hosts`, hosts).CombinedOutput(); err != nil {
+		t.Fatalf("cannot give a process its own /etc/hosts (unshare --mount and mount --bind need root): %v\n%s", err, out)
+	}
+	return unshare, append([]string{"--mount", "--", "/bin/sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, hosts, path}, args...)
 }
 
 // kubectl runs kubectl with stdin (when not empty) and returns its

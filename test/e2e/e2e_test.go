@@ -183,37 +183,7 @@ const mutationWebhook = "--operation=mutation-webhook"
 // reconfigures what the first left.
 func startGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, name string, v *vouchServer, caBundle string, extra ...string) *testbed.Process {
 	t.Helper()
-	began := time.Now()
-	// Gatekeeper's CRDs, from the chart of the same module as the manager
-	// (kubectl does not read a folder through a symbolic link).
-	crds, err := filepath.EvalSymlinks(clusterBin(t, "gatekeeper-crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.mustKubectl(t, "", "apply", "--server-side", "-f", crds)
-	c.mustKubectl(t, "", "wait", "--for", "condition=established", "--timeout", "60s", "-f", crds)
-	c.mustKubectl(t, namespaces("gatekeeper-system", "gk"), "apply", "-f", "-")
-
-	// The manager, out of cluster. Its webhook certificate is also its
-	// client certificate towards providers: issued by the CA that vouch's
-	// --client-ca-file trusts.
-	certDir, cacheDir := t.TempDir(), t.TempDir()
-	pki.issue(t, certDir, "tls.crt", "tls.key", pkix.Name{CommonName: "gatekeeper-webhook-service.gatekeeper-system.svc"},
-		x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
-	healthAddr, webhookAddr := testbed.FreeAddr(t), testbed.FreeAddr(t)
-	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
-	gk := start(t, logDir, name, []string{"POD_NAMESPACE=gatekeeper-system", "KUBECONFIG=" + c.kubeconfig},
-		nil, // It takes more than 8 s to stop on SIGTERM: killed.
-		clusterBin(t, "gatekeeper"),
-		append([]string{"--operation=webhook", "--operation=audit", "--operation=status", "--operation=generate",
-			"--disable-cert-rotation", "--cert-dir=" + certDir, "--api-cache-dir=" + cacheDir,
-			"--health-addr=" + healthAddr, "--host=127.0.0.1", "--port=" + webhookPort,
-			// No metrics listener: an exporter towards a port nobody serves.
-			"--metrics-backend=opentelemetry", "--otlp-endpoint=" + testbed.FreeAddr(t),
-			"--debug-use-fake-pod", "--log-level=INFO"}, extra...)...)
-	plain := &http.Client{Timeout: 2 * time.Second}
-	testbed.WaitFor(t, "gatekeeper ready", 90*time.Second, gk, func() error { return testbed.HTTPReady(plain, "http://"+healthAddr+"/readyz") })
-	t.Logf("gatekeeper ready after %s", time.Since(began).Round(time.Millisecond))
+	gk, webhookPort := launchGatekeeper(t, c, pki, logDir, name, "", extra...)
 
 	// deploy/gatekeeper as shipped, with the Provider's url and caBundle
 	// filled in for this vouch, and its timeout raised for a busy machine.
@@ -271,6 +241,60 @@ webhooks:
 		})
 	}
 
+	registerGatekeeperValidation(t, c, webhookPort, caBundle)
+	return gk
+}
+
+// launchGatekeeper applies Gatekeeper's CRDs and the namespaces
+// gatekeeper-system and gk, runs the Gatekeeper manager out of cluster
+// with extra flags, its output in logDir/name.log, and waits until it is
+// ready; it returns the process and the port of its webhook. With hosts
+// set, the manager sees that file as /etc/hosts (privateHosts). It is
+// killed when the test ends.
+func launchGatekeeper(t *testing.T, c *cluster, pki *ca, logDir, name, hosts string, extra ...string) (*testbed.Process, string) {
+	t.Helper()
+	began := time.Now()
+	// Gatekeeper's CRDs, from the chart of the same module as the manager
+	// (kubectl does not read a folder through a symbolic link).
+	crds, err := filepath.EvalSymlinks(clusterBin(t, "gatekeeper-crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mustKubectl(t, "", "apply", "--server-side", "-f", crds)
+	c.mustKubectl(t, "", "wait", "--for", "condition=established", "--timeout", "60s", "-f", crds)
+	c.mustKubectl(t, namespaces("gatekeeper-system", "gk"), "apply", "-f", "-")
+
+	// The manager, out of cluster. Its webhook certificate is also its
+	// client certificate towards providers: issued by the CA that vouch's
+	// --client-ca-file trusts.
+	certDir, cacheDir := t.TempDir(), t.TempDir()
+	pki.issue(t, certDir, "tls.crt", "tls.key", pkix.Name{CommonName: "gatekeeper-webhook-service.gatekeeper-system.svc"},
+		x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	healthAddr, webhookAddr := testbed.FreeAddr(t), testbed.FreeAddr(t)
+	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
+	path, args := clusterBin(t, "gatekeeper"), append([]string{"--operation=webhook", "--operation=audit", "--operation=status", "--operation=generate",
+		"--disable-cert-rotation", "--cert-dir=" + certDir, "--api-cache-dir=" + cacheDir,
+		"--health-addr=" + healthAddr, "--host=127.0.0.1", "--port=" + webhookPort,
+		// No metrics listener: an exporter towards a port nobody serves.
+		"--metrics-backend=opentelemetry", "--otlp-endpoint=" + testbed.FreeAddr(t),
+		"--debug-use-fake-pod", "--log-level=INFO"}, extra...)
+	if hosts != "" {
+		path, args = privateHosts(t, hosts, path, args...)
+	}
+	gk := start(t, logDir, name, []string{"POD_NAMESPACE=gatekeeper-system", "KUBECONFIG=" + c.kubeconfig},
+		nil, // It takes more than 8 s to stop on SIGTERM: killed.
+		path, args...)
+	plain := &http.Client{Timeout: 2 * time.Second}
+	testbed.WaitFor(t, "gatekeeper ready", 90*time.Second, gk, func() error { return testbed.HTTPReady(plain, "http://"+healthAddr+"/readyz") })
+	t.Logf("gatekeeper ready after %s", time.Since(began).Round(time.Millisecond))
+	return gk, webhookPort
+}
+
+// registerGatekeeperValidation makes the API server send the Pods of
+// namespace gk to Gatekeeper's validating webhook on 127.0.0.1:port, whose
+// certificate caBundle verifies, until the test ends.
+func registerGatekeeperValidation(t *testing.T, c *cluster, port, caBundle string) {
+	t.Helper()
 	// The API server asks Gatekeeper about Pods in namespace gk; fail
 	// closed, so that an unreachable Gatekeeper cannot pass for an
 	// admission.
@@ -291,13 +315,12 @@ webhooks:
       matchLabels: {kubernetes.io/metadata.name: gk}
     rules:
       - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods"]}
-`, webhookTimeout, webhookPort, caBundle), "apply", "-f", "-")
+`, webhookTimeout, port, caBundle), "apply", "-f", "-")
 	t.Cleanup(func() {
 		if out, err := c.kubectl("", "delete", "validatingwebhookconfiguration", "gatekeeper-e2e"); err != nil {
 			t.Errorf("deleting the webhook configuration: %v\n%s", err, out)
 		}
 	})
-	return gk
 }
 
 // dryRunPod asks the API server to create a Pod of one container in
@@ -461,9 +484,16 @@ func (v *vouchServer) metric(t *testing.T, series string) float64 {
 func providerReason(t *testing.T, pki *ca, addr, image string) string {
 	t.Helper()
 	client := pki.tlsClient(t, pki.file("client.crt"), pki.file("client.key"))
+	return providerReasonWith(t, client, "https://"+addr, image)
+}
+
+// providerReasonWith is providerReason with an HTTPS client of the
+// caller's, towards vouch at base (https://HOST:PORT).
+func providerReasonWith(t *testing.T, client *http.Client, base, image string) string {
+	t.Helper()
 	client.Timeout = 30 * time.Second
 	body := fmt.Sprintf(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":[%q]}}`, image)
-	resp, err := client.Post("https://"+addr+"/gatekeeper/v1/verify", "application/json", strings.NewReader(body))
+	resp, err := client.Post(base+"/gatekeeper/v1/verify", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

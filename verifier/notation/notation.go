@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func New(opts Options) (*Verifier, error) {
 	if err := validateScope(layout); err != nil {
 		return nil, fmt.Errorf("notation: Options.LayoutScope: %w", err)
 	}
-	validators, err := opts.Revocation.validators()
+	validators, err := opts.Revocation.validators(stores.all())
 	if err != nil {
 		return nil, fmt.Errorf("notation: %w", err)
 	}
@@ -228,14 +229,14 @@ func (c *check) result() vouch.Result {
 	logged := c.logged()
 	if len(logged) > 0 {
 		details["loggedFailures"] = logged
-		if level != nil && level.Name == trustpolicy.LevelAudit.Name {
+		if c.statement.SignatureVerification.VerificationLevel == trustpolicy.LevelAudit.Name {
 			details["audit"] = true
 		}
 	}
 	if c.err == nil {
-		reason := fmt.Sprintf("signed by %q, trusted by statement %q (level %s)", details["signer"], c.statement.Name, levelName(level))
+		reason := fmt.Sprintf("signed by %q, trusted by statement %q (level %s)", details["signer"], c.statement.Name, c.levelText())
 		if len(logged) > 0 {
-			reason = fmt.Sprintf("logged only, not enforced (level %s): %s; the signature passed the enforced checks", levelName(level), strings.Join(logged, "; "))
+			reason = fmt.Sprintf("logged only, not enforced (level %s): %s; the signature passed the enforced checks", c.levelText(), strings.Join(logged, "; "))
 		}
 		return vouch.Pass(reason, details)
 	}
@@ -313,6 +314,9 @@ func (c *check) explain(r *notationgo.ValidationResult) (vouch.Outcome, string) 
 		if c.rec.codeSigning.revoked() {
 			return vouch.Failed, "certificate revoked: " + err.Error()
 		}
+		if errors.Is(c.rec.codeSigning.err, errUntrustedChain) {
+			return vouch.Errored, "revocation status unknown: " + errUntrustedChain.Error() + c.undecided(r)
+		}
 		return vouch.Errored, fmt.Sprintf("revocation status unknown (%s): %v%s", c.rec.codeSigning.problems(), err, c.undecided(r))
 	}
 	return vouch.Failed, fmt.Sprintf("%s check failed: %v", r.Type, err)
@@ -324,7 +328,7 @@ func (c *check) undecided(r *notationgo.ValidationResult) string {
 	if r.Action != trustpolicy.ActionEnforce {
 		return ""
 	}
-	return fmt.Sprintf("; level %s enforces %s, so notation fails the signature when the check cannot complete; vouch reports that it cannot decide", levelName(c.outcome.VerificationLevel), r.Type)
+	return fmt.Sprintf("; level %s enforces %s, so notation fails the signature when the check cannot complete; vouch reports that it cannot decide", c.levelText(), r.Type)
 }
 
 // logged lists the failures that the level only logs.
@@ -344,8 +348,15 @@ func (c *check) details() map[string]any {
 	d := map[string]any{
 		"artifactReference": c.ref,
 		"trustPolicy":       c.statement.Name,
-		"level":             levelName(c.outcome.VerificationLevel),
+		"level":             c.statement.SignatureVerification.VerificationLevel,
 		"envelope":          envelopeName(c.env.MediaType),
+	}
+	if o := c.statement.SignatureVerification.Override; len(o) > 0 {
+		override := make(map[string]any, len(o))
+		for k, v := range o {
+			override[string(k)] = string(v)
+		}
+		d["override"] = override
 	}
 	content := c.outcome.EnvelopeContent
 	if content == nil {
@@ -475,11 +486,20 @@ func (c *check) target() (ocispec.Descriptor, bool) {
 	return payload.TargetArtifact, true
 }
 
-func levelName(l *trustpolicy.VerificationLevel) string {
-	if l == nil {
-		return "(none)"
+// levelText names the statement's verification level as its author wrote
+// it, with its overrides ("strict, override expiry: log"): notation-go
+// names every overridden level "custom".
+func (c *check) levelText() string {
+	sv := c.statement.SignatureVerification
+	if len(sv.Override) == 0 {
+		return sv.VerificationLevel
 	}
-	return l.Name
+	parts := make([]string, 0, len(sv.Override))
+	for k, v := range sv.Override {
+		parts = append(parts, fmt.Sprintf("%s: %s", k, v))
+	}
+	sort.Strings(parts)
+	return sv.VerificationLevel + ", override " + strings.Join(parts, ", ")
 }
 
 func envelopeName(mediaType string) string {

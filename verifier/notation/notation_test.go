@@ -31,6 +31,9 @@ type signing struct {
 	mediaType string
 	// tsa, when set, countersigns the signature with an RFC 3161 timestamp.
 	tsa *testTSA
+	// expiry, when set, is the signature's validity (notation sign
+	// --expiry).
+	expiry time.Duration
 	// signOther signs a different image and attaches the signature to the
 	// case's subject.
 	signOther bool
@@ -265,7 +268,7 @@ func setUp(ctx context.Context, t *testing.T, reg *testbed.Registry, c verifyCas
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := notationgo.SignerSignOptions{SignatureMediaType: mediaType}
+		opts := notationgo.SignerSignOptions{SignatureMediaType: mediaType, ExpiryDuration: s.expiry}
 		if s.tsa != nil {
 			ts, err := tspclient.NewHTTPTimestamper(nil, s.tsa.url)
 			if err != nil {

@@ -12,7 +12,10 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,6 +29,11 @@ type testCA struct {
 
 	mu      sync.Mutex
 	revoked []x509.RevocationListEntry
+	// crlValidity is how long a CRL served by crlServer is valid (its
+	// NextUpdate); default an hour.
+	crlValidity time.Duration
+	// crlFetches counts the CRLs crlServer served.
+	crlFetches atomic.Int64
 }
 
 // leafOptions shape a leaf certificate.
@@ -34,6 +42,9 @@ type leafOptions struct {
 	notAfter time.Time
 	// crlURL, when set, is the leaf's CRL distribution point.
 	crlURL string
+	// ocspURL, when set, is the leaf's OCSP responder (its authority
+	// information access extension).
+	ocspURL string
 	// timestamping makes a TSA certificate instead of a code-signing one.
 	timestamping bool
 	// intermediate makes an intermediate CA certificate.
@@ -109,6 +120,9 @@ func (ca *testCA) leaf(t testing.TB, cn string, o leafOptions) (*ecdsa.PrivateKe
 	if o.crlURL != "" {
 		tmpl.CRLDistributionPoints = []string{o.crlURL}
 	}
+	if o.ocspURL != "" {
+		tmpl.OCSPServer = []string{o.ocspURL}
+	}
 	if o.timestamping {
 		// RFC 3161 2.3: exactly one extended key usage, timestamping, and
 		// marked critical, which crypto/x509 does not do on its own.
@@ -139,6 +153,24 @@ func (ca *testCA) pem() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
 }
 
+// files writes the CA's certificate and private key as PEM files into dir,
+// for openssl, and returns their paths.
+func (ca *testCA) files(t testing.TB, dir string) (certFile, keyFile string) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	if err := os.WriteFile(certFile, []byte(ca.pem()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // revoke adds cert to the CA's CRL.
 func (ca *testCA) revoke(cert *x509.Certificate) {
 	ca.mu.Lock()
@@ -151,13 +183,18 @@ func (ca *testCA) revoke(cert *x509.Certificate) {
 func (ca *testCA) crlServer(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		ca.crlFetches.Add(1)
 		ca.mu.Lock()
 		entries := append([]x509.RevocationListEntry(nil), ca.revoked...)
+		validity := ca.crlValidity
 		ca.mu.Unlock()
+		if validity == 0 {
+			validity = time.Hour
+		}
 		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 			Number:                    big.NewInt(time.Now().UnixNano()),
 			ThisUpdate:                time.Now().Add(-time.Minute),
-			NextUpdate:                time.Now().Add(time.Hour),
+			NextUpdate:                time.Now().Add(validity),
 			RevokedCertificateEntries: entries,
 		}, ca.cert, crypto.Signer(ca.key))
 		if err != nil {

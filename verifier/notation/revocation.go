@@ -2,6 +2,7 @@ package notation
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,8 +22,11 @@ import (
 // for an admission webhook's budget.
 const DefaultRevocationTimeout = 2 * time.Second
 
-// maxMemoryCRLs bounds the in-memory CRL cache.
-const maxMemoryCRLs = 256
+// maxMemoryCRLs and maxMemoryCRLBytes bound the in-memory CRL cache.
+const (
+	maxMemoryCRLs     = 256
+	maxMemoryCRLBytes = 64 << 20
+)
 
 // Revocation configures revocation checking of signing and timestamping
 // certificates by OCSP, falling back to CRL, as notation-go does it. Whether
@@ -49,7 +53,9 @@ type validatorPair struct {
 	codeSigning, timestamping revocation.Validator
 }
 
-func (r Revocation) validators() (validatorPair, error) {
+// validators builds the revocation validators; only chains that include a
+// certificate of trusted are checked (see recordingValidator).
+func (r Revocation) validators(trusted []*x509.Certificate) (validatorPair, error) {
 	timeout := r.Timeout
 	if timeout < 0 {
 		return validatorPair{}, fmt.Errorf("Revocation.Timeout is negative: %s", timeout)
@@ -83,7 +89,7 @@ func (r Revocation) validators() (validatorPair, error) {
 		if err != nil {
 			return validatorPair{}, err
 		}
-		*p.dst = recordingValidator{inner: v, kind: p.kind}
+		*p.dst = recordingValidator{inner: v, kind: p.kind, trusted: trusted}
 	}
 	return out, nil
 }
@@ -96,18 +102,62 @@ const (
 // recordingValidator passes revocation results on to the recorder in the
 // context, so that a revoked certificate can be told from an unknown status
 // without reading notation-go's error messages.
+//
+// It checks only chains that include a trusted certificate. notation-go
+// checks revocation after authenticity, and goes on when authenticity is
+// only logged (level audit, override authenticity: log): without this,
+// whoever can attach a signature could make vouch send HTTP requests to
+// the OCSP and CRL URLs of certificates they made, anywhere vouch can
+// reach. The status of an untrusted chain that names such URLs is unknown,
+// "not checked": where revocation is enforced, the signature cannot pass
+// (notation-go would pass it if the signer's own servers said "good").
 type recordingValidator struct {
-	inner revocation.Validator
-	kind  string
+	inner   revocation.Validator
+	kind    string
+	trusted []*x509.Certificate
 }
+
+// errUntrustedChain is the revocation error of a chain that includes no
+// trusted certificate.
+var errUntrustedChain = errors.New("not checked: no trust store holds a certificate of the chain, so vouch does not ask the OCSP responders or CRL distribution points it names")
 
 // ValidateContext implements revocation.Validator.
 func (v recordingValidator) ValidateContext(ctx context.Context, opts revocation.ValidateContextOptions) ([]*result.CertRevocationResult, error) {
-	res, err := v.inner.ValidateContext(ctx, opts)
+	var res []*result.CertRevocationResult
+	var err error
+	if v.trustedChain(opts.CertChain) || !namesServers(opts.CertChain) {
+		res, err = v.inner.ValidateContext(ctx, opts)
+	} else {
+		err = errUntrustedChain
+	}
 	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
 		rec.record(v.kind, res, err)
 	}
 	return res, err
+}
+
+// trustedChain tells whether chain includes a trusted certificate, as
+// notation's authenticity check asks (signature.VerifyAuthenticity).
+func (v recordingValidator) trustedChain(chain []*x509.Certificate) bool {
+	for _, c := range chain {
+		for _, t := range v.trusted {
+			if t.Equal(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// namesServers tells whether a certificate of chain names OCSP responders
+// or CRL distribution points.
+func namesServers(chain []*x509.Certificate) bool {
+	for _, c := range chain {
+		if len(c.OCSPServer) > 0 || len(c.CRLDistributionPoints) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type recorderKey struct{}
@@ -178,10 +228,36 @@ func (r revocationRecord) problems() string {
 	return strings.Join(out, "; ")
 }
 
-// memoryCRLCache keeps CRLs in memory until their NextUpdate.
+// memoryCRLCache keeps CRLs in memory until their NextUpdate: at most
+// maxMemoryCRLs of them, and at most maxMemoryCRLBytes counted by their DER
+// size (notation-core-go downloads CRLs of up to 32 MiB each). A CRL that
+// does not fit is used but not kept.
 type memoryCRLCache struct {
 	mu      sync.Mutex
 	bundles map[string]*corecrl.Bundle
+	bytes   int64
+}
+
+// bundleBytes is the DER size of a bundle's CRLs.
+func bundleBytes(b *corecrl.Bundle) int64 {
+	n := int64(len(b.BaseCRL.Raw))
+	if b.DeltaCRL != nil {
+		n += int64(len(b.DeltaCRL.Raw))
+	}
+	return n
+}
+
+// stale tells whether a bundle's base or delta CRL is past its NextUpdate.
+func stale(b *corecrl.Bundle, now time.Time) bool {
+	return now.After(b.BaseCRL.NextUpdate) || (b.DeltaCRL != nil && now.After(b.DeltaCRL.NextUpdate))
+}
+
+// drop removes url's bundle; c.mu is held.
+func (c *memoryCRLCache) drop(url string) {
+	if b, ok := c.bundles[url]; ok {
+		c.bytes -= bundleBytes(b)
+		delete(c.bundles, url)
+	}
 }
 
 // Get implements corecrl.Cache.
@@ -189,8 +265,11 @@ func (c *memoryCRLCache) Get(_ context.Context, url string) (*corecrl.Bundle, er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.bundles[url]
-	if !ok || b.BaseCRL == nil || time.Now().After(b.BaseCRL.NextUpdate) || (b.DeltaCRL != nil && time.Now().After(b.DeltaCRL.NextUpdate)) {
-		delete(c.bundles, url)
+	if !ok {
+		return nil, corecrl.ErrCacheMiss
+	}
+	if stale(b, time.Now()) {
+		c.drop(url)
 		return nil, corecrl.ErrCacheMiss
 	}
 	return b, nil
@@ -201,22 +280,28 @@ func (c *memoryCRLCache) Set(_ context.Context, url string, b *corecrl.Bundle) e
 	if b == nil || b.BaseCRL == nil {
 		return errors.New("CRL bundle without a base CRL")
 	}
+	size := bundleBytes(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.bundles) >= maxMemoryCRLs {
+	c.drop(url)
+	if size > maxMemoryCRLBytes {
+		return nil
+	}
+	if len(c.bundles) >= maxMemoryCRLs || c.bytes+size > maxMemoryCRLBytes {
 		now := time.Now()
 		for k, old := range c.bundles {
-			if old.BaseCRL == nil || now.After(old.BaseCRL.NextUpdate) {
-				delete(c.bundles, k)
+			if stale(old, now) {
+				c.drop(k)
 			}
 		}
 		for k := range c.bundles {
-			if len(c.bundles) < maxMemoryCRLs {
+			if len(c.bundles) < maxMemoryCRLs && c.bytes+size <= maxMemoryCRLBytes {
 				break
 			}
-			delete(c.bundles, k)
+			c.drop(k)
 		}
 	}
 	c.bundles[url] = b
+	c.bytes += size
 	return nil
 }

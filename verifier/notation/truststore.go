@@ -57,6 +57,15 @@ func (s certStore) GetCertificates(_ context.Context, storeType truststore.Type,
 	return slices.Clone(certs), nil
 }
 
+// all returns the certificates of every store.
+func (s certStore) all() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, certs := range s {
+		out = append(out, certs...)
+	}
+	return out
+}
+
 // parseStoreKey splits "TYPE:NAME" and checks both parts.
 func parseStoreKey(key string) (truststore.Type, string, error) {
 	t, name, ok := strings.Cut(key, ":")
