@@ -88,8 +88,8 @@ func Input(s Subject, root *vouch.Node) map[string]any {
 	return doc
 }
 
-// node converts n and appends a childless copy of each node below it to
-// flat, parents first.
+// node converts n and appends it and each node below it to flat, parents
+// first.
 func node(n *vouch.Node, parent string, depth int, flat *[]any) map[string]any {
 	annotations := make(map[string]any, len(n.Annotations))
 	for k, v := range n.Annotations {
@@ -124,12 +124,9 @@ func node(n *vouch.Node, parent string, depth int, flat *[]any) map[string]any {
 		"parent":       parent,
 		"depth":        int64(depth),
 	}
-	flatCopy := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		flatCopy[k] = v
-	}
-	flatCopy["referrers"], flatCopy["manifests"] = []any{}, []any{}
-	*flat = append(*flat, flatCopy)
+	// The flat list holds the same node, children and all: no copy, and
+	// the Rego engine converts each node once.
+	*flat = append(*flat, m)
 	self := n.Digest.String()
 	children := func(nodes []*vouch.Node) []any {
 		out := make([]any, 0, len(nodes))
