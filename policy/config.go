@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/policy/code"
 )
 
 // Match values of a Requirement.
@@ -41,6 +42,8 @@ type Config struct {
 // Scope applies requirements to the subjects of some repositories.
 //
 // +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.require) && size(self.require) > 0 || has(self.rego) || has(self.cel)",message="a scope needs require, rego or cel (vouch fails closed; use mode audit to observe)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.rego) && has(self.cel))",message="set rego or cel, not both"
 type Scope struct {
 	// Name labels the scope in reasons. Required, unique.
 	Name string `json:"name"`
@@ -63,10 +66,17 @@ type Scope struct {
 	// (default) or "each". Optional.
 	// +kubebuilder:validation:Enum=index;each
 	Platforms string `json:"platforms,omitempty"`
-	// Require lists what must be attached to the subject. Required: an
-	// empty list would allow everything, so it is refused; use a scope
-	// whose mode is audit to observe without denying.
-	Require []Requirement `json:"require"`
+	// Require lists what must be attached to the subject. Required unless
+	// Rego or CEL is set: an empty list would allow everything, so it is
+	// refused; use a scope whose mode is audit to observe without denying.
+	Require []Requirement `json:"require,omitempty"`
+	// Rego is a Rego policy that decides the scope's subjects, after
+	// Require when both are set: a subject must meet Require, then the
+	// Rego policy must not deny it. Optional; set Rego or CEL, not both.
+	Rego *Rego `json:"rego,omitempty"`
+	// CEL is a CEL policy that decides the scope's subjects, after Require
+	// as Rego does. Optional.
+	CEL *CEL `json:"cel,omitempty"`
 }
 
 // Requirement asks for referrers of one artifact type that verify, or for
@@ -167,8 +177,11 @@ func (c *Config) Validate() error {
 		default:
 			return fmt.Errorf("%s.platforms: %q is not index or each", path, s.Platforms)
 		}
-		if len(s.Require) == 0 {
-			return fmt.Errorf("%s.require: at least one requirement is required (vouch fails closed; use mode audit to observe)", path)
+		if err := validCode(s, path); err != nil {
+			return err
+		}
+		if len(s.Require) == 0 && s.Rego == nil && s.CEL == nil {
+			return fmt.Errorf("%s.require: at least one requirement is required, or a rego or cel policy (vouch fails closed; use mode audit to observe)", path)
 		}
 		if err := validRequirements(s.Require, path+".require"); err != nil {
 			return err
@@ -291,6 +304,14 @@ type Option func(*options)
 type options struct {
 	namespace      string
 	allowUncovered bool
+	programs       Programs
+}
+
+// WithPrograms gives New the compiled Rego and CEL policies of the
+// config's scopes (Compile), which New otherwise compiles itself: build
+// the policy of many namespaces from one config, compiling once.
+func WithPrograms(p Programs) Option {
+	return func(o *options) { o.programs = p }
 }
 
 // InNamespace makes New build the policy that applies in the Kubernetes
@@ -347,6 +368,18 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
+	progs := o.programs
+	if progs == nil {
+		var err error
+		if progs, err = Compile(context.Background(), c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range c.Scopes {
+		if (s.Rego != nil || s.CEL != nil) && progs[s.Name] == nil {
+			return nil, fmt.Errorf("policy: scope %q: its rego or cel policy is not compiled", s.Name)
+		}
+	}
 	nc := c.ForNamespace(o.namespace)
 	for i := range nc.Scopes {
 		s := &nc.Scopes[i]
@@ -355,7 +388,7 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			s.Repositories[j] = normalPattern(p)
 		}
 	}
-	return &configPolicy{c: nc, allowUncovered: o.allowUncovered}, nil
+	return &configPolicy{c: nc, allowUncovered: o.allowUncovered, namespace: o.namespace, programs: progs}, nil
 }
 
 // normalPattern writes a repository pattern as vouch.ParseReference writes
@@ -390,6 +423,10 @@ type configPolicy struct {
 	c Config
 	// allowUncovered allows what no scope covers (AllowUncovered).
 	allowUncovered bool
+	// namespace is the namespace c was narrowed to, for the input document.
+	namespace string
+	// programs are the scopes' Rego and CEL policies, by scope name.
+	programs Programs
 }
 
 // Scope returns the scope that covers ref, or nil.
@@ -433,7 +470,7 @@ func patternRank(p, name string, layout bool) int {
 }
 
 // Decide implements vouch.Policy.
-func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
+func (p *configPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
 	if root == nil {
 		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
 	}
@@ -455,8 +492,26 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 	} else {
 		problems = unmet(scope.Require, root)
 	}
+	var warnings []string
+	satisfied := describeRequirements(scope.Require)
+	if prog := p.programs[scope.Name]; prog != nil && len(problems) == 0 {
+		// Require is met (or empty): the scope's Rego or CEL policy
+		// decides. An error is no verdict: the caller fails closed.
+		a, err := prog.Eval(ctx, code.Input(code.Subject{Ref: ref, Namespace: p.namespace, Scope: scope.Name}, root))
+		if err != nil {
+			return vouch.Decision{}, fmt.Errorf("scope %q: %s policy could not decide: %w", scope.Name, scope.language(), err)
+		}
+		problems, warnings = a.Deny, a.Warn
+		if satisfied != "" {
+			satisfied += ", and "
+		}
+		satisfied += "the " + scope.language() + " policy allows"
+	}
 	if len(problems) == 0 {
-		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, describeRequirements(scope.Require))}, nil
+		if len(warnings) > 0 {
+			return vouch.Decision{Verdict: vouch.Allowed, Mode: vouch.ModeWarn, Waived: true, Reason: fmt.Sprintf("scope %q: allowed with warnings: %s", scope.Name, list(warnings, "; "))}, nil
+		}
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, satisfied)}, nil
 	}
 	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
 	if mode != vouch.ModeEnforce {
@@ -488,6 +543,11 @@ func (p *configPolicy) uncovered(ref vouch.Reference) vouch.Decision {
 // meet when a node passes, so an allow that is not waived stands whatever
 // the pending nodes turn out to be.
 func (p *configPolicy) Settled(ctx context.Context, ref vouch.Reference, root *vouch.Node, _ func(*vouch.Node) bool) bool {
+	if s := p.c.Scope(ref); s != nil && p.programs[s.Name] != nil {
+		// A Rego or CEL policy need not be monotone: it may deny on what a
+		// pending node turns out to be.
+		return false
+	}
 	d, err := p.Decide(ctx, ref, root)
 	return err == nil && d.Verdict == vouch.Allowed && !d.Waived
 }
@@ -766,4 +826,12 @@ func describeRequirements(reqs []Requirement) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// language names the scope's policy language: "Rego" or "CEL".
+func (s *Scope) language() string {
+	if s.CEL != nil {
+		return "CEL"
+	}
+	return "Rego"
 }
