@@ -199,3 +199,54 @@ func TestCodePolicyNeverSettles(t *testing.T) {
 		}
 	}
 }
+
+// A cosign v3 bundle is a signature or an attestation under one artifact
+// type: policies as code tell them apart by the results' claims.
+func TestCodePoliciesReadClaims(t *testing.T) {
+	const slsa = "https://slsa.dev/provenance/v1"
+	regoProvenance := `package vouch
+
+deny contains "no verified SLSA provenance" if {
+	not provenance
+}
+
+provenance if {
+	some n in input.nodes
+	some r in n.results
+	some c in r.claims
+	c.kind == "attestation"
+	c.predicateType == "` + slsa + `"
+	c.outcome == "passed"
+}
+`
+	celProvenance := `input.nodes.exists(n, n.results.exists(r, r.claims.exists(c, c.kind == "attestation" && c.predicateType == "` + slsa + `" && c.outcome == "passed")))`
+	sigBundle := claimed("sig", vouch.Passed, vouch.Claim{Kind: vouch.ClaimSignature, Outcome: vouch.Passed})
+	provenance := claimed("prov", vouch.Passed, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsa, Outcome: vouch.Passed})
+	untrusted := claimed("prov-untrusted", vouch.Failed, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsa, Outcome: vouch.Failed, Reason: "untrusted key"})
+	for _, lang := range []struct {
+		name  string
+		scope policy.Scope
+	}{
+		{"Rego", policy.Scope{Rego: &policy.Rego{Inline: regoProvenance}}},
+		{"CEL", policy.Scope{CEL: &policy.CEL{Validations: []policy.CELValidation{{Expression: celProvenance, Message: "no verified SLSA provenance"}}}}},
+	} {
+		p, err := policy.New(codeScope(lang.scope), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name string
+			root *vouch.Node
+			want vouch.Verdict
+		}{
+			{"signature bundle only", subject("a", sigBundle), vouch.Denied},
+			{"provenance signed by an untrusted key", subject("a", sigBundle, untrusted), vouch.Denied},
+			{"verified provenance", subject("a", sigBundle, provenance), vouch.Allowed},
+		} {
+			d, err := p.Decide(context.Background(), vouch.Reference{Registry: "r.io", Repository: "app", Tag: "v1"}, tt.root)
+			if err != nil || d.Verdict != tt.want {
+				t.Errorf("%s/%s: got %+v, %v; want %s", lang.name, tt.name, d, err, tt.want)
+			}
+		}
+	}
+}

@@ -97,11 +97,21 @@ func node(n *vouch.Node, parent string, depth int, flat *[]any) map[string]any {
 	}
 	results := make([]any, 0, len(n.Results))
 	for _, r := range n.Results {
+		claims := make([]any, 0, len(r.Claims))
+		for _, c := range r.Claims {
+			claims = append(claims, map[string]any{
+				"kind":          string(c.Kind),
+				"predicateType": c.PredicateType,
+				"outcome":       string(c.Outcome),
+				"reason":        c.Reason,
+			})
+		}
 		results = append(results, map[string]any{
 			"verifier": r.Verifier,
 			"outcome":  string(r.Outcome),
 			"reason":   r.Reason,
 			"details":  details(r.Details),
+			"claims":   claims,
 		})
 	}
 	platform := map[string]any{}
