@@ -47,13 +47,14 @@ func run(ctx context.Context, args []string) error {
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "platforms to build, comma-separated")
 	rootfs := fs.String("rootfs", "", "also write each platform's files under this folder (OS_ARCH/...), for SBOM tools")
 	revision := fs.String("revision", "", "the source's commit, recorded as the image's org.opencontainers.image.revision (optional)")
+	printVersion := fs.Bool("print-version", false, "print the version the image would have, and exit")
 	binDir := fs.String("bin-dir", "", "keep the built binaries in this folder (default: a temporary folder)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *layoutDir == "" || fs.NArg() != 0 {
+	if (*layoutDir == "" && !*printVersion) || fs.NArg() != 0 {
 		fs.Usage()
-		return errors.New("usage: image --layout DIR [--version V] [--platforms P,...] [--rootfs DIR]")
+		return errors.New("usage: image --layout DIR [--version V] [--revision COMMIT] [--platforms P,...] [--rootfs DIR] [--bin-dir DIR]")
 	}
 	if *version == "" {
 		v, err := chartAppVersion("charts/vouch/Chart.yaml")
@@ -61,6 +62,13 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		*version = v
+	}
+	if !versionPattern.MatchString(*version) {
+		return fmt.Errorf("version %q: want a tag of letters, digits, '.', '_' and '-' (at most 128)", *version)
+	}
+	if *printVersion {
+		fmt.Println(*version)
+		return nil
 	}
 	var plats []Platform
 	for _, s := range strings.Split(*platforms, ",") {
@@ -77,9 +85,6 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer os.RemoveAll(tmp)
 		*binDir = tmp
-	}
-	if !versionPattern.MatchString(*version) {
-		return fmt.Errorf("version %q: want a tag of letters, digits, '.', '_' and '-' (at most 128)", *version)
 	}
 	o := Options{Version: *version, Revision: *revision}
 	for _, p := range plats {
