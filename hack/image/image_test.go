@@ -239,7 +239,7 @@ func TestImageContents(t *testing.T) {
 // TestChartDefaults: the chart deploys, by default, the image this program
 // builds and hack/release-image.sh publishes: image.repository is
 // defaultRepository and the tag is the chart's appVersion (the version
-// this program defaults to).
+// this program defaults to); its pods run as the image's user.
 func TestChartDefaults(t *testing.T) {
 	data, err := os.ReadFile("../../charts/vouch/values.yaml")
 	if err != nil {
@@ -249,12 +249,19 @@ func TestChartDefaults(t *testing.T) {
 		Image struct {
 			Repository, Tag, Digest string
 		}
+		PodSecurityContext struct {
+			RunAsUser  int `yaml:"runAsUser"`
+			RunAsGroup int `yaml:"runAsGroup"`
+		} `yaml:"podSecurityContext"`
 	}
 	if err := yaml.Unmarshal(data, &values); err != nil {
 		t.Fatal(err)
 	}
 	if values.Image.Repository != defaultRepository || values.Image.Tag != "" || values.Image.Digest != "" {
 		t.Errorf("charts/vouch/values.yaml image: %+v, want repository %s with no tag and no digest (the chart's appVersion)", values.Image, defaultRepository)
+	}
+	if sc := values.PodSecurityContext; sc.RunAsUser != nonrootID || sc.RunAsGroup != nonrootID {
+		t.Errorf("charts/vouch/values.yaml podSecurityContext runs as %d:%d, the image's user is %d:%d", sc.RunAsUser, sc.RunAsGroup, nonrootID, nonrootID)
 	}
 	v, err := chartAppVersion("../../charts/vouch/Chart.yaml")
 	if err != nil {
