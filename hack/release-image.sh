@@ -24,6 +24,8 @@
 #   --cosign-tlog         also record cosign's signatures in the transparency
 #                         log (default: off; the signatures are key-based and
 #                         verified against the public key)
+#   --force               push even when the tag names another index already
+#                         (by default a release tag is never moved)
 #
 # Needs go, oras, notation, cosign (v2 or v3) and syft on PATH; registry
 # credentials are the ones those tools read (docker's config.json). It
@@ -35,7 +37,7 @@ cd "$(dirname "$0")/.."
 log() { printf 'release-image: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-version="" plain=false work="" tlog=false
+version="" plain=false work="" tlog=false force=false
 notation_key=${VOUCH_NOTATION_KEY:-}
 cosign_key=${VOUCH_COSIGN_KEY:-}
 repo=""
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
     --notation-key) notation_key=${2:?--notation-key needs a name}; shift 2 ;;
     --cosign-key) cosign_key=${2:?--cosign-key needs a key}; shift 2 ;;
     --cosign-tlog) tlog=true; shift ;;
+    --force) force=true; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$repo" ] || die "one REPOSITORY only (got $repo and $1)"; repo=$1; shift ;;
@@ -88,6 +91,11 @@ if $plain; then
 fi
 to_plain=()
 $plain && to_plain=(--to-plain-http)
+# A release tag names one index for good: never move it to another.
+if existing=$(oras resolve "${oras_plain[@]}" "$repo:$version" 2>/dev/null) && [ "$existing" != "$digest" ]; then
+  $force || die "$repo:$version is $existing already, not this build's $digest (--force moves the tag)"
+  log "moving $repo:$version from $existing (--force)"
+fi
 log "pushing $repo:$version"
 oras cp "${to_plain[@]}" --from-oci-layout "$work/layout:$version" "$repo:$version" >&2
 pushed=$(oras resolve "${oras_plain[@]}" "$repo:$version")

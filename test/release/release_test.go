@@ -80,27 +80,37 @@ func goEnv(t *testing.T, cold bool) []string {
 	return []string{"GOCACHE=" + v[0], "GOMODCACHE=" + v[1], "GOPATH=" + v[2]}
 }
 
-// release runs hack/release-image.sh against repo and returns the
-// reference it printed (REPO@DIGEST) and its work folder. cold: with an
-// empty Go build cache (goEnv).
-func release(t *testing.T, s signer, repo string, cold bool) (string, string) {
+// runScript runs hack/release-image.sh against repo, with s's keys, and
+// returns its standard output and error.
+func runScript(t *testing.T, s signer, repo, work string, cold bool) (string, string, error) {
 	t.Helper()
 	root, err := testbed.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := filepath.Join(t.TempDir(), "work")
 	cmd := exec.Command("bash", filepath.Join(root, "hack", "release-image.sh"), "--plain-http", "--work", work, "--cosign-key", s.cosignKey, repo)
 	cmd.Dir = root
 	cmd.Env = append(append(append(os.Environ(), "PATH="+testbed.BinDir()+string(os.PathListSeparator)+os.Getenv("PATH")), goEnv(t, cold)...), s.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hack/release-image.sh: %v\n%s%s", err, stdout.String(), stderr.String())
+	err = cmd.Run()
+	t.Logf("hack/release-image.sh took %s", time.Since(start).Round(time.Second))
+	return stdout.String(), stderr.String(), err
+}
+
+// release runs hack/release-image.sh against repo and returns the
+// reference it printed (REPO@DIGEST) and its work folder. cold: with an
+// empty Go build cache (goEnv).
+func release(t *testing.T, s signer, repo string, cold bool) (string, string) {
+	t.Helper()
+	work := filepath.Join(t.TempDir(), "work")
+	stdout, stderr, err := runScript(t, s, repo, work, cold)
+	if err != nil {
+		t.Fatalf("hack/release-image.sh: %v\n%s%s", err, stdout, stderr)
 	}
-	t.Logf("hack/release-image.sh took %s:\n%s", time.Since(start).Round(time.Second), stderr.String())
-	ref := strings.TrimSpace(stdout.String())
+	t.Logf("hack/release-image.sh:\n%s", stderr)
+	ref := strings.TrimSpace(stdout)
 	if !strings.HasPrefix(ref, repo+"@sha256:") {
 		t.Fatalf("hack/release-image.sh printed %q, want %s@sha256:...", ref, repo)
 	}
@@ -256,6 +266,16 @@ func TestRelease(t *testing.T) {
 
 			if runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" {
 				runBinary(t, work, tag)
+			}
+
+			// A release tag is never moved: with the tag on the changed
+			// index, the script refuses to push.
+			if reg.Name == "distribution" {
+				testbed.Run(t, nil, "oras", "tag", "--plain-http", repo+":tampered", tag)
+				stdout, stderr, err := runScript(t, s, repo, filepath.Join(t.TempDir(), "again"), false)
+				if err == nil || !strings.Contains(stderr, "--force moves the tag") {
+					t.Errorf("the script over a moved tag: %v, want a refusal\n%s%s", err, stdout, stderr)
+				}
 			}
 		})
 	}
