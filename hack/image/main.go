@@ -143,9 +143,10 @@ func buildEnv(p Platform) []string {
 }
 
 // goBuild builds cmd/vouch for p into out: static, with the Kubernetes
-// source and the Rego and CEL engines (-tags kubernetes,policycode), without file system paths (-trimpath), without
-// the symbol table and DWARF (-s -w; stack traces keep function names and
-// lines), and with the version linked in.
+// source and the Rego and CEL engines (-tags kubernetes,policycode),
+// without file system paths (-trimpath), without the symbol table and
+// DWARF (-s -w; stack traces keep function names and lines), and with the
+// version linked in.
 func goBuild(ctx context.Context, p Platform, version, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "kubernetes,policycode",
 		"-ldflags", "-s -w -X main.version="+version, "-o", out, "./cmd/vouch")
