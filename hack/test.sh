@@ -68,6 +68,7 @@ if [ "$fuzztime" != 0 ]; then
 ./server/gatekeeper/fuzz FuzzProviderRequest
 ./policy/policytest FuzzParseSuite
 ./policy/policytest FuzzParseReports
+./policy/code FuzzInput
 TARGETS
   echo "fuzz: all targets passed"
 fi
