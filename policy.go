@@ -52,6 +52,9 @@ type Explanation struct {
 	// Requirement names what was asked for ("signature",
 	// "application/spdx+json", "the Rego policy"), as in the config.
 	Requirement string `json:"requirement"`
+	// Policy names the policy whose requirement it is, when several are
+	// composed (policy.All: "cluster", a VouchConfig's name). Optional.
+	Policy string `json:"policy,omitempty"`
 	// Scope is the policy scope whose requirement it is. Optional.
 	Scope string `json:"scope,omitempty"`
 	// Node is the digest of the node that the requirement is on: the
