@@ -9,8 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/server/gatekeeper"
