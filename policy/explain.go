@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vouch-project/vouch"
@@ -133,6 +134,19 @@ func (r Requirement) notCandidate(o *vouch.Node) string {
 			t = "none"
 		}
 		return "artifact type " + t + ", not " + r.ArtifactType
+	}
+	if len(r.Verifiers) > 0 && len(o.Results) > 0 {
+		var others []string
+		for _, res := range o.Results {
+			if slices.Contains(r.Verifiers, res.Verifier) {
+				others = nil
+				break
+			}
+			others = append(others, res.Verifier)
+		}
+		if len(others) > 0 {
+			return fmt.Sprintf("not checked by verifier %s, only by %s", strings.Join(r.Verifiers, " or "), strings.Join(others, ", "))
+		}
 	}
 	var claims []string
 	for _, res := range o.Results {
