@@ -30,15 +30,22 @@ func reasons(explanations []vouch.Explanation) []string {
 }
 
 // explain says why r is not met by node's referrers, or returns nil.
+// Nothing is built for a requirement that is met: Decide runs after each
+// node that passes (vouch.Settler), mostly on requirements that are met.
 func (r Requirement) explain(node *vouch.Node) *vouch.Explanation {
-	e := &vouch.Explanation{Requirement: r.wanted(), Node: node.Digest, NodeType: node.DisplayType(), Wanted: r.satisfaction()}
+	var e *vouch.Explanation
 	if len(r.AnyOf) > 0 {
-		var whys, names, wants []string
+		alts := make([]*vouch.Explanation, 0, len(r.AnyOf))
 		for _, alt := range r.AnyOf {
 			ae := alt.explain(node)
 			if ae == nil {
 				return nil
 			}
+			alts = append(alts, ae)
+		}
+		var whys, names, wants []string
+		e = &vouch.Explanation{}
+		for _, ae := range alts {
 			whys, names, wants = append(whys, ae.Reason), append(names, ae.Requirement), append(wants, ae.Wanted)
 			for _, f := range ae.Found {
 				addFinding(e, f)
@@ -47,23 +54,18 @@ func (r Requirement) explain(node *vouch.Node) *vouch.Explanation {
 		}
 		e.Requirement = "one of: " + strings.Join(names, " | ")
 		e.Wanted = "one of: " + strings.Join(wants, "; or ")
-		e.Reason = "none of the alternatives is met: " + strings.Join(whys, " / ")
-		return e
+		return r.unmetAt(e, node, "none of the alternatives is met: "+strings.Join(whys, " / "))
 	}
 	var (
 		candidates []*vouch.Node
 		findings   [][]finding
-		others     []*vouch.Node
 	)
 	for _, c := range node.Referrers {
 		if r.ArtifactType != "" && c.ArtifactType != r.ArtifactType {
-			others = append(others, c)
 			continue
 		}
 		if fs, ok := r.findings(c); ok {
 			candidates, findings = append(candidates, c), append(findings, fs)
-		} else {
-			others = append(others, c)
 		}
 	}
 	what := r.wanted()
@@ -71,23 +73,33 @@ func (r Requirement) explain(node *vouch.Node) *vouch.Explanation {
 		if r.Optional {
 			return nil
 		}
+		// What the node has instead, and why none of it counts.
 		var found []string
-		for _, o := range others {
+		for _, o := range node.Referrers {
 			why := r.notCandidate(o)
-			addFinding(e, vouch.Finding{Digest: o.Digest, ArtifactType: o.ArtifactType, Outcome: o.Outcome, Signer: signer(o), Reason: why})
+			e = withFinding(e, vouch.Finding{Digest: o.Digest, ArtifactType: o.ArtifactType, Outcome: o.Outcome, Signer: signer(o), Reason: why})
 			found = append(found, fmt.Sprintf("%s (%s)", describe(o), why))
 		}
-		e.Reason = fmt.Sprintf("no %s found", what)
+		reason := fmt.Sprintf("no %s found", what)
 		if len(found) > 0 {
-			e.Reason += fmt.Sprintf("; found instead %s: %s", plural(len(found), "referrer"), list(found, "; "))
+			reason += fmt.Sprintf("; found instead %s: %s", plural(len(found), "referrer"), list(found, "; "))
 		}
-		return e
+		return r.unmetAt(e, node, reason)
 	}
-	var good, bad []string
+	whys := make([]string, len(candidates))
+	good := 0
 	for i, c := range candidates {
-		why := r.satisfiedBy(c, findings[i])
+		if whys[i] = r.satisfiedBy(c, findings[i]); whys[i] == "" {
+			good++
+		}
+	}
+	if r.Match == MatchAll && good == len(candidates) || r.Match != MatchAll && good > 0 {
+		return nil
+	}
+	var bad []string
+	for i, c := range candidates {
+		why := whys[i]
 		if why == "" {
-			good = append(good, vouch.ShortDigest(c.Digest))
 			continue
 		}
 		o, _ := outcome(c, findings[i])
@@ -95,7 +107,7 @@ func (r Requirement) explain(node *vouch.Node) *vouch.Explanation {
 			o = c.Outcome
 		}
 		who := signer(c)
-		addFinding(e, vouch.Finding{Digest: c.Digest, ArtifactType: c.ArtifactType, Outcome: o, Signer: who, Reason: why})
+		e = withFinding(e, vouch.Finding{Digest: c.Digest, ArtifactType: c.ArtifactType, Outcome: o, Signer: who, Reason: why})
 		item := vouch.ShortDigest(c.Digest)
 		if who != "" && !strings.Contains(why, who) {
 			item += fmt.Sprintf(" by %q", who)
@@ -103,16 +115,30 @@ func (r Requirement) explain(node *vouch.Node) *vouch.Explanation {
 		bad = append(bad, item+" "+why)
 	}
 	if r.Match == MatchAll {
-		if len(bad) == 0 {
-			return nil
-		}
-		e.Reason = fmt.Sprintf("all %s must verify, %d of %d do not: %s", what, len(bad), len(candidates), list(bad, "; "))
-		return e
+		return r.unmetAt(e, node, fmt.Sprintf("all %s must verify, %d of %d do not: %s", what, len(bad), len(candidates), list(bad, "; ")))
 	}
-	if len(good) > 0 {
-		return nil
+	return r.unmetAt(e, node, fmt.Sprintf("no %s verified (%d found, none verifies): %s", what, len(bad), list(bad, "; ")))
+}
+
+// unmetAt completes e (nil: a new one) as the explanation of r on node,
+// with the short reason given.
+func (r Requirement) unmetAt(e *vouch.Explanation, node *vouch.Node, reason string) *vouch.Explanation {
+	if e == nil {
+		e = &vouch.Explanation{}
 	}
-	e.Reason = fmt.Sprintf("no %s verified (%d found, none verifies): %s", what, len(bad), list(bad, "; "))
+	e.Node, e.NodeType, e.Reason = node.Digest, node.DisplayType(), reason
+	if e.Requirement == "" {
+		e.Requirement, e.Wanted = r.wanted(), r.satisfaction()
+	}
+	return e
+}
+
+// withFinding adds f to e (nil: a new one) and returns e.
+func withFinding(e *vouch.Explanation, f vouch.Finding) *vouch.Explanation {
+	if e == nil {
+		e = &vouch.Explanation{}
+	}
+	addFinding(e, f)
 	return e
 }
 
