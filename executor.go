@@ -90,7 +90,7 @@ func (e *Executor) Screen(ctx context.Context, ref Reference) (*Report, bool) {
 	if !ok || (d.Verdict != Allowed && d.Verdict != Denied) {
 		return nil, false
 	}
-	return &Report{Subject: ref.String(), Reference: ref.String(), Verdict: d.Verdict, Reason: d.Reason, Mode: d.Mode, Waived: d.Waived}, true
+	return &Report{Subject: ref.String(), Reference: ref.String(), Verdict: d.Verdict, Reason: d.Reason, Mode: d.Mode, Waived: d.Waived, Explanations: d.Explanations}, true
 }
 
 // Verify resolves ref, walks its graph, verifies every node and returns the
@@ -128,7 +128,7 @@ func (e *Executor) Verify(ctx context.Context, ref Reference) (*Report, error) {
 		report.Reason = "could not decide: " + err.Error()
 		return report, err
 	}
-	report.Verdict, report.Reason, report.Mode, report.Waived = decision.Verdict, decision.Reason, decision.Mode, decision.Waived
+	report.Verdict, report.Reason, report.Mode, report.Waived, report.Explanations = decision.Verdict, decision.Reason, decision.Mode, decision.Waived, decision.Explanations
 	return report, nil
 }
 

@@ -1,6 +1,10 @@
 package vouch
 
-import "context"
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // Policy turns a subject's report tree into a verdict. Implementations live
 // in policy/; they read the tree and never do I/O of their own.
@@ -36,6 +40,57 @@ type Decision struct {
 	// Waived is true when the requirements were not met and the mode (warn
 	// or audit) allowed the subject anyway.
 	Waived bool
+	// Explanations say, one per unmet requirement, what failed in full:
+	// Reason is their short form. Optional: set on denials (and waived
+	// allows) by the policies that can say more than Reason.
+	Explanations []Explanation
+}
+
+// Explanation says why one requirement is not met: what was asked, of which
+// node, what was found there instead, and what would satisfy it.
+type Explanation struct {
+	// Requirement names what was asked for ("signature",
+	// "application/spdx+json", "the Rego policy"), as in the config.
+	Requirement string `json:"requirement"`
+	// Policy names the policy whose requirement it is, when several are
+	// composed (policy.All: "cluster", a VouchConfig's name). Optional.
+	Policy string `json:"policy,omitempty"`
+	// Scope is the policy scope whose requirement it is. Optional.
+	Scope string `json:"scope,omitempty"`
+	// Node is the digest of the node that the requirement is on: the
+	// subject, a platform manifest, or a referrer for a nested requirement.
+	Node digest.Digest `json:"node,omitempty"`
+	// NodeType is that node's artifact type, or for subjects and platform
+	// manifests its media type (Node.DisplayType). Optional.
+	NodeType string `json:"nodeType,omitempty"`
+	// Reason is the short form, as in the decision's reason.
+	Reason string `json:"reason"`
+	// Found lists what the node has that was considered, each with why it
+	// does not satisfy the requirement; at most MaxExplained.
+	Found []Finding `json:"found,omitempty"`
+	// FoundOmitted counts the findings beyond MaxExplained. Optional.
+	FoundOmitted int `json:"foundOmitted,omitempty"`
+	// Wanted says what would satisfy the requirement.
+	Wanted string `json:"wanted"`
+}
+
+// MaxExplained bounds the findings an Explanation lists.
+const MaxExplained = 10
+
+// Finding is one artifact an Explanation considered.
+type Finding struct {
+	// Digest is the artifact's manifest digest.
+	Digest digest.Digest `json:"digest"`
+	// ArtifactType is its artifact type. Optional.
+	ArtifactType string `json:"artifactType,omitempty"`
+	// Outcome is its outcome on what the requirement asks (passed when it
+	// passed its checks but a nested requirement is unmet).
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Signer is the signer's certificate subject or identity, when a
+	// verifier reported one (details "signer" or "identity"). Optional.
+	Signer string `json:"signer,omitempty"`
+	// Reason says why it does not satisfy the requirement.
+	Reason string `json:"reason"`
 }
 
 // Mode says what a policy's denial does.

@@ -239,6 +239,9 @@ type Report struct {
 	// Waived is true when the policy's requirements were not met but the
 	// mode (warn or audit) allowed the subject; Reason says what failed.
 	Waived bool `json:"waived,omitempty"`
+	// Explanations say in full why each unmet requirement is not met
+	// (Decision.Explanations). Optional.
+	Explanations []Explanation `json:"explanations,omitempty"`
 	// Root is the subject's node; nil when it could not be resolved.
 	Root *Node `json:"graph,omitempty"`
 }

@@ -124,6 +124,7 @@ func (a allPolicy) Screen(ctx context.Context, ref vouch.Reference) (vouch.Decis
 // combine is the decision of parts, each of which decided ds[i].
 func combine(parts []Part, ds []vouch.Decision) (vouch.Decision, error) {
 	var denials, reasons []string
+	var denied, waivers []vouch.Explanation
 	waived, warn := false, false
 	mode := vouch.ModeAudit
 	for i, p := range parts {
@@ -132,11 +133,13 @@ func combine(parts []Part, ds []vouch.Decision) (vouch.Decision, error) {
 		switch d.Verdict {
 		case vouch.Denied:
 			denials = append(denials, reason)
+			denied = append(denied, named(p.Name, d.Explanations)...)
 		case vouch.Allowed:
 			reasons = append(reasons, reason)
 			if d.Waived {
 				waived = true
 				warn = warn || d.Mode == vouch.ModeWarn
+				waivers = append(waivers, named(p.Name, d.Explanations)...)
 			}
 			mode = stricter(mode, d.Mode)
 		default:
@@ -145,13 +148,25 @@ func combine(parts []Part, ds []vouch.Decision) (vouch.Decision, error) {
 	}
 	switch {
 	case len(denials) > 0:
-		return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: strings.Join(denials, "; ")}, nil
+		return vouch.Decision{Verdict: vouch.Denied, Mode: vouch.ModeEnforce, Reason: strings.Join(denials, "; "), Explanations: denied}, nil
 	case waived && warn:
 		mode = vouch.ModeWarn
 	case waived:
 		mode = vouch.ModeAudit
 	}
-	return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: waived, Reason: strings.Join(reasons, "; ")}, nil
+	return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: waived, Reason: strings.Join(reasons, "; "), Explanations: waivers}, nil
+}
+
+// named returns copies of explanations that name the part they come from.
+func named(part string, explanations []vouch.Explanation) []vouch.Explanation {
+	out := make([]vouch.Explanation, 0, len(explanations))
+	for _, e := range explanations {
+		if e.Policy == "" {
+			e.Policy = part
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // stricter returns the stricter of two modes: enforce (or none), then

@@ -86,6 +86,14 @@ func TestCodePolicies(t *testing.T) {
 				if d.Verdict != tt.want || d.Waived != tt.waived || !strings.Contains(d.Reason, reason) {
 					t.Fatalf("got %s (waived %v) %q, want %s (waived %v) containing %q", d.Verdict, d.Waived, d.Reason, tt.want, tt.waived, reason)
 				}
+				// Each deny message is an explanation of the scope's policy.
+				if tt.want == vouch.Denied {
+					if len(d.Explanations) != 1 || d.Explanations[0].Requirement != "the "+lang.name+" policy" || d.Explanations[0].Reason != "no verified signature" || d.Explanations[0].Scope != "code" || d.Explanations[0].Node != tt.root.Digest {
+						t.Fatalf("explanations %+v", d.Explanations)
+					}
+				} else if len(d.Explanations) != 0 {
+					t.Fatalf("explanations on an allow: %+v", d.Explanations)
+				}
 			})
 		}
 		t.Run(lang.name+"/after require", func(t *testing.T) {

@@ -482,16 +482,18 @@ func (p *configPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vo
 	if mode == "" {
 		mode = vouch.ModeEnforce
 	}
-	var problems []string
+	var explanations []vouch.Explanation
 	if scope.Platforms == PlatformsEach && len(root.Manifests) > 0 {
 		for _, m := range root.Manifests {
-			for _, why := range unmet(scope.Require, m) {
-				problems = append(problems, fmt.Sprintf("%s: %s", describe(m), why))
+			for _, e := range unmet(scope.Require, m) {
+				e.Reason = fmt.Sprintf("%s: %s", describe(m), e.Reason)
+				explanations = append(explanations, e)
 			}
 		}
 	} else {
-		problems = unmet(scope.Require, root)
+		explanations = unmet(scope.Require, root)
 	}
+	problems := reasons(explanations)
 	var warnings []string
 	satisfied := describeRequirements(scope.Require)
 	if prog := p.programs[scope.Name]; prog != nil && len(problems) == 0 {
@@ -502,6 +504,16 @@ func (p *configPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vo
 			return vouch.Decision{}, fmt.Errorf("scope %q: %s policy could not decide: %w", scope.Name, scope.language(), err)
 		}
 		problems, warnings = a.Deny, a.Warn
+		explanations = nil
+		for _, msg := range a.Deny {
+			explanations = append(explanations, vouch.Explanation{
+				Requirement: "the " + scope.language() + " policy",
+				Node:        root.Digest,
+				NodeType:    root.DisplayType(),
+				Reason:      msg,
+				Wanted:      "no deny message from the scope's " + scope.language() + " policy",
+			})
+		}
 		if satisfied != "" {
 			satisfied += ", and "
 		}
@@ -513,11 +525,14 @@ func (p *configPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vo
 		}
 		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, satisfied)}, nil
 	}
+	for i := range explanations {
+		explanations[i].Scope = scope.Name
+	}
 	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
 	if mode != vouch.ModeEnforce {
-		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: true, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason)}, nil
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Waived: true, Reason: fmt.Sprintf("allowed in %s mode, would deny: %s", mode, reason), Explanations: explanations}, nil
 	}
-	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason}, nil
+	return vouch.Decision{Verdict: vouch.Denied, Mode: mode, Reason: reason, Explanations: explanations}, nil
 }
 
 // Screen implements vouch.Screener: a subject that no scope covers is
@@ -550,69 +565,6 @@ func (p *configPolicy) Settled(ctx context.Context, ref vouch.Reference, root *v
 	}
 	d, err := p.Decide(ctx, ref, root)
 	return err == nil && d.Verdict == vouch.Allowed && !d.Waived
-}
-
-// unmet returns why each requirement is not met at node, or nil.
-func unmet(reqs []Requirement, node *vouch.Node) []string {
-	var out []string
-	for _, r := range reqs {
-		if why := r.unmet(node); why != "" {
-			out = append(out, why)
-		}
-	}
-	return out
-}
-
-// unmet says why r is not met by node's referrers, or "".
-func (r Requirement) unmet(node *vouch.Node) string {
-	if len(r.AnyOf) > 0 {
-		var whys []string
-		for _, alt := range r.AnyOf {
-			why := alt.unmet(node)
-			if why == "" {
-				return ""
-			}
-			whys = append(whys, why)
-		}
-		return "none of the alternatives is met: " + strings.Join(whys, " / ")
-	}
-	var (
-		candidates []*vouch.Node
-		findings   [][]finding
-	)
-	for _, c := range node.Referrers {
-		if r.ArtifactType != "" && c.ArtifactType != r.ArtifactType {
-			continue
-		}
-		if fs, ok := r.findings(c); ok {
-			candidates, findings = append(candidates, c), append(findings, fs)
-		}
-	}
-	what := r.wanted()
-	if len(candidates) == 0 {
-		if r.Optional {
-			return ""
-		}
-		return "no " + what + " found"
-	}
-	var good, bad []string
-	for i, c := range candidates {
-		if why := r.satisfiedBy(c, findings[i]); why != "" {
-			bad = append(bad, fmt.Sprintf("%s %s", vouch.ShortDigest(c.Digest), why))
-		} else {
-			good = append(good, vouch.ShortDigest(c.Digest))
-		}
-	}
-	if r.Match == MatchAll {
-		if len(bad) > 0 {
-			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", what, len(bad), len(candidates), list(bad, "; "))
-		}
-		return ""
-	}
-	if len(good) == 0 {
-		return fmt.Sprintf("no %s verified: %s", what, list(bad, "; "))
-	}
-	return ""
 }
 
 // claimKind is the kind of claim r asks for, or "" when r asks for an
@@ -791,7 +743,7 @@ func (r Requirement) satisfiedBy(node *vouch.Node, fs []finding) string {
 		}
 	}
 	if nested := unmet(r.Require, node); len(nested) > 0 {
-		return "(" + strings.Join(nested, "; ") + ")"
+		return "(" + strings.Join(reasons(nested), "; ") + ")"
 	}
 	return ""
 }

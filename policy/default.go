@@ -51,12 +51,24 @@ func (p defaultPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 		return vouch.Decision{}, fmt.Errorf("policy: no artifact graph for %s", ref)
 	}
 
-	if failed := failures(root); len(failed) > 0 {
+	if failed, nodes := failures(root); len(failed) > 0 {
 		reason := failed[0]
 		if len(failed) > 1 {
 			reason += fmt.Sprintf(" (and %d more failed)", len(failed)-1)
 		}
-		return deny(reason)
+		e := vouch.Explanation{
+			Requirement: "no failed artifact (default policy)",
+			Node:        root.Digest,
+			NodeType:    root.DisplayType(),
+			Reason:      reason,
+			Wanted:      "no artifact of the graph fails its checks, except signatures beside one that passes; remove or replace what fails, or configure a policy that does not require it",
+		}
+		for i, n := range nodes {
+			addFinding(&e, vouch.Finding{Digest: n.Digest, ArtifactType: n.ArtifactType, Outcome: n.Outcome, Signer: signer(n), Reason: failed[i]})
+		}
+		d, _ := deny(reason)
+		d.Explanations = []vouch.Explanation{e}
+		return d, nil
 	}
 
 	var passed []string
@@ -73,13 +85,27 @@ func (p defaultPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 			Mode: vouch.ModeEnforce,
 		}, nil
 	}
-	return deny("no verified referrer: " + p.found(root))
+	reason := "no verified referrer: " + p.found(root)
+	e := vouch.Explanation{
+		Requirement: "a verified referrer (default policy)",
+		Node:        root.Digest,
+		NodeType:    root.DisplayType(),
+		Reason:      reason,
+		Wanted:      "a referrer of the subject that one of the configured verifiers (" + strings.Join(p.verifiers, ", ") + ") checks and passes, such as a signature by a trusted signer",
+	}
+	for _, r := range root.Referrers {
+		addFinding(&e, vouch.Finding{Digest: r.Digest, ArtifactType: r.ArtifactType, Outcome: r.Outcome, Signer: signer(r), Reason: outcomeWhy(r.Outcome, orNone(r.Reason))})
+	}
+	d, _ := deny(reason)
+	d.Explanations = []vouch.Explanation{e}
+	return d, nil
 }
 
 // failures describes every failed node under and including root, parents
 // first, each with its reason.
-func failures(root *vouch.Node) []string {
+func failures(root *vouch.Node) ([]string, []*vouch.Node) {
 	var out []string
+	var nodes []*vouch.Node
 	var walk func(n, parent *vouch.Node, onPath map[*vouch.Node]bool)
 	walk = func(n, parent *vouch.Node, onPath map[*vouch.Node]bool) {
 		if n == nil || onPath[n] {
@@ -96,6 +122,7 @@ func failures(root *vouch.Node) []string {
 				what += fmt.Sprintf(" (%s of %s)", n.Relation, describe(parent))
 			}
 			out = append(out, fmt.Sprintf("%s failed: %s", what, orNone(n.Reason)))
+			nodes = append(nodes, n)
 		}
 		for _, c := range n.Manifests {
 			walk(c, n, onPath)
@@ -105,7 +132,7 @@ func failures(root *vouch.Node) []string {
 		}
 	}
 	walk(root, nil, map[*vouch.Node]bool{})
-	return out
+	return out, nodes
 }
 
 // hasPassedSignature reports whether a signature of n passed.

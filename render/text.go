@@ -54,6 +54,16 @@ func (s style) report(b *strings.Builder, r *vouch.Report) {
 	if r.Reason != "" {
 		b.WriteString("  " + clean(r.Reason) + "\n")
 	}
+	// What would satisfy each unmet requirement; the rest of each
+	// explanation (what was found) is in the reason and the tree.
+	seen := map[string]bool{}
+	for _, e := range r.Explanations {
+		if e.Wanted == "" || seen[e.Wanted] {
+			continue
+		}
+		seen[e.Wanted] = true
+		b.WriteString("  wanted: " + clean(e.Wanted) + "\n")
+	}
 	if r.Root != nil {
 		s.writeTree(b, r.Root, "  ", s.textLine, s.results)
 	}

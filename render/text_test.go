@@ -270,3 +270,27 @@ func hasLine(out, line string) bool {
 func equal(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
+
+// TestTextWanted: under a denial's reason, Text says what would satisfy
+// each unmet requirement, once per distinct wish, terminal controls
+// removed.
+func TestTextWanted(t *testing.T) {
+	want := "a signature of the subject that verifies"
+	reports := vouch.Summarize([]*vouch.Report{{
+		Subject: "r/a:1", Reference: "r/a:1@sha256:00", Verdict: vouch.Denied, Reason: `scope "prod": no signature found`,
+		Explanations: []vouch.Explanation{
+			{Requirement: "signature", Reason: "no signature found", Wanted: want},
+			{Requirement: "signature", Reason: "no signature found", Wanted: want},
+			{Requirement: "application/spdx+json", Reason: "no application/spdx+json found", Wanted: "an SBOM\x1b[31m"},
+		},
+		Root: &vouch.Node{Relation: vouch.RelSubject, MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: "sha256:00"},
+	}})
+	blocks, _ := subjectBlocks(t, text(t, reports, render.TextOptions{}))
+	lines := blocks[0]
+	if len(lines) < 4 || lines[1] != `  scope "prod": no signature found` || lines[2] != "  wanted: "+want || !strings.HasPrefix(lines[3], "  wanted: an SBOM") || strings.Contains(lines[3], "\x1b") {
+		t.Fatalf("lines:\n%s", strings.Join(lines, "\n"))
+	}
+	if strings.Count(strings.Join(lines, "\n"), "wanted:") != 2 {
+		t.Fatalf("a wish twice:\n%s", strings.Join(lines, "\n"))
+	}
+}

@@ -66,7 +66,11 @@ type gkValue struct {
 	Waived          bool          `json:"waived,omitempty"`
 	Failures        []gkFailure   `json:"failures,omitempty"`
 	FailuresOmitted int           `json:"failuresOmitted,omitempty"`
-	Graph           *vouch.Node   `json:"graph,omitempty"`
+	// Explanations are the report's, at most gatekeeper.MaxExplanations
+	// (the tests' texts are under gatekeeper.MaxExplanationText).
+	Explanations        []vouch.Explanation `json:"explanations,omitempty"`
+	ExplanationsOmitted int                 `json:"explanationsOmitted,omitempty"`
+	Graph               *vouch.Node         `json:"graph,omitempty"`
 }
 
 // gkFailure is a failed node in a gkValue.
@@ -93,6 +97,10 @@ func newGKValue(report *vouch.Report, traceID, timestamp string, graph bool) gkV
 			}
 			v.Failures = append(v.Failures, gkFailure{Digest: n.Digest, ArtifactType: n.ArtifactType, Outcome: n.Outcome, Reason: n.Reason})
 		})
+	}
+	v.Explanations = report.Explanations
+	if n := len(v.Explanations); n > gatekeeper.MaxExplanations {
+		v.Explanations, v.ExplanationsOmitted = v.Explanations[:gatekeeper.MaxExplanations], n-gatekeeper.MaxExplanations
 	}
 	if graph {
 		v.Graph = report.Root

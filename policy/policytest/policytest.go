@@ -116,6 +116,9 @@ type Outcome struct {
 	// Waived is true when the mode (warn, audit) allowed what the
 	// requirements deny, or the policy allowed with warnings.
 	Waived bool `json:"waived,omitempty"`
+	// Explanations say in full why each unmet requirement is not met
+	// (vouch.Decision.Explanations). Optional.
+	Explanations []vouch.Explanation `json:"explanations,omitempty"`
 }
 
 // Decide returns the verdict of the Decider's policy on the recorded
@@ -132,7 +135,7 @@ func (d *Decider) Decide(ctx context.Context, r *vouch.Report, ns string) Outcom
 	}
 	if s, ok := p.(vouch.Screener); ok {
 		if dec, ok := s.Screen(ctx, ref); ok {
-			return Outcome{Verdict: dec.Verdict, Reason: dec.Reason, Waived: dec.Waived}
+			return Outcome{Verdict: dec.Verdict, Reason: dec.Reason, Waived: dec.Waived, Explanations: dec.Explanations}
 		}
 	}
 	if r.Root == nil {
@@ -142,7 +145,7 @@ func (d *Decider) Decide(ctx context.Context, r *vouch.Report, ns string) Outcom
 	if err != nil {
 		return Outcome{Verdict: vouch.Undecided, Reason: "could not decide: policy: " + err.Error()}
 	}
-	return Outcome{Verdict: dec.Verdict, Reason: dec.Reason, Waived: dec.Waived}
+	return Outcome{Verdict: dec.Verdict, Reason: dec.Reason, Waived: dec.Waived, Explanations: dec.Explanations}
 }
 
 // Suite is a test-suite file: cases of subjects and the verdicts a policy

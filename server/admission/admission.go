@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
 )
@@ -345,9 +346,16 @@ func (wh *Webhook) each(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary (the message
+// must stay valid UTF-8: reasons quote certificate subjects and package
+// names), marking the cut with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-len("…")] + "…"
+	end := n - len("…")
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + "…"
 }

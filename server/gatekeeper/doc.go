@@ -27,6 +27,11 @@
 //	                 could not be checked (Failure), parents first, at most
 //	                 MaxFailures; optional
 //	failuresOmitted  the failed nodes beyond MaxFailures; optional
+//	explanations     why each unmet requirement is not met (vouch.Explanation:
+//	                 requirement, node, found, wanted), at most
+//	                 MaxExplanations, texts cut at MaxExplanationText bytes;
+//	                 optional
+//	explanationsOmitted  the explanations beyond MaxExplanations; optional
 //	graph            the report tree (report-format.md), when asked for
 //
 // The graph, every artifact and every verifier's result, is there only when

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
 )
@@ -28,6 +29,13 @@ type verdictFields struct {
 	Failures []Failure `json:"failures,omitempty"`
 	// FailuresOmitted counts the failed nodes beyond MaxFailures. Optional.
 	FailuresOmitted int `json:"failuresOmitted,omitempty"`
+	// Explanations say why each unmet requirement is not met, at most
+	// MaxExplanations, their texts cut at MaxExplanationText bytes.
+	// Optional.
+	Explanations []vouch.Explanation `json:"explanations,omitempty"`
+	// ExplanationsOmitted counts the explanations beyond MaxExplanations.
+	// Optional.
+	ExplanationsOmitted int `json:"explanationsOmitted,omitempty"`
 	// Graph is the report tree (report-format.md), when asked for.
 	// Optional.
 	Graph *vouch.Node `json:"graph,omitempty"`
@@ -47,10 +55,47 @@ func newVerdict(r *vouch.Report, graph bool) verdictFields {
 			f.Failures = append(f.Failures, Failure{Digest: n.Digest, ArtifactType: n.ArtifactType, Outcome: n.Outcome, Reason: n.Reason})
 		})
 	}
+	for i, e := range r.Explanations {
+		if i == MaxExplanations {
+			f.ExplanationsOmitted = len(r.Explanations) - i
+			break
+		}
+		f.Explanations = append(f.Explanations, boundedExplanation(e))
+	}
 	if graph {
 		f.Graph = r.Root
 	}
 	return f
+}
+
+// boundedExplanation is e with its texts cut at MaxExplanationText bytes,
+// so that a verify value stays small whatever the verifiers said.
+func boundedExplanation(e vouch.Explanation) vouch.Explanation {
+	e.Reason = cut(e.Reason, MaxExplanationText)
+	e.Wanted = cut(e.Wanted, MaxExplanationText)
+	if len(e.Found) > 0 {
+		found := make([]vouch.Finding, len(e.Found))
+		for i, fd := range e.Found {
+			fd.Reason = cut(fd.Reason, MaxExplanationText)
+			fd.Signer = cut(fd.Signer, MaxExplanationText)
+			found[i] = fd
+		}
+		e.Found = found
+	}
+	return e
+}
+
+// cut shortens s to at most n bytes, at a rune boundary, marking the cut
+// with "…".
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	end := n - len("…")
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + "…"
 }
 
 // encodeVerdict returns the encoding of r's verdict fields, with the graph

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/server/gatekeeper"
@@ -75,6 +76,41 @@ func TestValue(t *testing.T) {
 	v := gatekeeper.NewValue(&vouch.Report{Verdict: vouch.Denied, Root: many}, "", "", false)
 	if len(v.Failures) != gatekeeper.MaxFailures || v.FailuresOmitted != 3 || v.Graph != nil {
 		t.Fatalf("%d failures, %d omitted", len(v.Failures), v.FailuresOmitted)
+	}
+}
+
+// TestValueExplanations: a value carries the report's explanations, at
+// most MaxExplanations, each text cut at MaxExplanationText bytes on a
+// rune boundary, so that a verifier's long reason cannot swell the answer
+// Gatekeeper decodes.
+func TestValueExplanations(t *testing.T) {
+	long := strings.Repeat("é", gatekeeper.MaxExplanationText) // 2 bytes a rune
+	var explanations []vouch.Explanation
+	for range gatekeeper.MaxExplanations + 2 {
+		explanations = append(explanations, vouch.Explanation{Requirement: "signature", Node: "sha256:00", Reason: long, Wanted: "a signature",
+			Found: []vouch.Finding{{Digest: "sha256:01", Outcome: vouch.Failed, Signer: "CN=untrusted", Reason: long}}})
+	}
+	report := &vouch.Report{Verdict: vouch.Denied, Reason: "no signature verified", Explanations: explanations}
+	v := gatekeeper.NewValue(report, "", "", false)
+	if len(v.Explanations) != gatekeeper.MaxExplanations || v.ExplanationsOmitted != 2 {
+		t.Fatalf("%d explanations, %d omitted", len(v.Explanations), v.ExplanationsOmitted)
+	}
+	for _, e := range v.Explanations {
+		for _, s := range []string{e.Reason, e.Found[0].Reason} {
+			if len(s) > gatekeeper.MaxExplanationText || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
+				t.Fatalf("text of %d bytes (valid UTF-8: %v) not cut at %d: %.40q…", len(s), utf8.ValidString(s), gatekeeper.MaxExplanationText, s)
+			}
+		}
+		if e.Found[0].Signer != "CN=untrusted" || e.Wanted != "a signature" {
+			t.Fatalf("short texts changed: %+v", e)
+		}
+	}
+	if report.Explanations[0].Reason != long {
+		t.Fatal("NewValue changed the report's explanation")
+	}
+	data, err := json.Marshal(v)
+	if err != nil || !strings.Contains(string(data), `"explanationsOmitted":2`) {
+		t.Fatalf("%v: %.300s", err, data)
 	}
 }
 

@@ -142,6 +142,15 @@ func decode(body io.Reader, maxKeys int) (*ProviderRequest, int, error) {
 // failuresOmitted counts the others.
 const MaxFailures = 10
 
+// MaxExplanations bounds the explanations a verify value lists; its
+// explanationsOmitted counts the others. Each lists at most
+// vouch.MaxExplained findings.
+const MaxExplanations = 5
+
+// MaxExplanationText bounds each text of an explanation in a verify value
+// (reason, wanted, and each finding's reason and signer), in bytes.
+const MaxExplanationText = 512
+
 // Failure is a node of a report's graph that failed a check or could not
 // be checked.
 type Failure struct {

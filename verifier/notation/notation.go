@@ -279,7 +279,7 @@ func (c *check) explain(r *notationgo.ValidationResult) (vouch.Outcome, string) 
 	case trustpolicy.TypeAuthenticity:
 		var authErr *signature.SignatureAuthenticityError
 		if errors.As(err, &authErr) {
-			return vouch.Failed, fmt.Sprintf("untrusted signer: the certificate chain of %q (issued by %q) does not include a certificate from trust stores %s", c.signer(), c.issuer(), strings.Join(c.statement.TrustStores, ", "))
+			return vouch.Failed, fmt.Sprintf("untrusted signer: the certificate chain of %q (issued by %q) does not include a certificate from trust stores %s, named by trust policy statement %q; to trust it, add its CA to one of them", c.signer(), c.issuer(), strings.Join(c.statement.TrustStores, ", "), c.statement.Name)
 		}
 		return vouch.Failed, fmt.Sprintf("signer identity not trusted: %q matches none of the trustedIdentities of statement %q (%s)", c.signer(), c.statement.Name, strings.Join(c.statement.TrustedIdentities, "; "))
 	case trustpolicy.TypeExpiry:
