@@ -8,9 +8,11 @@ build_tool() {
   local dir=$1 name=$2 pkg=$3 version=$4
   [ -x "$dir/$name" ] && return 0
   log "building $name $version (first run only)"
+  local start=$SECONDS
   mkdir -p "$dir"
   GOBIN=$dir GOFLAGS=-buildvcs=false go install "$pkg@$version" >&2
   [ -x "$dir/$name" ] || mv "$dir/$(basename "$pkg")" "$dir/$name"
+  log "built $name $version in $((SECONDS - start)) s"
 }
 
 # build_scratch_tool DIR NAME PACKAGE VERSION [MODULE@VERSION...]: for
@@ -23,7 +25,7 @@ build_scratch_tool() {
   shift 4
   [ -x "$dir/$name" ] && return 0
   log "building $name $version (first run only)"
-  local work mod=${pkg%%/cmd/*}
+  local start=$SECONDS work mod=${pkg%%/cmd/*}
   work=$(mktemp -d)
   (cd "$work" && go mod init example.com/tool >/dev/null 2>&1 &&
     go get "$@" "$mod@$version" >&2 &&
@@ -31,5 +33,6 @@ build_scratch_tool() {
     mkdir -p "$dir" && GOFLAGS=-buildvcs=false go build -o "$dir/$name" "$pkg" >&2)
   local rc=$?
   rm -rf "$work"
+  [ $rc = 0 ] && log "built $name $version in $((SECONDS - start)) s"
   return $rc
 }
