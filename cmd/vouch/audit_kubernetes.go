@@ -12,6 +12,7 @@ import (
 	"github.com/vouch-project/vouch/audit/cluster"
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/kube"
+	"github.com/vouch-project/vouch/server/preverify"
 )
 
 // clusterWorkloads reads the workloads of the running Pods of namespaces
@@ -58,4 +59,11 @@ func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context
 		_ = a.Start(ctx)
 	}()
 	return a.Trigger, func() { <-done }, nil
+}
+
+// startWorkloadWatch starts watching the cluster's workloads
+// (--watch-workloads), queueing the images of new or changed pod
+// templates on queue; wait waits for it to stop once ctx ends.
+func startWorkloadWatch(ctx context.Context, sf *serveFlags, queue *preverify.Queue, logger *slog.Logger) (wait func(), err error) {
+	return nil, usageErrorf("--watch-workloads: not yet")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/server/preverify"
 	"github.com/vouch-project/vouch/server/reload"
 )
 
@@ -203,7 +204,14 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
-	srv, err := server.New(server.Options{
+	var queue *preverify.Queue
+	var events *preverify.Handler
+	if sf.preverifyEnabled() {
+		if queue, events, err = newPreverify(sf, eng, metrics, logger); err != nil {
+			return err
+		}
+	}
+	srvOpts := server.Options{
 		Addr:                 sf.listen,
 		MetricsAddr:          sf.metricsListen,
 		TLS:                  server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
@@ -217,7 +225,11 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		AdmissionCredentials: podCredentials,
 		Metrics:              metrics,
 		Logger:               logger,
-	})
+	}
+	if events != nil {
+		srvOpts.Events, srvOpts.EventsAddr = events, sf.eventsListen
+	}
+	srv, err := server.New(srvOpts)
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -232,6 +244,21 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	ctx, stop := context.WithCancel(cmd.Context())
 	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
+	if queue != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = queue.Start(ctx)
+		}()
+		defer func() { stop(); <-done }()
+	}
+	if sf.watchWorkloads {
+		waitWatch, err := startWorkloadWatch(ctx, sf, queue, logger)
+		if err != nil {
+			return err
+		}
+		defer func() { stop(); waitWatch() }()
+	}
 	if sf.auditInterval > 0 {
 		trigger, waitAudit, err := startAudit(ctx, sf, eng.Verify, metrics, logger)
 		if err != nil {
