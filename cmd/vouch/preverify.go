@@ -16,6 +16,7 @@ func newPreverify(sf *serveFlags, eng *engine.Engine, metrics *server.Metrics, l
 	logger = logger.With("component", "preverify")
 	queue, err := preverify.NewQueue(preverify.QueueOptions{
 		Verify:      eng.Refresh,
+		Resolve:     eng.ResolveUncached,
 		MaxQueued:   sf.preverifyQueue,
 		Rate:        sf.preverifyRate,
 		PerRegistry: sf.preverifyPerRegistry,

@@ -64,3 +64,27 @@ func (e *Engine) Refresh(ctx context.Context, namespace, image string) (*vouch.R
 	}
 	return personal(v.r, ref, pinned), err
 }
+
+// ResolveUncached resolves image at the registry under namespace's
+// registry settings, without the tag cache and without caching what it
+// finds, and returns the digest: for pre-verification, which waits for a
+// registry to move a tag it notified about. A subject that no policy
+// scope covers is refused before any request.
+func (e *Engine) ResolveUncached(ctx context.Context, namespace, image string) (string, error) {
+	ref, err := parse(image)
+	if err != nil {
+		return "", err
+	}
+	exec, _ := e.opts.Executor(ctx, namespace)
+	if exec == nil {
+		return "", fmt.Errorf("no executor for namespace %q", namespace)
+	}
+	if r, ok := exec.Screen(ctx, ref); ok {
+		return "", fmt.Errorf("%s: %s", ref, r.Reason)
+	}
+	desc, err := exec.Resolve(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest.String(), nil
+}

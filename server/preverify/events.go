@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/vouch-project/vouch"
 )
 
@@ -67,13 +69,15 @@ var referrersTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})(\.sig|\.att|\.sb
 var ErrBadEvent = errors.New("bad event")
 
 // ParseEnvelope reads a registry notification envelope from data and
-// returns the images to verify again: for the push of a tag that names a
-// subject (a referrers tag: a signature, an SBOM or an attestation was
-// attached), the subject by digest; for the push of any other tag, the tag
-// (it may have moved). Other events (pulls, deletes, blob pushes, pushes
-// by digest alone) name nothing to verify and are counted in ignored.
-// Images are returned once each, in the order of their events.
-func ParseEnvelope(data []byte) (images []string, ignored int, err error) {
+// returns the jobs to verify images again: for the push of a tag that
+// names a subject (a referrers tag: a signature, an SBOM or an
+// attestation was attached), the subject by digest; for the push of any
+// other tag, the tag (it may have moved). Each job awaits its tag at the
+// pushed digest: the registry may notify before it moves the tag. Other
+// events (pulls, deletes, blob pushes, pushes by digest alone) name nothing
+// to verify and are counted in ignored. Images are returned once each, in
+// the order of their events.
+func ParseEnvelope(data []byte) (jobs []Job, ignored int, err error) {
 	var env Envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, 0, fmt.Errorf("%w: not a registry notification envelope: %v", ErrBadEvent, err)
@@ -83,35 +87,43 @@ func ParseEnvelope(data []byte) (images []string, ignored int, err error) {
 	}
 	seen := map[string]bool{}
 	for _, ev := range env.Events {
-		image, ok := eventImage(ev)
+		j, ok := eventJob(ev)
 		if !ok {
 			ignored++
 			continue
 		}
-		if !seen[image] {
-			seen[image] = true
-			images = append(images, image)
+		if !seen[j.Image] {
+			seen[j.Image] = true
+			jobs = append(jobs, j)
 		}
 	}
-	return images, ignored, nil
+	return jobs, ignored, nil
 }
 
-// eventImage returns the image an event asks to verify again.
-func eventImage(ev Event) (string, bool) {
+// eventJob returns the job an event asks for.
+func eventJob(ev Event) (Job, bool) {
 	t := ev.Target
 	if ev.Action != "push" || t.Tag == "" || t.Repository == "" || ev.Request.Host == "" {
-		return "", false
+		return Job{}, false
 	}
 	name := ev.Request.Host + "/" + t.Repository
 	image := name + ":" + t.Tag
+	tagged, err := vouch.ParseReference(image)
+	if err != nil || strings.HasPrefix(image, vouch.LayoutPrefix) || tagged.Digest != "" {
+		return Job{}, false
+	}
+	j := Job{Image: tagged.String(), Registry: tagged.Registry, Source: "registry"}
 	if m := referrersTag.FindStringSubmatch(t.Tag); m != nil {
-		image = name + "@" + m[1] + ":" + m[2]
+		ref, err := vouch.ParseReference(name + "@" + m[1] + ":" + m[2])
+		if err != nil {
+			return Job{}, false
+		}
+		j.Image = ref.String()
 	}
-	ref, err := vouch.ParseReference(image)
-	if err != nil || strings.HasPrefix(image, vouch.LayoutPrefix) {
-		return "", false
+	if d, err := digest.Parse(t.Digest); err == nil {
+		j.Await, j.AwaitDigest = tagged.String(), d.String()
 	}
-	return ref.String(), true
+	return j, true
 }
 
 // Subjects is the body CI posts after signing or attaching: the images to
@@ -301,7 +313,7 @@ func (h *Handler) registry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	images, ignored, err := ParseEnvelope(data)
+	jobs, ignored, err := ParseEnvelope(data)
 	if err != nil {
 		h.event("registry", "invalid")
 		h.opts.Logger.Warn("refused a registry notification", "error", err.Error())
@@ -312,8 +324,8 @@ func (h *Handler) registry(w http.ResponseWriter, r *http.Request) {
 	for range ignored {
 		h.event("registry", "ignored")
 	}
-	for _, image := range images {
-		c.add(h.opts.Queue.Enqueue(Job{Image: image, Source: "registry"}))
+	for _, j := range jobs {
+		c.add(h.opts.Queue.Enqueue(j))
 	}
 	// Always 2xx: the registry retries what is refused, and a full queue
 	// is better answered by the next event than by a retry storm.

@@ -41,9 +41,22 @@ const envelope = `{
 }`
 
 func TestParseEnvelope(t *testing.T) {
-	images, ignored, err := ParseEnvelope([]byte(envelope))
+	jobs, ignored, err := ParseEnvelope([]byte(envelope))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var images, awaits []string
+	for _, j := range jobs {
+		images = append(images, j.Image)
+		awaits = append(awaits, j.Await+"="+j.AwaitDigest)
+	}
+	wantAwaits := []string{
+		"registry.example:5000/team/app:sha256-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=sha256:1111111111111111111111111111111111111111111111111111111111111111",
+		"registry.example:5000/team/app:v2=sha256:2222222222222222222222222222222222222222222222222222222222222222",
+		"registry.example:5000/team/app:sha256-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.sig=sha256:3333333333333333333333333333333333333333333333333333333333333333",
+	}
+	if !slices.Equal(awaits, wantAwaits) {
+		t.Errorf("awaits %q\nwant %q", awaits, wantAwaits)
 	}
 	want := []string{
 		"registry.example:5000/team/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -257,14 +270,15 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(envelope))
 	f.Add([]byte(`{"events":[{"action":"push","target":{"repository":"a","tag":"sha256-x"},"request":{"host":"h"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		images, ignored, err := ParseEnvelope(data)
+		jobs, ignored, err := ParseEnvelope(data)
 		if err != nil {
 			return
 		}
-		if len(images)+ignored > MaxEvents {
-			t.Fatalf("%d images and %d ignored from at most %d events", len(images), ignored, MaxEvents)
+		if len(jobs)+ignored > MaxEvents {
+			t.Fatalf("%d jobs and %d ignored from at most %d events", len(jobs), ignored, MaxEvents)
 		}
-		for _, image := range images {
+		for _, j := range jobs {
+			image := j.Image
 			if _, err := vouch.ParseReference(image); err != nil || strings.HasPrefix(image, vouch.LayoutPrefix) {
 				t.Fatalf("image %q: %v", image, err)
 			}

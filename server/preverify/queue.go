@@ -28,6 +28,10 @@ const (
 	DefaultPerRegistry = 2
 	DefaultMaxWorkers  = 8
 	DefaultTimeout     = time.Minute
+	// awaitAttempts and awaitDelay bound the wait for a job's Await tag:
+	// 100 ms doubling, about 3 s in all.
+	awaitAttempts = 5
+	awaitDelay    = 100 * time.Millisecond
 )
 
 // Job is one image to verify ahead of admission.
@@ -43,6 +47,13 @@ type Job struct {
 	// Source names where the job comes from, for metrics and logs:
 	// "registry", "subjects", "workload". Optional.
 	Source string
+	// Await, when set, is a reference by tag that must resolve to
+	// AwaitDigest before the job runs: a registry notifies of a push
+	// before it moves the tag. The job waits for it (QueueOptions.Resolve)
+	// a few times, then runs anyway. Optional.
+	Await, AwaitDigest string
+
+	attempt int
 }
 
 func (j Job) key() string { return j.Namespace + "\x00" + j.Image }
@@ -71,6 +82,10 @@ type QueueOptions struct {
 	// MaxWorkers bounds the verifications in progress at once in all.
 	// Optional; default DefaultMaxWorkers.
 	MaxWorkers int
+	// Resolve resolves a reference by tag at the registry, uncached (the
+	// engine's ResolveUncached), for jobs that await a tag. Optional;
+	// without it they do not wait.
+	Resolve func(ctx context.Context, namespace, image string) (string, error)
 	// Timeout bounds one verification. Optional; default DefaultTimeout.
 	Timeout time.Duration
 	// OnEnqueue is called for each Enqueue with its source and result.
@@ -245,8 +260,35 @@ func (q *Queue) work(ctx context.Context, host string) {
 			q.mu.Unlock()
 			return
 		}
+		if q.awaiting(ctx, j) {
+			continue
+		}
 		q.verify(ctx, j)
 	}
+}
+
+// awaiting reports whether j's Await tag does not resolve to its
+// AwaitDigest yet, and if so queues j again after a delay, up to
+// awaitAttempts times; after that j runs as it is.
+func (q *Queue) awaiting(ctx context.Context, j Job) bool {
+	if j.Await == "" || q.opts.Resolve == nil || j.attempt >= awaitAttempts {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, q.opts.Timeout)
+	d, err := q.opts.Resolve(rctx, j.Namespace, j.Await)
+	cancel()
+	if err == nil && d == j.AwaitDigest {
+		return false
+	}
+	j.attempt++
+	time.AfterFunc(awaitDelay<<(j.attempt-1), func() {
+		if ctx.Err() == nil {
+			q.mu.Lock()
+			q.enqueue(j)
+			q.mu.Unlock()
+		}
+	})
+	return true
 }
 
 // next pops host's next job.
