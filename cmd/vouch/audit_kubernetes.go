@@ -65,5 +65,28 @@ func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context
 // (--watch-workloads), queueing the images of new or changed pod
 // templates on queue; wait waits for it to stop once ctx ends.
 func startWorkloadWatch(ctx context.Context, sf *serveFlags, queue *preverify.Queue, logger *slog.Logger) (wait func(), err error) {
-	return nil, usageErrorf("--watch-workloads: not yet")
+	cfg, err := kube.RESTConfig(sf.kubeconfig)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	w, err := kube.NewWorkloadWatcher(kube.WorkloadWatcherOptions{
+		Client: c,
+		Enqueue: func(namespace, image string) {
+			queue.Enqueue(preverify.Job{Namespace: namespace, Image: image, Source: "workload", UseCache: true})
+		},
+		Logger: logger.With("component", "preverify"),
+	})
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Start(ctx)
+	}()
+	return func() { <-done }, nil
 }

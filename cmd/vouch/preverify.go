@@ -15,14 +15,15 @@ import (
 func newPreverify(sf *serveFlags, eng *engine.Engine, metrics *server.Metrics, logger *slog.Logger) (*preverify.Queue, *preverify.Handler, error) {
 	logger = logger.With("component", "preverify")
 	queue, err := preverify.NewQueue(preverify.QueueOptions{
-		Verify:      eng.Refresh,
-		Resolve:     eng.ResolveUncached,
-		MaxQueued:   sf.preverifyQueue,
-		Rate:        sf.preverifyRate,
-		PerRegistry: sf.preverifyPerRegistry,
-		OnEnqueue:   metrics.PreverifyEvent,
-		OnDone:      metrics.Preverified,
-		Logger:      logger,
+		Verify:       eng.Refresh,
+		VerifyCached: eng.Verify,
+		Resolve:      eng.ResolveUncached,
+		MaxQueued:    sf.preverifyQueue,
+		Rate:         sf.preverifyRate,
+		PerRegistry:  sf.preverifyPerRegistry,
+		OnEnqueue:    metrics.PreverifyEvent,
+		OnDone:       metrics.Preverified,
+		Logger:       logger,
 	})
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}

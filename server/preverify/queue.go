@@ -52,11 +52,20 @@ type Job struct {
 	// before it moves the tag. The job waits for it (QueueOptions.Resolve)
 	// a few times, then runs anyway. Optional.
 	Await, AwaitDigest string
+	// UseCache verifies with QueueOptions.VerifyCached, which answers
+	// from the cache when it can, instead of Verify: for workload
+	// templates, whose images may well be cached already. Optional.
+	UseCache bool
 
 	attempt int
 }
 
-func (j Job) key() string { return j.Namespace + "\x00" + j.Image }
+func (j Job) key() string {
+	if j.UseCache {
+		return "cached\x00" + j.Namespace + "\x00" + j.Image
+	}
+	return j.Namespace + "\x00" + j.Image
+}
 
 // Results of Enqueue.
 const (
@@ -70,6 +79,10 @@ type QueueOptions struct {
 	// Verify verifies a job's image, ignoring what is cached, and caches
 	// the verdict: the engine's Refresh. Required.
 	Verify func(ctx context.Context, namespace, image string) (*vouch.Report, error)
+	// VerifyCached verifies the images of jobs with UseCache, answering
+	// from the cache when it can: the engine's Verify. Optional; default
+	// Verify.
+	VerifyCached func(ctx context.Context, namespace, image string) (*vouch.Report, error)
 	// MaxQueued bounds the jobs waiting; more are dropped. Optional;
 	// default DefaultMaxQueued.
 	MaxQueued int
@@ -125,6 +138,9 @@ type hostQueue struct {
 func NewQueue(opts QueueOptions) (*Queue, error) {
 	if opts.Verify == nil {
 		return nil, errors.New("preverify: QueueOptions.Verify is required")
+	}
+	if opts.VerifyCached == nil {
+		opts.VerifyCached = opts.Verify
 	}
 	if opts.MaxQueued <= 0 {
 		opts.MaxQueued = DefaultMaxQueued
@@ -322,7 +338,11 @@ func (q *Queue) release(host string) {
 func (q *Queue) verify(ctx context.Context, j Job) {
 	ctx, cancel := context.WithTimeout(ctx, q.opts.Timeout)
 	defer cancel()
-	r, err := q.opts.Verify(ctx, j.Namespace, j.Image)
+	verify := q.opts.Verify
+	if j.UseCache {
+		verify = q.opts.VerifyCached
+	}
+	r, err := verify(ctx, j.Namespace, j.Image)
 	verdict := vouch.Undecided
 	if err == nil && r != nil {
 		verdict = r.Verdict
