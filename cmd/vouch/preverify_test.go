@@ -154,13 +154,28 @@ func TestServeRegistryEvents(t *testing.T) {
 		}
 	}
 
+	registryRequests := func() float64 {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var n float64
+		for _, m := range regexp.MustCompile(`(?m)^vouch_registry_requests_total\{[^}]*\} (\S+)$`).FindAllSubmatch(data, -1) {
+			v, _ := strconv.ParseFloat(string(m[1]), 64)
+			n += v
+		}
+		return n
+	}
+	requestsBefore := registryRequests()
 	before := metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`)
 	start := time.Now()
 	notation("sign", "--insecure-registry", fmt.Sprintf("%s/events/app@%s", reg.Host, img.Digest))
 	waitFor(t, 20*time.Second, logs, "the registry's notification to be verified", func() bool {
 		return metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`) > before
 	})
-	t.Logf("signature pushed → verdict replaced in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("signature pushed → verdict replaced in %s, with %v registry requests by vouch", time.Since(start).Round(time.Millisecond), registryRequests()-requestsBefore)
 	hits = metric(`vouch_cache_lookups_total{kind="verdict",result="hit"}`)
 	if ok, reason := ask(); !ok {
 		t.Fatalf("signed image still denied after the notification: %s\n%s", reason, logs.String())
