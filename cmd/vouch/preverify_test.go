@@ -245,3 +245,33 @@ func metricValue(t *testing.T, metricsAddr, name string) float64 {
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
 }
+
+// TestServePreverifyFlags: pre-verification's flags are checked before
+// anything starts; a token too short is refused with a message that says
+// how to make one.
+func TestServePreverifyFlags(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, stderr := vouchRun(t, "serve", "--generate-tls", dir); code != 0 {
+		t.Fatalf("--generate-tls: exit %d\n%s%s", code, out, stderr)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("tiny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsFlags := []string{"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--events-listen", ":0"}, exitUsage, "--events-listen needs --events-token-file"},
+		{[]string{"--watch-workloads"}, exitUsage, "--watch-workloads needs --kubernetes"},
+		{[]string{"--events-token-file", short, "--preverify-rate", "0"}, exitUsage, "must be positive"},
+		{[]string{"--events-token-file", short, "--listen", "127.0.0.1:0"}, exitUndecided, "at least 16 are needed"},
+	} {
+		code, _, stderr := vouchRun(t, append(append([]string{"serve"}, tlsFlags...), tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %s: exit %d: %s\nwant %d, %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
+		}
+	}
+}

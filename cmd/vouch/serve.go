@@ -35,6 +35,9 @@ func newServeCommand(stdin io.Reader) *cobra.Command {
   POST /ratify/gatekeeper/v1/... the same, on Ratify's paths
   POST /admission/v1/validate    Kubernetes validating admission webhook
   POST /admission/v1/mutate      Kubernetes mutating admission webhook (tag → digest)
+  POST /events/v1/registry       with --events-token-file: the distribution registry's
+                                 notifications (notifications.endpoints)
+  POST /events/v1/subjects       with --events-token-file: {"subject": IMAGE} from CI
   GET  /healthz /readyz /metrics health, readiness, Prometheus metrics
 
 Verifiers, trust and policy come from --config and the quick flags, as for
@@ -66,7 +69,16 @@ The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
 by that CA (mutual TLS); kubelet probes and Prometheus then use
 --metrics-listen. SIGTERM stops accepting connections and answers the
-requests in flight first. See docs/serving.md.`,
+requests in flight first. See docs/serving.md.
+
+Pre-verification verifies images before admission asks, through one bounded
+queue (--preverify-queue, --preverify-rate, --preverify-registry-concurrency)
+that never delays a request: the events endpoints, behind the bearer token of
+--events-token-file (also on --events-listen, without client certificates),
+verify the images that registry pushes and CI name again at once, replacing
+their cached verdicts (a new signature turns a cached denial into an allow, a
+moved tag is pinned again); with --kubernetes, --watch-workloads verifies the
+images of new or changed workload templates. See docs/pre-verification.md.`,
 		Example: `  # Local certificates, then serve with a quick trust flag
   vouch serve --generate-tls ./tls --tls-dns-name vouch.vouch-system.svc
   vouch serve --tls-cert-file tls/tls.crt --tls-key-file tls/tls.key \
