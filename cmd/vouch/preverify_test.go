@@ -69,7 +69,7 @@ func TestServeRegistryEvents(t *testing.T) {
 		exit <- run(ctx, []string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--events-listen", eventsAddr,
 			"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
 			"--client-ca-file", filepath.Join(dir, "ca.crt"), "--events-token-file", tokenFile,
-			"--deny-cache-ttl", "1h", "--tag-ttl", "1h", "--tag-max-stale", "2h",
+			"--deny-cache-ttl", "1h", "--tag-ttl", "1h", "--tag-max-stale", "2h", "--preverify-queue", "32",
 			"--notation-cert", cert, "--plain-http", "--allow-internal-registry", "127.0.0.1"}, strings.NewReader(""), &bytes.Buffer{}, logs)
 	}()
 	waitReady(t, metricsAddr, logs)
@@ -193,6 +193,34 @@ func TestServeRegistryEvents(t *testing.T) {
 	})
 	if ok, reason := ask(); ok {
 		t.Fatalf("the moved tag still answers allowed: %s", reason)
+	}
+
+	// A flood from CI: 1000 subjects at once are answered at once, the
+	// queue keeps 32 waiting (and 2 more start: --preverify-registry-concurrency)
+	// and counts the rest as dropped, and admission
+	// answers as before.
+	subjects := make([]string, 1000)
+	for i := range subjects {
+		subjects[i] = fmt.Sprintf("%s/flood/app:%d", reg.Host, i)
+	}
+	flood, _ := json.Marshal(map[string]any{"subjects": subjects})
+	req, _ := http.NewRequest(http.MethodPost, "https://"+eventsAddr+"/events/v1/subjects", bytes.NewReader(flood))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := anon.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts struct{ Queued, Duplicate, Dropped int }
+	err = json.NewDecoder(resp.Body).Decode(&counts)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted || counts.Queued > 32+2 || counts.Queued+counts.Dropped != 1000 {
+		t.Fatalf("flood: status %d, %+v, %v", resp.StatusCode, counts, err)
+	}
+	if got := metric(`vouch_preverify_events_total{result="dropped",source="subjects"}`); got != float64(counts.Dropped) {
+		t.Fatalf("dropped metric %v, answer %d", got, counts.Dropped)
+	}
+	if ok, reason := ask(); ok {
+		t.Fatalf("during the flood the moved tag answers allowed: %s", reason)
 	}
 
 	cancel()

@@ -303,3 +303,23 @@ func FuzzParseSubjects(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEnqueueFull is the cost of an event for a full queue (a
+// flood): a lock, a map lookup, a count. Run with -bench EnqueueFull.
+func BenchmarkEnqueueFull(b *testing.B) {
+	q, _ := NewQueue(QueueOptions{Verify: func(context.Context, string, string) (*vouch.Report, error) { return nil, nil }, MaxQueued: 16})
+	for i := range 16 {
+		q.Enqueue(Job{Image: "r.example/app:" + string(rune('a'+i))})
+	}
+	images := make([]string, 1024)
+	for i := range images {
+		images[i] = "r.example/flood:" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if q.Enqueue(Job{Image: images[i%len(images)], Registry: "r.example"}) != Dropped {
+			b.Fatal("not dropped")
+		}
+	}
+}
