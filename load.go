@@ -73,8 +73,9 @@ func (w *walker) load(ctx context.Context, c *check) (*loaded, error) {
 	}
 	l.annotations = m.Annotations
 	// The fetched manifest is the truth, not the registry's index. Cosign's
-	// tag-layout manifests carry no type and no subject: the tag says both.
-	if f.source != SourceCosignTag {
+	// tag-layout manifests carry no type and no subject: the tag says both;
+	// for BuildKit's attestation manifests the subject's index does.
+	if f.source != SourceCosignTag && f.source != SourceIndexAttestation {
 		l.artifactType = m.artifactType()
 		if m.Subject == nil || m.Subject.Digest != c.parent.Digest {
 			l.failed = fmt.Sprintf("listed as a referrer of %s, but its manifest names subject %s", c.parent.Digest, subjectDigest(m.Subject))

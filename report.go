@@ -35,6 +35,50 @@ type Result struct {
 	// Details carries verifier-specific facts (signer, packages, …) for
 	// reports and Rego policies. Optional.
 	Details map[string]any `json:"details,omitempty"`
+	// Claims lists what the verifier found the artifact to claim about its
+	// subject, with the outcome of each: a signature of it, or an in-toto
+	// attestation of some predicate type. One artifact may claim several
+	// things (a cosign ".att" manifest holds an attestation per layer), and
+	// artifact types do not tell them apart (cosign v3 attaches signatures
+	// and attestations under one type), so policies that ask for "a
+	// signature" or "an SLSA provenance" read these. Optional: verifiers of
+	// other content leave it empty.
+	Claims []Claim `json:"claims,omitempty"`
+}
+
+// ClaimKind is what an artifact claims about its subject.
+type ClaimKind string
+
+// Kinds of claims.
+const (
+	// ClaimSignature: the artifact is a signature of its subject.
+	ClaimSignature ClaimKind = "signature"
+	// ClaimAttestation: the artifact is an in-toto statement about its
+	// subject (https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md),
+	// of the predicate type the claim names.
+	ClaimAttestation ClaimKind = "attestation"
+)
+
+// Claim is one thing an artifact claims about its subject and what its
+// check found. Its predicate type is read from the signed (or, for
+// unsigned attestations, the stored) statement, never from annotations.
+type Claim struct {
+	// Kind is signature or attestation.
+	Kind ClaimKind `json:"kind"`
+	// PredicateType is the in-toto predicate type of an attestation
+	// ("https://slsa.dev/provenance/v1"). Empty for signatures.
+	PredicateType string `json:"predicateType,omitempty"`
+	// Outcome is passed, failed, skipped or error: passed when one of the
+	// artifact's statements of this kind and type passed every check.
+	Outcome Outcome `json:"outcome"`
+	// Reason says why, as Result.Reason does.
+	Reason string `json:"reason,omitempty"`
+	// SLSABuildLevel is, for an SLSA provenance, the SLSA Build level
+	// (https://slsa.dev/spec/v1.0/levels) it shows: 1 when the provenance
+	// names the subject and passes the content checks, 2 when it is also
+	// signed by a trusted signer, 3 when its builder is also on the
+	// verifier's list of hardened builders. 0 when not shown. Optional.
+	SLSABuildLevel int `json:"slsaBuildLevel,omitempty"`
 }
 
 // Pass returns a passed Result: the check ran and the artifact satisfies it.
@@ -75,6 +119,9 @@ const (
 	SourceTagSchema Source = "tag-schema"
 	// SourceCosignTag: cosign's "sha256-<hex>.sig" / ".att" / ".sbom" tags.
 	SourceCosignTag Source = "cosign-tag"
+	// SourceIndexAttestation: an attestation manifest that the parent's
+	// image index lists for it (BuildKit's layout, BuildKitAttestationType).
+	SourceIndexAttestation Source = "index-attestation"
 )
 
 // Node is one artifact in a report tree.

@@ -86,7 +86,8 @@ func (w *walker) resolve(ctx context.Context, reference string) (ocispec.Descrip
 
 // subject fills node, a subject (the root, or a platform manifest of an
 // index): its manifest details, its platform manifests, its referrers.
-func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descriptor, manifest []byte, depth int) error {
+// attestations are referrers its parent index lists for it (BuildKit's).
+func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descriptor, manifest []byte, depth int, attestations ...found) error {
 	isIndex := desc.MediaType == ocispec.MediaTypeImageIndex || desc.MediaType == mediaTypeDockerManifestList
 	if isIndex && manifest == nil {
 		var err error
@@ -94,7 +95,10 @@ func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descripto
 			return fmt.Errorf("fetch index %s: %w", desc.Digest, err)
 		}
 	}
-	var children []ocispec.Descriptor
+	var (
+		children []ocispec.Descriptor
+		listed   map[string][]found
+	)
 	if manifest != nil {
 		m, err := parseManifest(manifest)
 		if err != nil {
@@ -102,7 +106,7 @@ func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descripto
 		}
 		node.ArtifactType, node.Annotations = m.artifactType(), m.Annotations
 		if isIndex {
-			children = m.Manifests
+			children, listed = splitAttestations(m.Manifests)
 		}
 	}
 
@@ -115,22 +119,61 @@ func (w *walker) subject(ctx context.Context, node *Node, desc ocispec.Descripto
 		c := &Node{Relation: RelManifest, MediaType: child.MediaType, Digest: child.Digest, Size: child.Size, ArtifactType: child.ArtifactType}
 		c.Platform = child.Platform
 		node.Manifests[i] = c
+		extra := listed[child.Digest.String()]
 		g.Go(func() error {
 			// A nested index is walked the same way; a platform manifest's
 			// content is not needed, so it is not fetched.
-			return w.subject(gctx, c, child, nil, depth)
+			return w.subject(gctx, c, child, nil, depth, extra...)
 		})
 	}
-	g.Go(func() error { return w.referrers(gctx, node, desc, depth, true) })
+	g.Go(func() error { return w.referrers(gctx, node, desc, depth, true, attestations...) })
 	return g.Wait()
+}
+
+// splitAttestations separates the manifests of an index into its platform
+// manifests and BuildKit's attestation manifests, which become referrers
+// of the platform manifest they name (by digest). An attestation manifest
+// that names no manifest of the index stays where it is.
+func splitAttestations(all []ocispec.Descriptor) ([]ocispec.Descriptor, map[string][]found) {
+	listed := map[string]bool{}
+	for _, d := range all {
+		listed[d.Digest.String()] = true
+	}
+	var platforms []ocispec.Descriptor
+	var atts map[string][]found
+	for _, d := range all {
+		about := d.Annotations[AnnotationDockerReferenceDigest]
+		if d.Annotations[AnnotationDockerReferenceType] != DockerReferenceAttestation || !listed[about] || about == d.Digest.String() {
+			platforms = append(platforms, d)
+			continue
+		}
+		if atts == nil {
+			atts = map[string][]found{}
+		}
+		a := d
+		a.ArtifactType = BuildKitAttestationType
+		atts[about] = append(atts[about], found{desc: a, source: SourceIndexAttestation})
+	}
+	return platforms, atts
 }
 
 // referrers discovers, fetches, verifies and recurses into the referrers of
 // desc, filling node.Referrers.
-func (w *walker) referrers(ctx context.Context, node *Node, desc ocispec.Descriptor, depth int, isSubject bool) error {
+// listed are referrers known without discovery (BuildKit's attestation
+// manifests, from the parent index).
+func (w *walker) referrers(ctx context.Context, node *Node, desc ocispec.Descriptor, depth int, isSubject bool, listed ...found) error {
 	found, err := w.discover(ctx, desc, depth, isSubject)
 	if err != nil {
 		return err
+	}
+	for _, l := range listed {
+		dup := false
+		for _, f := range found {
+			dup = dup || f.desc.Digest == l.desc.Digest
+		}
+		if !dup {
+			found = append(found, l)
+		}
 	}
 	if len(found) == 0 {
 		return nil

@@ -75,8 +75,12 @@ type Composition struct {
 	// names are the cluster's verifiers' names.
 	names []string
 	// policy is the cluster's policy section when it has scopes for some
-	// namespaces, else nil.
+	// namespaces, or a Rego or CEL policy (which reads the namespace), else
+	// nil.
 	policy *policy.Config
+	// programs are policy's compiled Rego and CEL policies, shared by the
+	// namespaces.
+	programs policy.Programs
 	// tenants are the built VouchConfigs of each namespace, by name.
 	tenants map[string][]*builtTenant
 	// refused are the VouchConfigs of each namespace that ComposeFailClosed
@@ -175,11 +179,15 @@ func compose(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, [
 	if cluster.Policy == nil {
 		c.Policy = policy.Default(names)
 	} else {
-		if c.Policy, err = policy.New(*cluster.Policy, names); err != nil {
+		progs, err := policy.Compile(context.Background(), *cluster.Policy)
+		if err != nil {
 			return nil, nil, fmt.Errorf("spec.%w", err)
 		}
-		if slices.ContainsFunc(cluster.Policy.Scopes, func(s policy.Scope) bool { return len(s.Namespaces) > 0 }) {
-			c.policy = cluster.Policy.DeepCopy()
+		if c.Policy, err = policy.New(*cluster.Policy, names, policy.WithPrograms(progs)); err != nil {
+			return nil, nil, fmt.Errorf("spec.%w", err)
+		}
+		if slices.ContainsFunc(cluster.Policy.Scopes, func(s policy.Scope) bool { return len(s.Namespaces) > 0 || s.Rego != nil || s.CEL != nil }) {
+			c.policy, c.programs = cluster.Policy.DeepCopy(), progs
 		}
 	}
 	var refused []*TenantError
@@ -263,7 +271,7 @@ func buildTenant(t *Tenant, r trust.Resolver) (*builtTenant, error) {
 	b := &builtTenant{verifiers: verifiers, part: policy.Part{Name: "tenant " + t.String(), Verifiers: names}}
 	if spec.Policy == nil {
 		b.part.Policy = policy.Default(names)
-	} else if b.part.Policy, err = policy.New(*spec.Policy, names, policy.AllowUncovered()); err != nil {
+	} else if b.part.Policy, err = policy.New(*spec.Policy, names, policy.AllowUncovered(), policy.InNamespace(t.Namespace)); err != nil {
 		return nil, fmt.Errorf("spec.%w", err)
 	}
 	b.fingerprint = fp.Sum()
@@ -307,7 +315,7 @@ func (c *Composition) Namespace(ns string) (*Namespace, error) {
 	}
 	clusterPolicy := c.Policy
 	if c.policy != nil {
-		p, err := policy.New(*c.policy, c.names, policy.InNamespace(ns))
+		p, err := policy.New(*c.policy, c.names, policy.InNamespace(ns), policy.WithPrograms(c.programs))
 		if err != nil {
 			return nil, fmt.Errorf("spec.%w", err)
 		}

@@ -12,6 +12,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -278,6 +279,13 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 				}
 			}
 		}
+		if form != FormFile {
+			for i, sc := range t.Policy.Scopes {
+				if sc.Rego != nil && len(sc.Rego.Files) > 0 {
+					return fmt.Errorf("%spolicy.scopes[%d].rego.files: a %s names no files; write the module in rego.inline", prefix, i, form)
+				}
+			}
+		}
 		if err := t.Policy.Validate(); err != nil {
 			// The policy's messages start at "policy.".
 			return fmt.Errorf("%s%w", prefix, err)
@@ -312,20 +320,38 @@ func (f *File) resolvePaths(dir string) {
 			k.resolve(v, abs)
 		}
 	}
+	if f.Policy != nil {
+		for i := range f.Policy.Scopes {
+			if r := f.Policy.Scopes[i].Rego; r != nil {
+				for j, p := range r.Files {
+					r.Files[j] = abs(p)
+				}
+			}
+		}
+	}
 }
 
 // NamespacePolicies returns the policy of each Kubernetes namespace, for
 // verifiers named verifierNames (see policy.InNamespace), when the file's
-// policy has scopes for some namespaces; nil when one policy applies to
-// every namespace (f nil, no policy section, or no namespaced scope).
+// policy has scopes for some namespaces or a Rego or CEL policy (which
+// reads the namespace); nil when one policy applies to every namespace (f
+// nil, no policy section, or none of those).
 func (f *File) NamespacePolicies(verifierNames []string) func(namespace string) (vouch.Policy, error) {
 	if f == nil || f.Policy == nil {
 		return nil
 	}
 	for _, s := range f.Policy.Scopes {
-		if len(s.Namespaces) > 0 {
+		// A Rego or CEL policy reads the namespace (input.namespace): its
+		// decision may differ from one namespace to the next.
+		if len(s.Namespaces) > 0 || s.Rego != nil || s.CEL != nil {
+			// The Rego and CEL policies are compiled once, here, and
+			// shared by every namespace's policy.
+			progs, progErr := policy.Compile(context.Background(), *f.Policy)
 			return func(ns string) (vouch.Policy, error) {
-				return policy.New(*f.Policy, verifierNames, policy.InNamespace(ns))
+				if progErr != nil {
+					return nil, progErr
+				}
+				return policy.New(*f.Policy, verifierNames, policy.InNamespace(ns), policy.WithPrograms(progs))
 			}
 		}
 	}

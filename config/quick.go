@@ -36,6 +36,10 @@ type Quick struct {
 	// CosignKeys are cosign public key files (--cosign-key), trusted as
 	// cosign.KeyConfig says. Optional.
 	CosignKeys []string
+	// Namespace applies the config file's policy as in this Kubernetes
+	// namespace (--namespace): its scopes naming the namespace, and those
+	// naming none (policy.InNamespace). Optional; default none.
+	Namespace string
 }
 
 // notationDir is NotationConfigDir or its default.
@@ -71,6 +75,9 @@ func Build(f *File, q Quick) ([]vouch.Verifier, vouch.Policy, error) {
 			return nil, nil, err
 		}
 	}
+	if q.Namespace != "" && (f == nil || f.Policy == nil) {
+		return nil, nil, fmt.Errorf("--namespace %s: only a config file's policy section has namespaced scopes", q.Namespace)
+	}
 	var quick []vouch.Verifier
 	n, err := q.notation(verifiers)
 	if err != nil {
@@ -88,11 +95,20 @@ func Build(f *File, q Quick) ([]vouch.Verifier, vouch.Policy, error) {
 	}
 	if len(quick) > 0 {
 		verifiers = append(verifiers, quick...)
-		if f != nil && f.Policy != nil {
-			// The config's policy stands; it may name the quick verifiers.
-			return verifiers, pol, nil
+		if f == nil || f.Policy == nil {
+			pol = nil
 		}
-		pol = nil
+	}
+	if f != nil && f.Policy != nil && q.Namespace != "" {
+		// The config's policy stands, as in the namespace.
+		names := make([]string, 0, len(verifiers))
+		for _, v := range verifiers {
+			names = append(names, v.Name())
+		}
+		if pol, err = policy.New(*f.Policy, names, policy.InNamespace(q.Namespace)); err != nil {
+			return nil, nil, err
+		}
+		return verifiers, pol, nil
 	}
 	if pol == nil {
 		names := make([]string, 0, len(verifiers))

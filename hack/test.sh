@@ -19,6 +19,10 @@ go vet ./...
 # The Kubernetes source is linked only with -tags kubernetes (cmd/vouch/kubernetes.go).
 go vet -tags kubernetes ./cmd/vouch
 go build -tags kubernetes -o /dev/null ./cmd/vouch
+# The Rego and CEL engines are linked only with -tags policycode
+# (policy/engines.go), as the container image is built.
+go vet -tags policycode ./policy/... ./config/... ./cmd/vouch
+go build -tags kubernetes,policycode -o /dev/null ./cmd/vouch
 
 # A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
 # 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG.
@@ -48,6 +52,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/vulnreport FuzzParseSARIF
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning
+./verifier/internal/intoto FuzzParse
 ./verifier/notation FuzzParseTrustPolicy
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
@@ -63,9 +68,14 @@ if [ "$fuzztime" != 0 ]; then
 ./server/admission FuzzImages
 ./audit FuzzReadManifests
 ./server/gatekeeper/fuzz FuzzProviderRequest
+./policy/policytest FuzzParseSuite
+./policy/policytest FuzzParseReports
+./policy/code FuzzInput
 TARGETS
   echo "fuzz: all targets passed"
 fi
 
 go test -count=1 -timeout 20m ./...
 go test -count=1 -timeout 5m -tags kubernetes -run 'Kubernetes' ./cmd/vouch
+go test -count=1 -timeout 10m -tags policycode ./policy/... ./config/...
+go test -count=1 -timeout 10m -tags policycode -run 'Policy|Code' ./cmd/vouch

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real programs vouch's tests run against (an OCI registry, the
-# oras, notation, cosign, crane and syft CLIs, controller-gen, Toxiproxy,
+# oras, notation, cosign (v2 and v3), crane and syft CLIs, controller-gen, Toxiproxy,
 # helm, and through
 # hack/cluster.sh a Kubernetes control plane with Gatekeeper) into a cache
 # outside the repository, from the Go module proxy only; redis-server and
@@ -37,6 +37,11 @@ go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
 go_tool oras oras.land/oras/cmd/oras v1.3.6
 scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
 go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
+# cosign v3 beside v2, as cosign3: what v3 pushes by default (Sigstore
+# bundles as OCI 1.1 referrers) for verifier/cosign's CLI tests. 20 minutes
+# cold (empty module and build caches) on 2 cores shared with other builds
+# (load average ~20); less on an idle machine.
+go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
 go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
 go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
 # controller-gen, for api/v1alpha1's test that the generated CRDs and

@@ -3,10 +3,12 @@ package policy
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/policy/code"
 )
 
 // Match values of a Requirement.
@@ -40,6 +42,8 @@ type Config struct {
 // Scope applies requirements to the subjects of some repositories.
 //
 // +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.require) && size(self.require) > 0 || has(self.rego) || has(self.cel)",message="a scope needs require, rego or cel (vouch fails closed; use mode audit to observe)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.rego) && has(self.cel))",message="set rego or cel, not both"
 type Scope struct {
 	// Name labels the scope in reasons. Required, unique.
 	Name string `json:"name"`
@@ -62,10 +66,17 @@ type Scope struct {
 	// (default) or "each". Optional.
 	// +kubebuilder:validation:Enum=index;each
 	Platforms string `json:"platforms,omitempty"`
-	// Require lists what must be attached to the subject. Required: an
-	// empty list would allow everything, so it is refused; use a scope
-	// whose mode is audit to observe without denying.
-	Require []Requirement `json:"require"`
+	// Require lists what must be attached to the subject. Required unless
+	// Rego or CEL is set: an empty list would allow everything, so it is
+	// refused; use a scope whose mode is audit to observe without denying.
+	Require []Requirement `json:"require,omitempty"`
+	// Rego is a Rego policy that decides the scope's subjects, after
+	// Require when both are set: a subject must meet Require, then the
+	// Rego policy must not deny it. Optional; set Rego or CEL, not both.
+	Rego *Rego `json:"rego,omitempty"`
+	// CEL is a CEL policy that decides the scope's subjects, after Require
+	// as Rego does. Optional.
+	CEL *CEL `json:"cel,omitempty"`
 }
 
 // Requirement asks for referrers of one artifact type that verify, or for
@@ -74,8 +85,32 @@ type Scope struct {
 // +kubebuilder:object:generate=true
 type Requirement struct {
 	// ArtifactType is the referrers' artifact type, read from their
-	// manifests. Required unless AnyOf is set.
+	// manifests. Required unless AnyOf, Kind or PredicateType is set; with
+	// them it narrows the packaging that counts.
 	ArtifactType string `json:"artifactType,omitempty"`
+	// Kind asks for referrers that a verifier found to claim this about the
+	// subject: "signature" (a Notary Project signature, a cosign signature
+	// in the tag layout, as a referrer or in a Sigstore bundle) or
+	// "attestation" (an in-toto statement, whatever carried it: cosign's
+	// .att tag, an in-toto referrer, a Sigstore bundle). Only the claims
+	// of that kind count, with their own outcomes: a Sigstore bundle that
+	// is a signature never meets an attestation requirement, nor the
+	// reverse. Optional; "attestation" when PredicateType is set.
+	// +kubebuilder:validation:Enum=signature;attestation
+	Kind string `json:"kind,omitempty"`
+	// PredicateType asks for attestations of this in-toto predicate type
+	// (a URI, such as https://slsa.dev/provenance/v1), read from the
+	// statement itself. Optional; implies kind attestation.
+	PredicateType string `json:"predicateType,omitempty"`
+	// SLSABuildLevel asks for an SLSA provenance (v0.2 or v1, or of
+	// PredicateType when set) that shows at least this SLSA Build level,
+	// 1 to 3, as the verifiers judge it (vouch.Claim.SLSABuildLevel): 1 a
+	// provenance about the subject that passes its content checks, 2 also
+	// signed by a trusted signer, 3 also from a hardened builder. Optional;
+	// implies kind attestation.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3
+	SLSABuildLevel int `json:"slsaBuildLevel,omitempty"`
 	// AnyOf lists alternative requirements, of which one must be met: "a
 	// Notary Project signature or a cosign signature". Set either AnyOf or
 	// ArtifactType (with its other fields), not both. (In the CRDs, nested
@@ -142,8 +177,11 @@ func (c *Config) Validate() error {
 		default:
 			return fmt.Errorf("%s.platforms: %q is not index or each", path, s.Platforms)
 		}
-		if len(s.Require) == 0 {
-			return fmt.Errorf("%s.require: at least one requirement is required (vouch fails closed; use mode audit to observe)", path)
+		if err := validCode(s, path); err != nil {
+			return err
+		}
+		if len(s.Require) == 0 && s.Rego == nil && s.CEL == nil {
+			return fmt.Errorf("%s.require: at least one requirement is required, or a rego or cel policy (vouch fails closed; use mode audit to observe)", path)
 		}
 		if err := validRequirements(s.Require, path+".require"); err != nil {
 			return err
@@ -206,7 +244,7 @@ func validRequirements(reqs []Requirement, path string) error {
 	for i, r := range reqs {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		if len(r.AnyOf) > 0 {
-			if r.ArtifactType != "" || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
+			if r.ArtifactType != "" || r.Kind != "" || r.PredicateType != "" || r.SLSABuildLevel != 0 || r.Match != "" || len(r.Verifiers) > 0 || r.Optional || len(r.Require) > 0 {
 				return fmt.Errorf("%s.anyOf: a requirement with anyOf has no other fields", p)
 			}
 			if err := validRequirements(r.AnyOf, p+".anyOf"); err != nil {
@@ -214,8 +252,27 @@ func validRequirements(reqs []Requirement, path string) error {
 			}
 			continue
 		}
-		if r.ArtifactType == "" {
-			return fmt.Errorf("%s.artifactType: required (or anyOf)", p)
+		if r.ArtifactType == "" && r.Kind == "" && r.PredicateType == "" && r.SLSABuildLevel == 0 {
+			return fmt.Errorf("%s.artifactType: required (or kind, predicateType, slsaBuildLevel or anyOf)", p)
+		}
+		if r.SLSABuildLevel < 0 || r.SLSABuildLevel > 3 {
+			return fmt.Errorf("%s.slsaBuildLevel: %d is not an SLSA Build level (1, 2 or 3)", p, r.SLSABuildLevel)
+		}
+		if r.SLSABuildLevel > 0 && r.Kind == string(vouch.ClaimSignature) {
+			return fmt.Errorf("%s.slsaBuildLevel: a signature shows no SLSA Build level; use kind attestation, or leave kind out", p)
+		}
+		switch vouch.ClaimKind(r.Kind) {
+		case "", vouch.ClaimSignature, vouch.ClaimAttestation:
+		default:
+			return fmt.Errorf("%s.kind: %q is not signature or attestation", p, r.Kind)
+		}
+		if r.PredicateType != "" {
+			if r.Kind == string(vouch.ClaimSignature) {
+				return fmt.Errorf("%s.predicateType: a signature has no predicate type; use kind attestation, or leave kind out", p)
+			}
+			if u, err := url.Parse(r.PredicateType); err != nil || u.Scheme == "" {
+				return fmt.Errorf("%s.predicateType: %q is not a URI (write the predicate type in full, such as https://slsa.dev/provenance/v1)", p, r.PredicateType)
+			}
 		}
 		switch r.Match {
 		case "", MatchAny, MatchAll:
@@ -247,6 +304,14 @@ type Option func(*options)
 type options struct {
 	namespace      string
 	allowUncovered bool
+	programs       Programs
+}
+
+// WithPrograms gives New the compiled Rego and CEL policies of the
+// config's scopes (Compile), which New otherwise compiles itself: build
+// the policy of many namespaces from one config, compiling once.
+func WithPrograms(p Programs) Option {
+	return func(o *options) { o.programs = p }
 }
 
 // InNamespace makes New build the policy that applies in the Kubernetes
@@ -303,6 +368,18 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			return nil, err
 		}
 	}
+	progs := o.programs
+	if progs == nil {
+		var err error
+		if progs, err = Compile(context.Background(), c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range c.Scopes {
+		if (s.Rego != nil || s.CEL != nil) && progs[s.Name] == nil {
+			return nil, fmt.Errorf("policy: scope %q: its rego or cel policy is not compiled", s.Name)
+		}
+	}
 	nc := c.ForNamespace(o.namespace)
 	for i := range nc.Scopes {
 		s := &nc.Scopes[i]
@@ -311,7 +388,7 @@ func New(c Config, verifiers []string, opts ...Option) (vouch.Policy, error) {
 			s.Repositories[j] = normalPattern(p)
 		}
 	}
-	return &configPolicy{c: nc, allowUncovered: o.allowUncovered}, nil
+	return &configPolicy{c: nc, allowUncovered: o.allowUncovered, namespace: o.namespace, programs: progs}, nil
 }
 
 // normalPattern writes a repository pattern as vouch.ParseReference writes
@@ -346,6 +423,10 @@ type configPolicy struct {
 	c Config
 	// allowUncovered allows what no scope covers (AllowUncovered).
 	allowUncovered bool
+	// namespace is the namespace c was narrowed to, for the input document.
+	namespace string
+	// programs are the scopes' Rego and CEL policies, by scope name.
+	programs Programs
 }
 
 // Scope returns the scope that covers ref, or nil.
@@ -389,7 +470,7 @@ func patternRank(p, name string, layout bool) int {
 }
 
 // Decide implements vouch.Policy.
-func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
+func (p *configPolicy) Decide(ctx context.Context, ref vouch.Reference, root *vouch.Node) (vouch.Decision, error) {
 	if root == nil {
 		return vouch.Decision{}, fmt.Errorf("no graph to decide on")
 	}
@@ -411,8 +492,26 @@ func (p *configPolicy) Decide(_ context.Context, ref vouch.Reference, root *vouc
 	} else {
 		problems = unmet(scope.Require, root)
 	}
+	var warnings []string
+	satisfied := describeRequirements(scope.Require)
+	if prog := p.programs[scope.Name]; prog != nil && len(problems) == 0 {
+		// Require is met (or empty): the scope's Rego or CEL policy
+		// decides. An error is no verdict: the caller fails closed.
+		a, err := prog.Eval(ctx, code.Input(code.Subject{Ref: ref, Namespace: p.namespace, Scope: scope.Name}, root))
+		if err != nil {
+			return vouch.Decision{}, fmt.Errorf("scope %q: %s policy could not decide: %w", scope.Name, scope.language(), err)
+		}
+		problems, warnings = a.Deny, a.Warn
+		if satisfied != "" {
+			satisfied += ", and "
+		}
+		satisfied += "the " + scope.language() + " policy allows"
+	}
 	if len(problems) == 0 {
-		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, describeRequirements(scope.Require))}, nil
+		if len(warnings) > 0 {
+			return vouch.Decision{Verdict: vouch.Allowed, Mode: vouch.ModeWarn, Waived: true, Reason: fmt.Sprintf("scope %q: allowed with warnings: %s", scope.Name, list(warnings, "; "))}, nil
+		}
+		return vouch.Decision{Verdict: vouch.Allowed, Mode: mode, Reason: fmt.Sprintf("scope %q: %s", scope.Name, satisfied)}, nil
 	}
 	reason := fmt.Sprintf("scope %q: %s", scope.Name, list(problems, "; "))
 	if mode != vouch.ModeEnforce {
@@ -444,6 +543,11 @@ func (p *configPolicy) uncovered(ref vouch.Reference) vouch.Decision {
 // meet when a node passes, so an allow that is not waived stands whatever
 // the pending nodes turn out to be.
 func (p *configPolicy) Settled(ctx context.Context, ref vouch.Reference, root *vouch.Node, _ func(*vouch.Node) bool) bool {
+	if s := p.c.Scope(ref); s != nil && p.programs[s.Name] != nil {
+		// A Rego or CEL policy need not be monotone: it may deny on what a
+		// pending node turns out to be.
+		return false
+	}
 	d, err := p.Decide(ctx, ref, root)
 	return err == nil && d.Verdict == vouch.Allowed && !d.Waived
 }
@@ -472,21 +576,28 @@ func (r Requirement) unmet(node *vouch.Node) string {
 		}
 		return "none of the alternatives is met: " + strings.Join(whys, " / ")
 	}
-	var candidates []*vouch.Node
+	var (
+		candidates []*vouch.Node
+		findings   [][]finding
+	)
 	for _, c := range node.Referrers {
-		if c.ArtifactType == r.ArtifactType {
-			candidates = append(candidates, c)
+		if r.ArtifactType != "" && c.ArtifactType != r.ArtifactType {
+			continue
+		}
+		if fs, ok := r.findings(c); ok {
+			candidates, findings = append(candidates, c), append(findings, fs)
 		}
 	}
+	what := r.wanted()
 	if len(candidates) == 0 {
 		if r.Optional {
 			return ""
 		}
-		return "no " + r.ArtifactType + " found"
+		return "no " + what + " found"
 	}
 	var good, bad []string
-	for _, c := range candidates {
-		if why := r.satisfiedBy(c); why != "" {
+	for i, c := range candidates {
+		if why := r.satisfiedBy(c, findings[i]); why != "" {
 			bad = append(bad, fmt.Sprintf("%s %s", vouch.ShortDigest(c.Digest), why))
 		} else {
 			good = append(good, vouch.ShortDigest(c.Digest))
@@ -494,36 +605,186 @@ func (r Requirement) unmet(node *vouch.Node) string {
 	}
 	if r.Match == MatchAll {
 		if len(bad) > 0 {
-			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", r.ArtifactType, len(bad), len(candidates), list(bad, "; "))
+			return fmt.Sprintf("all %s must verify, %d of %d do not: %s", what, len(bad), len(candidates), list(bad, "; "))
 		}
 		return ""
 	}
 	if len(good) == 0 {
-		return fmt.Sprintf("no %s verified: %s", r.ArtifactType, list(bad, "; "))
+		return fmt.Sprintf("no %s verified: %s", what, list(bad, "; "))
 	}
 	return ""
 }
 
-// satisfiedBy says why node does not satisfy r, or "".
-func (r Requirement) satisfiedBy(node *vouch.Node) string {
+// claimKind is the kind of claim r asks for, or "" when r asks for an
+// artifact type alone.
+func (r Requirement) claimKind() vouch.ClaimKind {
+	switch {
+	case r.Kind != "":
+		return vouch.ClaimKind(r.Kind)
+	case r.PredicateType != "" || r.SLSABuildLevel > 0:
+		return vouch.ClaimAttestation
+	}
+	return ""
+}
+
+// SLSA provenance predicate types, for SLSABuildLevel.
+var slsaTypes = []string{"https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"}
+
+// matches reports whether claim c is of what r asks for.
+func (r Requirement) matches(c vouch.Claim) bool {
+	if c.Kind != r.claimKind() {
+		return false
+	}
+	if r.PredicateType != "" {
+		return c.PredicateType == r.PredicateType
+	}
+	return r.SLSABuildLevel == 0 || slices.Contains(slsaTypes, c.PredicateType)
+}
+
+// leveled turns the claim of a verifier that shows the highest SLSA Build
+// level into a finding: passed when it shows the level asked for, even if
+// its own outcome is skipped (an unsigned provenance shows level 1).
+func (r Requirement) leveled(verifier string, c vouch.Claim) finding {
+	if c.SLSABuildLevel >= r.SLSABuildLevel {
+		return finding{verifier, vouch.Passed, fmt.Sprintf("shows SLSA Build level %d: %s", c.SLSABuildLevel, c.Reason)}
+	}
+	if c.Outcome == vouch.Failed || c.Outcome == vouch.Errored {
+		return finding{verifier, c.Outcome, c.Reason}
+	}
+	return finding{verifier, vouch.Failed, fmt.Sprintf("shows SLSA Build level %d, want %d: %s", c.SLSABuildLevel, r.SLSABuildLevel, c.Reason)}
+}
+
+// wanted names what r asks for, in reasons.
+func (r Requirement) wanted() string {
+	var s string
+	switch r.claimKind() {
+	case "":
+		return r.ArtifactType
+	case vouch.ClaimAttestation:
+		s = "attestation"
+		switch {
+		case r.SLSABuildLevel > 0 && r.PredicateType != "":
+			s = fmt.Sprintf("SLSA Build level %d provenance (%s)", r.SLSABuildLevel, r.PredicateType)
+		case r.SLSABuildLevel > 0:
+			s = fmt.Sprintf("SLSA Build level %d provenance", r.SLSABuildLevel)
+		case r.PredicateType != "":
+			s += " of predicate type " + r.PredicateType
+		}
+	default:
+		s = r.Kind
+	}
+	if r.ArtifactType != "" {
+		s += " (" + r.ArtifactType + ")"
+	}
+	return s
+}
+
+// finding is one verifier's outcome on what a requirement asks of a node.
+type finding struct {
+	verifier string
+	outcome  vouch.Outcome
+	reason   string
+}
+
+// findings returns the outcomes on node of what r asks for, and whether
+// node is a candidate for r at all. For a requirement on an artifact type,
+// every referrer of the type is, and its results count. For one on a kind
+// of claim, the claims of that kind (and predicate type) in its results
+// count, and a referrer claiming none is no candidate; a referrer whose
+// verifiers report no claims (such as the notation verifier's) claims to
+// be a signature when its artifact type is one. A referrer without results
+// (not verified yet, or unreadable) is a candidate that does not pass,
+// unless nothing checks it at all.
+func (r Requirement) findings(node *vouch.Node) ([]finding, bool) {
+	kind := r.claimKind()
+	counted := func(res vouch.Result) bool {
+		return len(r.Verifiers) == 0 || slices.Contains(r.Verifiers, res.Verifier)
+	}
+	if kind == "" || len(node.Results) == 0 {
+		if kind != "" && node.Outcome != "" && node.Outcome != vouch.Failed && node.Outcome != vouch.Errored {
+			return nil, false
+		}
+		var fs []finding
+		for _, res := range node.Results {
+			if counted(res) {
+				fs = append(fs, finding{res.Verifier, res.Outcome, res.Reason})
+			}
+		}
+		return fs, true
+	}
+	claimed := false
+	for _, res := range node.Results {
+		claimed = claimed || len(res.Claims) > 0
+	}
+	var fs []finding
+	for _, res := range node.Results {
+		if !counted(res) {
+			continue
+		}
+		if !claimed {
+			if kind == vouch.ClaimSignature && vouch.IsSignature(node.ArtifactType) {
+				fs = append(fs, finding{res.Verifier, res.Outcome, res.Reason})
+			}
+			continue
+		}
+		var top *vouch.Claim
+		for i, c := range res.Claims {
+			switch {
+			case !r.matches(c):
+			case r.SLSABuildLevel == 0:
+				fs = append(fs, finding{res.Verifier, c.Outcome, c.Reason})
+			case top == nil || c.SLSABuildLevel > top.SLSABuildLevel:
+				// For a level, the provenance that shows the most counts.
+				top = &res.Claims[i]
+			}
+		}
+		if top != nil {
+			fs = append(fs, r.leveled(res.Verifier, *top))
+		}
+	}
+	return fs, len(fs) > 0
+}
+
+// outcome sums up findings as a node's results are: failed if any failed,
+// else error if any erred, else passed if any passed, else skipped; with
+// the reason of the first of that outcome. A node without findings (no
+// results) has its own outcome.
+func outcome(node *vouch.Node, fs []finding) (vouch.Outcome, string) {
+	if len(node.Results) == 0 {
+		return node.Outcome, node.Reason
+	}
+	for _, o := range []vouch.Outcome{vouch.Failed, vouch.Errored, vouch.Passed, vouch.Skipped} {
+		for _, f := range fs {
+			if f.outcome == o {
+				return o, f.verifier + ": " + f.reason
+			}
+		}
+	}
+	return vouch.Skipped, "no verifier checked it"
+}
+
+// satisfiedBy says why node, with findings fs on what r asks, does not
+// satisfy r, or "".
+func (r Requirement) satisfiedBy(node *vouch.Node, fs []finding) string {
 	if len(r.Verifiers) == 0 {
+		o, reason := node.Outcome, node.Reason
+		if r.claimKind() != "" {
+			o, reason = outcome(node, fs)
+		}
 		// A node that no verifier handles can still be vouched for by its
 		// nested requirements (an SBOM by its signature); a leaf
 		// requirement needs a check that passed.
-		vouchedByNested := node.Outcome == vouch.Skipped && len(r.Require) > 0
-		if node.Outcome != vouch.Passed && !vouchedByNested {
-			return outcomeWhy(node.Outcome, node.Reason)
+		vouchedByNested := o == vouch.Skipped && len(r.Require) > 0
+		if o != vouch.Passed && !vouchedByNested {
+			return outcomeWhy(o, reason)
 		}
 	} else {
 		passed := false
-		for _, res := range node.Results {
-			if !slices.Contains(r.Verifiers, res.Verifier) {
-				continue
+		for _, f := range fs {
+			if f.outcome == vouch.Failed || f.outcome == vouch.Errored {
+				return outcomeWhy(f.outcome, f.verifier+": "+f.reason)
 			}
-			if res.Outcome == vouch.Failed || res.Outcome == vouch.Errored {
-				return outcomeWhy(res.Outcome, res.Verifier+": "+res.Reason)
-			}
-			passed = passed || res.Outcome == vouch.Passed
+			passed = passed || f.outcome == vouch.Passed
 		}
 		if !passed {
 			return fmt.Sprintf("not verified by %s", strings.Join(r.Verifiers, " or "))
@@ -555,7 +816,7 @@ func describeRequirements(reqs []Requirement) string {
 			parts = append(parts, "one of ("+strings.Join(strings.Split(describeRequirements(r.AnyOf), ", "), " | ")+")")
 			continue
 		}
-		s := r.ArtifactType + " verified"
+		s := r.wanted() + " verified"
 		if r.Match == MatchAll {
 			s = "every " + s
 		}
@@ -565,4 +826,12 @@ func describeRequirements(reqs []Requirement) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// language names the scope's policy language: "Rego" or "CEL".
+func (s *Scope) language() string {
+	if s.CEL != nil {
+		return "CEL"
+	}
+	return "Rego"
 }

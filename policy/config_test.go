@@ -150,6 +150,12 @@ func TestConfigValidate(t *testing.T) {
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", Require: []policy.Requirement{{Match: "some"}}}}}}}, "policy.scopes[0].require[0].require[0].artifactType"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{ArtifactType: "x", AnyOf: req}}}}}, "policy.scopes[0].require[0].anyOf: a requirement with anyOf has no other fields"},
 		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: req}, {Name: "b", Repositories: []string{"*"}, Require: req}}}, `pattern "*" is in both`},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "provenance"}}}}}, `policy.scopes[0].require[0].kind: "provenance" is not signature or attestation`},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", PredicateType: slsaV1}}}}}, "policy.scopes[0].require[0].predicateType: a signature has no predicate type"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{PredicateType: "slsaprovenance1"}}}}}, `policy.scopes[0].require[0].predicateType: "slsaprovenance1" is not a URI`},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", AnyOf: req}}}}}, "anyOf: a requirement with anyOf has no other fields"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{SLSABuildLevel: 4}}}}}, "policy.scopes[0].require[0].slsaBuildLevel: 4 is not an SLSA Build level"},
+		{policy.Config{Scopes: []policy.Scope{{Name: "a", Repositories: []string{"*"}, Require: []policy.Requirement{{Kind: "signature", SLSABuildLevel: 2}}}}}, "slsaBuildLevel: a signature shows no SLSA Build level"},
 	}
 	for _, tt := range tests {
 		err := tt.c.Validate()
@@ -231,6 +237,111 @@ func TestConfigSettled(t *testing.T) {
 			}
 			if got := s.Settled(context.Background(), ref, tt.root, func(n *vouch.Node) bool { return n.Outcome == "" }); got != tt.want {
 				t.Fatalf("Settled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+const (
+	bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	attType    = "application/vnd.dev.cosign.artifact.att.v1+json"
+	slsaV1     = "https://slsa.dev/provenance/v1"
+	spdxDoc    = "https://spdx.dev/Document"
+)
+
+// TestConfigClaims: requirements on a kind of claim (a signature, an
+// attestation of a predicate type) count the claims the verifiers report,
+// not artifact types, so that one artifact type carrying both (Sigstore
+// bundles) or one manifest carrying several (cosign's .att) is judged by
+// what each claims.
+func TestConfigClaims(t *testing.T) {
+	claim := func(kind vouch.ClaimKind, pt string, o vouch.Outcome, reason string) vouch.Claim {
+		return vouch.Claim{Kind: kind, PredicateType: pt, Outcome: o, Reason: reason}
+	}
+	node := func(seed, artifactType string, results ...vouch.Result) *vouch.Node {
+		n := referrer(seed, artifactType, "", "", nil...)
+		n.Results = results
+		for _, r := range results {
+			if n.Outcome == "" || r.Outcome == vouch.Failed {
+				n.Outcome, n.Reason = r.Outcome, r.Verifier+": "+r.Reason
+			}
+		}
+		return n
+	}
+	cosignResult := func(o vouch.Outcome, claims ...vouch.Claim) vouch.Result {
+		return vouch.Result{Verifier: "release", Outcome: o, Reason: "cosign " + string(o), Claims: claims}
+	}
+	sigBundle := func(seed string, o vouch.Outcome) *vouch.Node {
+		return node(seed, bundleType, cosignResult(o, claim(vouch.ClaimSignature, "", o, "signature "+string(o))))
+	}
+	slsaBundle := func(seed string, o vouch.Outcome) *vouch.Node {
+		return node(seed, bundleType, cosignResult(o, claim(vouch.ClaimAttestation, slsaV1, o, "provenance "+string(o))))
+	}
+	notation := func(seed string, o vouch.Outcome) *vouch.Node {
+		return node(seed, notationType, vouch.Result{Verifier: "dev", Outcome: o, Reason: "notation " + string(o)})
+	}
+	// unsigned is an attestation that a verifier read but could not check
+	// (BuildKit's, which are not signed).
+	unsigned := func(referrers ...*vouch.Node) *vouch.Node {
+		n := node("bk", "application/vnd.in-toto+json", vouch.Result{Verifier: "release", Outcome: vouch.Skipped, Reason: "unsigned", Claims: []vouch.Claim{claim(vouch.ClaimAttestation, slsaV1, vouch.Skipped, "unsigned")}})
+		n.Referrers = referrers
+		return n
+	}
+	signature := policy.Requirement{Kind: "signature"}
+	provenance := policy.Requirement{PredicateType: slsaV1}
+	leveled := func(seed string, o vouch.Outcome, level int) *vouch.Node {
+		return node(seed, bundleType, cosignResult(o, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsaV1, Outcome: o, Reason: "provenance " + string(o), SLSABuildLevel: level}))
+	}
+	scope := func(reqs ...policy.Requirement) policy.Config {
+		return policy.Config{Scopes: []policy.Scope{{Name: "all", Repositories: []string{"*"}, Require: reqs}}}
+	}
+	tests := []struct {
+		name   string
+		config policy.Config
+		root   *vouch.Node
+		want   vouch.Verdict
+		reason string
+	}{
+		{"signature and provenance", scope(signature, provenance), subject("a", sigBundle("s", vouch.Passed), slsaBundle("p", vouch.Passed)), vouch.Allowed, "signature verified, attestation of predicate type " + slsaV1 + " verified"},
+		{"a signature bundle is no provenance", scope(signature, provenance), subject("a", sigBundle("s", vouch.Passed)), vouch.Denied, "no attestation of predicate type " + slsaV1 + " found"},
+		{"a provenance bundle is no signature", scope(signature, provenance), subject("a", slsaBundle("p", vouch.Passed)), vouch.Denied, "no signature found"},
+		{"untrusted provenance", scope(signature, provenance), subject("a", sigBundle("s", vouch.Passed), slsaBundle("p", vouch.Failed)), vouch.Denied, "failed: release: provenance failed"},
+		{"a Notary signature is a signature", scope(signature, provenance), subject("a", notation("n", vouch.Passed), slsaBundle("p", vouch.Passed)), vouch.Allowed, ""},
+		{"an untrusted Notary signature is no pass", scope(signature), subject("a", notation("n", vouch.Failed)), vouch.Denied, "no signature verified"},
+		{"any attestation", scope(policy.Requirement{Kind: "attestation"}), subject("a", sigBundle("s", vouch.Passed), slsaBundle("p", vouch.Passed)), vouch.Allowed, "attestation verified"},
+		{"claims of one .att manifest each count", scope(provenance),
+			subject("a", node("att", attType, cosignResult(vouch.Passed, claim(vouch.ClaimAttestation, spdxDoc, vouch.Passed, "sbom ok"), claim(vouch.ClaimAttestation, slsaV1, vouch.Failed, "no matching key")))),
+			vouch.Denied, "no matching key"},
+		{"packaging narrowed by artifact type", scope(policy.Requirement{PredicateType: slsaV1, ArtifactType: attType}), subject("a", slsaBundle("p", vouch.Passed)), vouch.Denied, "no attestation of predicate type " + slsaV1 + " (" + attType + ") found"},
+		{"skipped provenance never passes", scope(provenance), subject("a", slsaBundle("p", vouch.Skipped)), vouch.Denied, "not checked"},
+		{"unchecked provenance without a signature of its own", scope(policy.Requirement{PredicateType: slsaV1, Require: []policy.Requirement{signature}}),
+			subject("a", unsigned(), sigBundle("s", vouch.Passed)), vouch.Denied, "(no signature found)"},
+		{"unchecked provenance vouched for by its signature", scope(policy.Requirement{PredicateType: slsaV1, Require: []policy.Requirement{signature}}),
+			subject("a", unsigned(sigBundle("s", vouch.Passed))), vouch.Allowed, "with signature verified"},
+		{"named verifier", scope(policy.Requirement{Kind: "signature", Verifiers: []string{"dev"}}), subject("a", sigBundle("s", vouch.Passed)), vouch.Denied, "no signature found"},
+		{"all signatures, one a pending bundle", scope(policy.Requirement{Kind: "signature", Match: policy.MatchAll}), subject("a", sigBundle("s", vouch.Passed), referrer("pending", bundleType, "", "")), vouch.Denied, "1 of 2 do not"},
+		{"all attestations, one unreadable", scope(policy.Requirement{Kind: "attestation", Match: policy.MatchAll}), subject("a", slsaBundle("p", vouch.Passed), referrer("broken", attType, vouch.Errored, "manifest too large")), vouch.Denied, "could not be checked: manifest too large"},
+		{"level 2 shown", scope(policy.Requirement{SLSABuildLevel: 2}), subject("a", leveled("p", vouch.Passed, 2)), vouch.Allowed, "SLSA Build level 2 provenance verified"},
+		{"level 1 is not 2", scope(policy.Requirement{SLSABuildLevel: 2}), subject("a", leveled("p", vouch.Skipped, 1)), vouch.Denied, "shows SLSA Build level 1, want 2"},
+		{"an unsigned provenance shows level 1", scope(policy.Requirement{SLSABuildLevel: 1}), subject("a", leveled("p", vouch.Skipped, 1)), vouch.Allowed, ""},
+		{"the best of two provenances counts", scope(policy.Requirement{SLSABuildLevel: 3}),
+			subject("a", node("two", attType, cosignResult(vouch.Passed, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: "https://slsa.dev/provenance/v0.2", Outcome: vouch.Passed, SLSABuildLevel: 2}, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: slsaV1, Outcome: vouch.Passed, SLSABuildLevel: 3}))),
+			vouch.Allowed, ""},
+		{"an SBOM shows no level", scope(policy.Requirement{SLSABuildLevel: 1}), subject("a", node("s", attType, cosignResult(vouch.Passed, claim(vouch.ClaimAttestation, spdxDoc, vouch.Passed, "ok")))), vouch.Denied, "no SLSA Build level 1 provenance found"},
+		{"an unchecked SBOM is no attestation", scope(policy.Requirement{Kind: "attestation", Match: policy.MatchAll}), subject("a", slsaBundle("p", vouch.Passed), referrer("sbom", spdxType, vouch.Skipped, "no verifier handles it")), vouch.Allowed, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := policy.New(tt.config, []string{"release", "dev"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := p.Decide(context.Background(), vouch.Reference{Registry: "r.io", Repository: "app", Tag: "v1"}, tt.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Verdict != tt.want || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("got %s %q, want %s containing %q", d.Verdict, d.Reason, tt.want, tt.reason)
 			}
 		})
 	}

@@ -87,7 +87,7 @@ func failures(root *vouch.Node) []string {
 		}
 		onPath[n] = true
 		defer delete(onPath, n)
-		if n.Outcome == vouch.Failed && !(vouch.IsSignature(n.ArtifactType) && parent != nil && hasPassedSignature(parent)) {
+		if n.Outcome == vouch.Failed && !(vouch.IsSignatureNode(n) && parent != nil && hasPassedSignature(parent)) {
 			what := describe(n)
 			switch {
 			case parent == nil:
@@ -111,7 +111,7 @@ func failures(root *vouch.Node) []string {
 // hasPassedSignature reports whether a signature of n passed.
 func hasPassedSignature(n *vouch.Node) bool {
 	for _, r := range n.Referrers {
-		if r.Outcome == vouch.Passed && vouch.IsSignature(r.ArtifactType) {
+		if r.Outcome == vouch.Passed && vouch.IsSignatureNode(r) {
 			return true
 		}
 	}
@@ -141,7 +141,9 @@ func onlySpareSignatures(n *vouch.Node, pending func(*vouch.Node) bool) bool {
 					signed = 1
 				}
 			}
-			if signed == 0 || !vouch.IsSignature(r.ArtifactType) {
+			// A pending Sigstore bundle may turn out to be an attestation,
+			// whose failure would count.
+			if signed == 0 || !vouch.IsSignature(r.ArtifactType) || r.ArtifactType == vouch.SigstoreBundleType {
 				return false
 			}
 		}

@@ -37,6 +37,13 @@ func short(seed string) string {
 	return "sha256:" + digest.FromString(seed).Encoded()[:12]
 }
 
+// claimed is a Sigstore bundle whose cosign result makes claim.
+func claimed(seed string, o vouch.Outcome, claim vouch.Claim) *vouch.Node {
+	n := referrer(seed, vouch.SigstoreBundleType, o, "cosign: "+string(o))
+	n.Results = []vouch.Result{{Verifier: "cosign", Outcome: o, Reason: string(o), Claims: []vouch.Claim{claim}}}
+	return n
+}
+
 func TestDefault(t *testing.T) {
 	signed := func() *vouch.Node {
 		return referrer("sig", notationType, vouch.Passed, "notation: signed by CN=release")
@@ -81,6 +88,24 @@ func TestDefault(t *testing.T) {
 			root:      subject("app", signed(), sbomSkipped),
 			want:      vouch.Allowed,
 			reason:    []string{"1 of 2 referrers verified: ", notationType + " " + short("sig"), "(notation: signed by CN=release)"},
+		},
+		{
+			name:      "a failed attestation bundle beside a passed signature bundle denies",
+			verifiers: []string{"cosign"},
+			root: subject("app",
+				claimed("sb", vouch.Passed, vouch.Claim{Kind: vouch.ClaimSignature, Outcome: vouch.Passed}),
+				claimed("ab", vouch.Failed, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: "https://slsa.dev/provenance/v1", Outcome: vouch.Failed})),
+			want:   vouch.Denied,
+			reason: []string{vouch.SigstoreBundleType + " " + short("ab") + " failed"},
+		},
+		{
+			name:      "a failed signature bundle beside a passed one does not deny",
+			verifiers: []string{"cosign"},
+			root: subject("app",
+				claimed("sb", vouch.Passed, vouch.Claim{Kind: vouch.ClaimSignature, Outcome: vouch.Passed}),
+				claimed("sb2", vouch.Failed, vouch.Claim{Kind: vouch.ClaimSignature, Outcome: vouch.Failed})),
+			want:   vouch.Allowed,
+			reason: []string{"1 of 2 referrers verified"},
 		},
 		{
 			name:      "errored sibling does not deny once one passed",
@@ -319,6 +344,7 @@ func TestDefaultSettled(t *testing.T) {
 		{"no signature passed yet", subject("a", sig1, sig2), pending(sig1, sig2), false},
 		{"a pending SBOM could fail", subject("a", good("g"), sig1, sbom), pending(sig1, sbom), false},
 		{"a pending nested signature with no passed sibling could fail", subject("a", good("g"), sbomWithSig), pending(nestedSig), false},
+		{"a pending bundle may be a failing attestation", subject("a", good("g"), todo("b", vouch.SigstoreBundleType)), func(n *vouch.Node) bool { return n.ArtifactType == vouch.SigstoreBundleType }, false},
 		{"a failed SBOM already denies", subject("a", good("g"), referrer("f", spdxType, vouch.Failed, "bad"), sig1), pending(sig1), false},
 	}
 	for _, tt := range tests {

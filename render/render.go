@@ -188,6 +188,8 @@ func sourceNote(src vouch.Source) string {
 		return "(cosign tag)"
 	case vouch.SourceTagSchema:
 		return "(tag schema)"
+	case vouch.SourceIndexAttestation:
+		return "(BuildKit attestation in the index)"
 	default:
 		return "(" + string(src) + ")"
 	}

@@ -5,7 +5,11 @@
 // requests/s, p50/p99 latency and server CPU per request for one client,
 // for many clients (saturation) and at a fixed open-loop rate.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200]
+// With -policies it also measures three more vouch servers (built with
+// -tags policycode) whose config file decides with the same policy
+// written as a require list, in Rego and in CEL.
+//
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies]
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,8 +32,9 @@ func main() {
 	rate := flag.Float64("rate", 200, "open-loop arrival rate (requests/s) for the fixed-rate scenario")
 	keys := flag.Int("keys", 10, "images per request")
 	keep := flag.Bool("keep", false, "keep the scratch folder")
+	policies := flag.Bool("policies", false, "also measure vouch with the policy as a require list, in Rego and in CEL (a config file each)")
 	flag.Parse()
-	if err := run(*runs, *duration, *workers, *rate, *keys, *keep); err != nil {
+	if err := run(*runs, *duration, *workers, *rate, *keys, *keep, *policies); err != nil {
 		fmt.Fprintln(os.Stderr, "b3:", err)
 		os.Exit(1)
 	}
@@ -48,14 +54,14 @@ type measure struct {
 	errors, overBudget      int
 }
 
-func run(runs int, duration time.Duration, workers int, rate float64, nkeys int, keep bool) error {
+func run(runs int, duration time.Duration, workers int, rate float64, nkeys int, keep, policies bool) error {
 	ctx := context.Background()
 	env, fx, closeAll, err := benchenv.Open(keep)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d", runs, duration, workers, rate, nkeys))
+	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d%s", runs, duration, workers, rate, nkeys, map[bool]string{true: " -policies"}[policies]))
 
 	var keys []string
 	for i := 0; i < nkeys; i++ {
@@ -65,7 +71,9 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		}
 		keys = append(keys, fmt.Sprintf("%s/bench/b3@%s", fx.Registry.Host, desc.Digest))
 	}
-	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http")
+	// The registry is on 127.0.0.1, which vouch serve reaches only when
+	// told to (docs/serving.md).
+	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host)
 	if err != nil {
 		return err
 	}
@@ -78,6 +86,16 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	}
 	defer ratify.Stop()
 	servers := []*benchenv.Server{vouch, ratify}
+	if policies {
+		more, err := policyServers(env, fx.Signer.CAFile, fx.Registry.Host)
+		if err != nil {
+			return err
+		}
+		for _, s := range more {
+			defer s.Stop()
+		}
+		servers = append(servers, more...)
+	}
 	client, err := env.Client(1024)
 	if err != nil {
 		return err
@@ -103,7 +121,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 				s := servers[(r+j)%len(servers)]
 				url, proto := s.URL, loadgen.Protocol(loadgen.Gatekeeper{})
 				if sc.admission {
-					if s.Name != "vouch" {
+					if !strings.HasPrefix(s.Name, "vouch") {
 						continue
 					}
 					url, proto = strings.Replace(s.URL, "/gatekeeper/v1/verify", "/admission/v1/validate", 1), loadgen.Admission{}
@@ -148,7 +166,10 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 				continue
 			}
 			adv := "reference"
-			if sc.admission {
+			if strings.HasPrefix(s.Name, "vouch-") {
+				// A vouch with a config policy: against the plain vouch.
+				adv = fmt.Sprintf("throughput %s of vouch's, p99 %s", benchenv.Ratio(benchenv.Median(m.rps), benchenv.Median(v.rps)), benchenv.Ratio(benchenv.Median(m.p99), benchenv.Median(v.p99)))
+			} else if sc.admission {
 				adv = "(no Ratify equivalent)"
 			} else if s.Name != "vouch" {
 				if sc.rate > 0 {
@@ -167,6 +188,54 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\nvouch %s\nratify %s\n```\n",
 		env.Redact(strings.Join(vouch.Args, " "), fx.Registry.Host), env.Redact(strings.Join(ratify.Args, " "), fx.Registry.Host))
 	return nil
+}
+
+// policyServers starts vouch servers (built with -tags policycode) whose
+// config file requires a verified Notary Project signature: as a require
+// list (vouch-config), in Rego (vouch-rego) and in CEL (vouch-cel).
+func policyServers(env *benchenv.Env, caFile, host string) ([]*benchenv.Server, error) {
+	bin, err := env.BuildVouch("policycode")
+	if err != nil {
+		return nil, err
+	}
+	dir := env.Dir("policies")
+	write := func(name, body string) (string, error) {
+		p := filepath.Join(dir, name)
+		return p, os.WriteFile(p, []byte(body), 0o600)
+	}
+	if _, err := write("trustpolicy.json", `{"version":"1.0","trustPolicies":[{"name":"bench","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],"trustedIdentities":["*"]}]}`); err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf(`version: v1
+registries: {insecure: [%q]}
+trustStores: [{name: "ca:bench", files: [%q]}]
+verifiers: [{name: notation, type: notation, notation: {trustPolicy: trustpolicy.json}}]
+policy:
+  scopes:
+    - name: bench
+      repositories: ["*"]
+`, host, caFile)
+	policies := []struct{ name, scope string }{
+		{"config", "      require: [{artifactType: application/vnd.cncf.notary.signature}]\n"},
+		{"rego", "      rego:\n        inline: |\n          package vouch\n          deny contains \"no verified signature\" if not signed\n          signed if {\n            some r in input.referrers\n            r.artifactType == \"application/vnd.cncf.notary.signature\"\n            r.verified\n          }\n"},
+		{"cel", "      cel:\n        validations:\n          - expression: input.referrers.exists(r, r.artifactType == \"application/vnd.cncf.notary.signature\" && r.verified)\n"},
+	}
+	var out []*benchenv.Server
+	for _, p := range policies {
+		cfg, err := write(p.name+".yaml", head+p.scope)
+		if err != nil {
+			return nil, err
+		}
+		s, err := env.StartVouchBinary("vouch-"+p.name, bin, "--config", cfg)
+		if err != nil {
+			for _, o := range out {
+				o.Stop()
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -15,6 +15,7 @@ import (
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/config"
+	"github.com/vouch-project/vouch/policy"
 	"github.com/vouch-project/vouch/render"
 )
 
@@ -177,8 +178,9 @@ func runAudit(cmd *cobra.Command, stdin io.Reader, gf *graphFlags, vf *verifierF
 
 // namespaceExecutors returns the executor of each namespace: base, whose
 // policy is the one for requests without a namespace, unless the config's
-// policy has scopes naming the namespace. Namespaces named by the same
-// scopes share an executor and their verdicts.
+// policy has scopes naming the namespace, or a Rego or CEL policy (which
+// reads the namespace). Namespaces named by the same scopes share an
+// executor and their verdicts, unless a Rego or CEL policy is configured.
 func namespaceExecutors(cfg *config.File, base *vouch.Executor, verifiers []vouch.Verifier) func(string) (*vouch.Executor, string, error) {
 	names := make([]string, len(verifiers))
 	for i, v := range verifiers {
@@ -188,6 +190,9 @@ func namespaceExecutors(cfg *config.File, base *vouch.Executor, verifiers []vouc
 	if policyOf == nil {
 		return func(string) (*vouch.Executor, string, error) { return base, "", nil }
 	}
+	// A Rego or CEL policy reads the namespace (input.namespace): then
+	// each namespace has a policy of its own.
+	code := slices.ContainsFunc(cfg.Policy.Scopes, func(s policy.Scope) bool { return s.Rego != nil || s.CEL != nil })
 	byKey := map[string]*vouch.Executor{}
 	return func(ns string) (*vouch.Executor, string, error) {
 		var scopes []string
@@ -196,10 +201,13 @@ func namespaceExecutors(cfg *config.File, base *vouch.Executor, verifiers []vouc
 				scopes = append(scopes, s.Name)
 			}
 		}
-		if len(scopes) == 0 {
+		if len(scopes) == 0 && (!code || ns == "") {
 			return base, "", nil
 		}
 		key := "scopes=" + strings.Join(scopes, ",")
+		if code {
+			key = "namespace=" + ns
+		}
 		if ex, ok := byKey[key]; ok {
 			return ex, key, nil
 		}

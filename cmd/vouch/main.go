@@ -115,6 +115,6 @@ configured verifiers, and prints a verdict with the report behind it.`,
 			gcpause.Resume()
 		}
 	}
-	root.AddCommand(newVerifyCommand(stdin), newAuditCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newMigrateCommand(stdin), newVersionCommand(), serve)
+	root.AddCommand(newVerifyCommand(stdin), newAuditCommand(stdin), newReferrersCommand(stdin), newConfigCommand(), newPolicyCommand(stdin), newMigrateCommand(stdin), newVersionCommand(), serve)
 	return root
 }

@@ -20,6 +20,7 @@ type verifierFlags struct {
 	notationTrustPolicy string
 	notationConfigDir   string
 	cosignKeys          []string
+	namespace           string
 }
 
 func (f *verifierFlags) register(fs *pflag.FlagSet) {
@@ -37,6 +38,7 @@ func (f *verifierFlags) quick() config.Quick {
 		NotationTrustPolicy: f.notationTrustPolicy,
 		NotationConfigDir:   f.notationConfigDir,
 		CosignKeys:          f.cosignKeys,
+		Namespace:           f.namespace,
 	}
 }
 

@@ -47,7 +47,10 @@ Exit codes:
   vouch verify --notation-trust-policy ~/.config/notation/trustpolicy.json registry.example/app:v1
 
   # A config file (registries, verifiers, scoped policy), JSON report
-  vouch verify --config vouch.yaml -o json registry.example/app:v1`,
+  vouch verify --config vouch.yaml -o json registry.example/app:v1
+
+  # The policy that applies in the Kubernetes namespace prod
+  vouch verify --config vouch.yaml --namespace prod registry.example/app:v1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("verify needs at least one SUBJECT")
@@ -100,6 +103,7 @@ Exit codes:
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&vf.namespace, "namespace", "", "apply the config's policy as in this Kubernetes `NS`: its scopes that name NS, and those that name no namespace (as vouch serve does for an admission request in NS)")
 	cmd.Flags().BoolVar(&verifyEvery, "verify-all", false, "check every referrer even once the verdict is settled (by default, once one signature satisfies the policy the signatures beside it are reported skipped, not needed)")
 	vf.register(cmd.Flags())
 	gf.register(cmd.Flags())

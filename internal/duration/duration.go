@@ -36,3 +36,13 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()
 // DeepCopyInto copies d into out, as Kubernetes' generated code expects of
 // the types in vouch's custom resources.
 func (d *Duration) DeepCopyInto(out *Duration) { *out = *d }
+
+// DeepCopy returns a copy of d, as Kubernetes' generated code expects of
+// the types in vouch's custom resources.
+func (d *Duration) DeepCopy() *Duration {
+	if d == nil {
+		return nil
+	}
+	out := *d
+	return &out
+}

@@ -10,9 +10,10 @@ import (
 
 // attestationPolicy is Attestations, compiled.
 type attestationPolicy struct {
-	types   map[string]bool
-	common  []fieldCheck
-	perType map[string][]fieldCheck
+	types      map[string]bool
+	common     []fieldCheck
+	perType    map[string][]fieldCheck
+	provenance *provenancePolicy
 }
 
 type fieldCheck struct {
@@ -30,6 +31,12 @@ func newAttestationPolicy(a *Attestations) (*attestationPolicy, error) {
 		p.types[uri] = true
 	}
 	var err error
+	if a.Provenance != nil {
+		if p.provenance, err = newProvenancePolicy(a.Provenance); err != nil {
+			return nil, err
+		}
+		p.types[PredicateSLSAv02], p.types[PredicateSLSAv1] = true, true
+	}
 	if p.common, err = compileFields(a.Fields, a.FieldsRegExp); err != nil {
 		return nil, err
 	}
@@ -67,8 +74,18 @@ func (p *attestationPolicy) acceptedText() string {
 	return strings.Join(slices.Sorted(maps.Keys(p.types)), ", ")
 }
 
-// check returns why the statement's predicate fails the field checks, or "".
+// check returns why the statement's predicate fails the field checks or,
+// for an SLSA provenance, the provenance checks, or "".
 func (p *attestationPolicy) check(s *statement) string {
+	if p.provenance != nil && (s.PredicateType == PredicateSLSAv02 || s.PredicateType == PredicateSLSAv1) {
+		f, err := readProvenance(s.PredicateType, s.Predicate)
+		if err != nil {
+			return "unreadable provenance predicate: " + err.Error()
+		}
+		if why := p.provenance.check(f); why != "" {
+			return why
+		}
+	}
 	for _, fc := range append(append([]fieldCheck(nil), p.common...), p.perType[s.PredicateType]...) {
 		want := fc.want
 		if fc.re != nil {

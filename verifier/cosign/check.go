@@ -38,6 +38,12 @@ type finding struct {
 	stage   int
 	reason  string
 	details map[string]any
+	// kind and predicateType say what the layer claims; kind is "" when
+	// the layer could not be read far enough to tell.
+	kind          vouch.ClaimKind
+	predicateType string
+	// level is the SLSA Build level a provenance shows (vouch.Claim).
+	level int
 }
 
 func failedAt(stage int, reason string) finding {
@@ -67,6 +73,10 @@ func (v *Verifier) check(req *vouch.VerifyRequest, c *candidate) finding {
 	if c.stmt != nil {
 		f.details["predicateType"] = c.stmt.PredicateType
 	}
+	f.kind = vouch.ClaimSignature
+	if c.isAttestation() {
+		f.kind, f.predicateType = vouch.ClaimAttestation, c.stmt.PredicateType
+	}
 	return f
 }
 
@@ -78,6 +88,9 @@ func (v *Verifier) checkStages(req *vouch.VerifyRequest, c *candidate) finding {
 		if !v.att.accepts(c.stmt.PredicateType) {
 			return finding{outcome: vouch.Skipped, stage: stageRead, reason: fmt.Sprintf("attestation predicate type %s not accepted (accepted: %s)", c.stmt.PredicateType, v.att.acceptedText())}
 		}
+	}
+	if c.unsigned {
+		return v.checkUnsigned(req, c)
 	}
 	s, f := v.findSigner(c)
 	if s == nil {
@@ -95,7 +108,35 @@ func (v *Verifier) checkStages(req *vouch.VerifyRequest, c *candidate) finding {
 	if f, ok := v.checkContent(c); !ok {
 		return f
 	}
-	return v.passed(c, s)
+	f = v.passed(c, s)
+	if c.isAttestation() && isSLSA(c.stmt.PredicateType) {
+		f.level = 2
+		if v.att.hardenedBuilder(c.stmt) {
+			f.level = 3
+		}
+	}
+	return f
+}
+
+// checkUnsigned checks an unsigned statement's subject and predicate. It
+// can at best be skipped: nothing vouches for who made it, unless the
+// policy requires a signature on its manifest, or on the index that lists
+// it.
+func (v *Verifier) checkUnsigned(req *vouch.VerifyRequest, c *candidate) finding {
+	if !c.isAttestation() {
+		return failedAt(stageRead, "an unsigned statement of predicate type "+PredicateCosignSign+" is no signature")
+	}
+	if f, ok := checkSubject(req, c); !ok {
+		return f
+	}
+	if f, ok := v.checkContent(c); !ok {
+		return f
+	}
+	f := finding{outcome: vouch.Skipped, stage: stageContent, reason: fmt.Sprintf("unsigned attestation %s: its subject and predicate pass the checks, but no signature says who made it (require one on its manifest)", c.stmt.PredicateType)}
+	if isSLSA(c.stmt.PredicateType) {
+		f.level = 1
+	}
+	return f
 }
 
 // findSigner finds the configured key that verifies the signature, or the
@@ -282,7 +323,12 @@ func (v *Verifier) explain(err error, s *signer) finding {
 		return failedAt(stageSigstore, "missing certificate-transparency evidence: the certificate has no SCT that the trusted root's CT logs verify ("+rest+"); ignoreSCTUnsafe accepts that")
 	}
 	if _, ok := cut("failed to verify certificate identity: "); ok {
-		return failedAt(stageIdentity, fmt.Sprintf("identity mismatch (want %s, got issuer %s subject %s)", v.wantID, orNone(s.cert.Issuer), orNone(s.cert.SubjectAlternativeName)))
+		got := fmt.Sprintf("issuer %s subject %s", orNone(s.cert.Issuer), orNone(s.cert.SubjectAlternativeName))
+		if v.extensions {
+			e := s.cert.Extensions
+			got += extensionsText(certificate.Extensions{SourceRepositoryURI: orNone(e.SourceRepositoryURI), SourceRepositoryRef: orNone(e.SourceRepositoryRef), RunnerEnvironment: orNone(e.RunnerEnvironment), BuildSignerURI: orNone(e.BuildSignerURI)})
+		}
+		return failedAt(stageIdentity, fmt.Sprintf("identity mismatch (want %s, got %s)", v.wantID, got))
 	}
 	if rest, ok := cut("failed to verify signature: "); ok {
 		return failedAt(stageSigstore, "bad signature: "+rest)
@@ -419,7 +465,7 @@ func summarize(fs []finding) vouch.Result {
 			}
 		}
 	}
-	r := vouch.Result{Outcome: best.outcome, Reason: best.reason, Details: best.details}
+	r := vouch.Result{Outcome: best.outcome, Reason: best.reason, Details: best.details, Claims: claims(fs)}
 	if r.Details == nil {
 		r.Details = map[string]any{}
 	}
@@ -446,4 +492,48 @@ func summarize(fs []finding) vouch.Result {
 		r.Details["failures"] = reasons
 	}
 	return r
+}
+
+// claims sums up the findings by what their layers claim: for each kind and
+// predicate type, in the order the layers first claim it, passed when one
+// of its layers passed, else the failure that got furthest, else skipped.
+// Layers that could not be read far enough to tell what they claim are
+// left out.
+func claims(fs []finding) []vouch.Claim {
+	type key struct {
+		kind vouch.ClaimKind
+		pt   string
+	}
+	var order []key
+	best := map[key]*finding{}
+	level := map[key]int{}
+	for i := range fs {
+		f := &fs[i]
+		if f.kind == "" {
+			continue
+		}
+		k := key{f.kind, f.predicateType}
+		level[k] = max(level[k], f.level)
+		b, ok := best[k]
+		if !ok {
+			order = append(order, k)
+			best[k] = f
+			continue
+		}
+		switch {
+		case b.outcome == vouch.Passed:
+		case f.outcome == vouch.Passed,
+			f.outcome == vouch.Failed && (b.outcome != vouch.Failed || f.stage > b.stage):
+			best[k] = f
+		}
+	}
+	out := make([]vouch.Claim, 0, len(order))
+	for _, k := range order {
+		b := best[k]
+		out = append(out, vouch.Claim{Kind: k.kind, PredicateType: k.pt, Outcome: b.outcome, Reason: b.reason, SLSABuildLevel: level[k]})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

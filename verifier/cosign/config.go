@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
 	"github.com/vouch-project/vouch/trust"
 )
 
@@ -133,6 +135,28 @@ type Identity struct {
 	Subject string `json:"subject,omitempty"`
 	// SubjectRegExp matches the subject.
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+	// SourceRepositoryURI, when set, must equal the certificate's Fulcio
+	// extension of that name (1.3.6.1.4.1.57264.1.12), such as
+	// https://github.com/acme/app: the repository a GitHub Actions workflow
+	// ran in. Optional.
+	SourceRepositoryURI string `json:"sourceRepositoryURI,omitempty"`
+	// SourceRepositoryRef, when set, must equal the certificate's source
+	// repository ref (1.3.6.1.4.1.57264.1.14), such as refs/tags/v1.2.0.
+	// Optional.
+	SourceRepositoryRef string `json:"sourceRepositoryRef,omitempty"`
+	// RunnerEnvironment, when set, must equal the certificate's runner
+	// environment (1.3.6.1.4.1.57264.1.11): github-hosted or self-hosted.
+	// Optional.
+	RunnerEnvironment string `json:"runnerEnvironment,omitempty"`
+	// BuildSignerURI, when set, must equal the certificate's build signer
+	// URI (1.3.6.1.4.1.57264.1.9): the workflow file at a ref, for a
+	// reusable workflow the called one. Optional.
+	BuildSignerURI string `json:"buildSignerURI,omitempty"`
+}
+
+// extensions are the Fulcio extensions id requires.
+func (id Identity) extensions() certificate.Extensions {
+	return certificate.Extensions{SourceRepositoryURI: id.SourceRepositoryURI, SourceRepositoryRef: id.SourceRepositoryRef, RunnerEnvironment: id.RunnerEnvironment, BuildSignerURI: id.BuildSignerURI}
 }
 
 // Attestations says which in-toto attestations are accepted and what their
@@ -157,6 +181,49 @@ type Attestations struct {
 	// Predicates holds checks for one predicate type each; their types are
 	// accepted too. Optional.
 	Predicates []Predicate `json:"predicates,omitempty"`
+	// Provenance checks SLSA provenance (v0.2 and v1) by what it says,
+	// whichever version wrote it; both predicate types are accepted too.
+	// Optional.
+	Provenance *Provenance `json:"provenance,omitempty"`
+}
+
+// Provenance checks what an SLSA provenance says about the build, read from
+// the fields each version keeps it in (https://slsa.dev/spec/v1.0/provenance,
+// https://slsa.dev/provenance/v0.2): the builder, the build type, and the
+// source repository and ref. Every field set must hold. Repositories compare
+// without a "git+" prefix or a ".git" suffix.
+//
+// +kubebuilder:object:generate=true
+type Provenance struct {
+	// BuilderIDs are the accepted builder ids, exact (v1
+	// runDetails.builder.id, v0.2 builder.id). Optional.
+	BuilderIDs []string `json:"builderIDs,omitempty"`
+	// BuilderIDRegExp matches the builder id (Go syntax, not anchored).
+	// Optional; with builderIDs, either may match.
+	BuilderIDRegExp string `json:"builderIDRegExp,omitempty"`
+	// BuildTypes are the accepted build types, exact (v1
+	// buildDefinition.buildType, v0.2 buildType). Optional.
+	BuildTypes []string `json:"buildTypes,omitempty"`
+	// SourceRepository is the source repository, exact, such as
+	// https://github.com/acme/app (v1: the GitHub Actions build type's
+	// externalParameters.workflow.repository, else the first resolved
+	// dependency's URI; v0.2: invocation.configSource.uri, else the first
+	// material's). Optional.
+	SourceRepository string `json:"sourceRepository,omitempty"`
+	// SourceRepositoryRegExp matches the source repository. Optional.
+	SourceRepositoryRegExp string `json:"sourceRepositoryRegExp,omitempty"`
+	// SourceRefs are the accepted source refs, exact, such as
+	// refs/heads/main (v1: externalParameters.workflow.ref, else the part
+	// after "@" of the resolved dependency's URI; v0.2: after "@" of the
+	// configSource or material URI). Optional.
+	SourceRefs []string `json:"sourceRefs,omitempty"`
+	// SourceRefRegExp matches the source ref. Optional.
+	SourceRefRegExp string `json:"sourceRefRegExp,omitempty"`
+	// HardenedBuilders are the builder ids trusted as SLSA Build level 3
+	// builders (hosted, isolated, their signing keys out of the build's
+	// reach): a signed provenance from one of them shows level 3, from any
+	// other at most level 2. Optional.
+	HardenedBuilders []string `json:"hardenedBuilders,omitempty"`
 }
 
 // Predicate checks the predicates of one type.
@@ -302,6 +369,16 @@ func (a *Attestations) validate(path string) error {
 	}
 	if err := validateFields(path, a.Fields, a.FieldsRegExp); err != nil {
 		return err
+	}
+	if pr := a.Provenance; pr != nil {
+		for name, re := range map[string]string{"builderIDRegExp": pr.BuilderIDRegExp, "sourceRepositoryRegExp": pr.SourceRepositoryRegExp, "sourceRefRegExp": pr.SourceRefRegExp} {
+			if _, err := regexp.Compile(re); err != nil {
+				return fmt.Errorf("%s.provenance.%s: %w", path, name, err)
+			}
+		}
+		if len(pr.BuilderIDs) == 0 && pr.BuilderIDRegExp == "" && len(pr.BuildTypes) == 0 && pr.SourceRepository == "" && pr.SourceRepositoryRegExp == "" && len(pr.SourceRefs) == 0 && pr.SourceRefRegExp == "" && len(pr.HardenedBuilders) == 0 {
+			return fmt.Errorf("%s.provenance: names nothing to check (builderIDs, builderIDRegExp, buildTypes, sourceRepository(RegExp), sourceRefs, sourceRefRegExp, hardenedBuilders)", path)
+		}
 	}
 	seen := map[string]bool{}
 	for i, p := range a.Predicates {

@@ -39,6 +39,9 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" for valid; else a substring of the error
 	}{
 		{"key config", cosign.KeyConfig([]string{"cosign.pub"}), ""},
+		{"provenance", cosign.Config{Keys: keys, IgnoreTlogUnsafe: true, Attestations: &cosign.Attestations{Provenance: &cosign.Provenance{BuilderIDRegExp: "^https://github.com/"}}}, ""},
+		{"provenance checking nothing", cosign.Config{Keys: keys, IgnoreTlogUnsafe: true, Attestations: &cosign.Attestations{Provenance: &cosign.Provenance{}}}, "cosign.attestations.provenance: names nothing to check"},
+		{"provenance regexp", cosign.Config{Keys: keys, IgnoreTlogUnsafe: true, Attestations: &cosign.Attestations{Provenance: &cosign.Provenance{SourceRefRegExp: "("}}}, "cosign.attestations.provenance.sourceRefRegExp: "},
 		{"keys logged in Rekor", cosign.Config{Keys: keys, TrustedRoot: "trusted_root.json"}, ""},
 		{"keyless", cosign.Config{TrustedRoot: "trusted_root.json", Identities: alice}, ""},
 		{"keyless without SCTs", cosign.Config{TrustedRoot: "trusted_root.json", Identities: alice, IgnoreSCTUnsafe: true}, ""},

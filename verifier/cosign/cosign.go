@@ -41,6 +41,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
@@ -64,7 +65,7 @@ const (
 	// attaches v0.3.
 	BundleV01Type = "application/vnd.dev.sigstore.bundle+json;version=0.1"
 	BundleV02Type = "application/vnd.dev.sigstore.bundle+json;version=0.2"
-	BundleV03Type = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	BundleV03Type = vouch.SigstoreBundleType
 )
 
 // Layer media types.
@@ -73,6 +74,9 @@ const (
 	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
 	// MediaTypeDSSE is an attestation layer: a DSSE envelope.
 	MediaTypeDSSE = "application/vnd.dsse.envelope.v1+json"
+	// MediaTypeInToto is an unsigned in-toto statement: the layers of
+	// BuildKit's attestation manifests.
+	MediaTypeInToto = "application/vnd.in-toto+json"
 )
 
 // Annotations of cosign's signature and attestation layers.
@@ -115,8 +119,10 @@ type Verifier struct {
 	trustedRoot *root.TrustedRoot
 	// fulcio says whether certificates under the trusted root's CAs are
 	// trusted (identities are configured).
-	fulcio      bool
-	identities  verify.CertificateIdentities
+	fulcio     bool
+	identities verify.CertificateIdentities
+	// extensions says whether some identity matches Fulcio extensions.
+	extensions  bool
 	wantID      string
 	ignoreTlog  bool
 	ignoreSCT   bool
@@ -161,11 +167,20 @@ func New(name string, c Config) (*Verifier, error) {
 	}
 	var want []string
 	for i, id := range c.Identities {
-		ci, err := verify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
+		san, err := verify.NewSANMatcher(id.Subject, id.SubjectRegExp)
+		if err != nil {
+			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
+		}
+		iss, err := verify.NewIssuerMatcher(id.Issuer, id.IssuerRegExp)
+		if err != nil {
+			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
+		}
+		ci, err := verify.NewCertificateIdentity(san, iss, id.extensions())
 		if err != nil {
 			return nil, fmt.Errorf("%s.identities[%d]: %w", prefix, i, err)
 		}
 		v.identities = append(v.identities, ci)
+		v.extensions = v.extensions || extensionsText(id.extensions()) != ""
 		want = append(want, describeIdentity(id))
 	}
 	v.wantID = strings.Join(want, " or ")
@@ -188,7 +203,22 @@ func describeIdentity(id Identity) string {
 		}
 		return strings.Join(s, " ")
 	}
-	return part("issuer", id.Issuer, id.IssuerRegExp) + " " + part("subject", id.Subject, id.SubjectRegExp)
+	return part("issuer", id.Issuer, id.IssuerRegExp) + " " + part("subject", id.Subject, id.SubjectRegExp) + extensionsText(id.extensions())
+}
+
+// extensionsText lists the Fulcio extensions that identities match, as
+// " name value" pairs, or "".
+func extensionsText(e certificate.Extensions) string {
+	var b strings.Builder
+	for _, x := range []struct{ name, value string }{
+		{"source repository", e.SourceRepositoryURI}, {"source ref", e.SourceRepositoryRef},
+		{"runner environment", e.RunnerEnvironment}, {"build signer", e.BuildSignerURI},
+	} {
+		if x.value != "" {
+			b.WriteString(" " + x.name + " " + x.value)
+		}
+	}
+	return b.String()
 }
 
 // Name returns the verifier's name in reports.
@@ -201,7 +231,7 @@ func (v *Verifier) Handles(artifactType string) bool {
 	switch artifactType {
 	case SignatureType, BundleV01Type, BundleV02Type, BundleV03Type:
 		return true
-	case AttestationType, InTotoType:
+	case AttestationType, InTotoType, vouch.BuildKitAttestationType:
 		return v.att != nil
 	}
 	return false
@@ -255,6 +285,8 @@ func (v *Verifier) layer(ctx context.Context, req *vouch.VerifyRequest, i int, l
 		c, bad, err = v.readEnvelope(ctx, req, l)
 	case BundleV01Type, BundleV02Type, BundleV03Type:
 		c, bad, err = v.readBundle(ctx, req, l)
+	case MediaTypeInToto:
+		c, bad, err = readStatement(ctx, req, l)
 	default:
 		bad = fmt.Sprintf("unexpected layer media type %q (cosign writes %s, %s or a Sigstore bundle)", l.MediaType, MediaTypeSimpleSigning, MediaTypeDSSE)
 	}
@@ -262,7 +294,11 @@ func (v *Verifier) layer(ctx context.Context, req *vouch.VerifyRequest, i int, l
 		return finding{}, err
 	}
 	if bad != "" {
-		return finding{layer: i, outcome: vouch.Failed, stage: stageRead, reason: bad}, nil
+		f := finding{layer: i, outcome: vouch.Failed, stage: stageRead, reason: bad}
+		if l.MediaType == MediaTypeSimpleSigning {
+			f.kind = vouch.ClaimSignature
+		}
+		return f, nil
 	}
 	c.layer = i
 	return v.check(req, c), nil

@@ -39,6 +39,8 @@ type candidate struct {
 	// stmt and stmtBytes are the statement of a DSSE envelope.
 	stmt      *statement
 	stmtBytes []byte
+	// unsigned marks a bare statement: nothing to verify a signer on.
+	unsigned bool
 	// msgDigest is the SHA-256 digest a message-signature bundle signs.
 	msgDigest     []byte
 	cert          *x509.Certificate
@@ -118,6 +120,20 @@ func (v *Verifier) readEnvelope(ctx context.Context, req *vouch.VerifyRequest, l
 	}
 	c.entity = e
 	return c, "", nil
+}
+
+// readStatement reads an unsigned in-toto statement (a layer of BuildKit's
+// attestation manifests). Its content is checked, but it has no signer.
+func readStatement(ctx context.Context, req *vouch.VerifyRequest, l ocispec.Descriptor) (*candidate, string, error) {
+	data, bad, err := fetch(ctx, req, l, MaxEnvelopeBytes)
+	if err != nil || bad != "" {
+		return nil, bad, err
+	}
+	stmt, err := parseStatement(payloadTypeInToto, data)
+	if err != nil {
+		return nil, "malformed attestation: " + err.Error(), nil
+	}
+	return &candidate{form: "statement", stmt: stmt, stmtBytes: data, unsigned: true}, "", nil
 }
 
 // readAnnotations reads the certificate, chain and Rekor bundle of a layer

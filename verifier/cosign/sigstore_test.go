@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -195,22 +196,34 @@ func (c *certKey) chainPEM() []byte {
 // issuer, with an SCT from the test CT log when sct is set.
 func (f *fakeSigstore) issue(t *testing.T, issuer, subject string, sct bool) *certKey {
 	t.Helper()
+	return f.issueWith(t, issuer, subject, sct)
+}
+
+// issueWith is issue with extra extensions: Fulcio's, for a workflow.
+func (f *fakeSigstore) issueWith(t *testing.T, issuer, subject string, sct bool, extra ...pkix.Extension) *certKey {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:   big.NewInt(f.serial.Add(1) + 100),
-		EmailAddresses: []string{subject},
-		NotBefore:      now.Add(-time.Minute),
-		NotAfter:       now.Add(10 * time.Minute),
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		SerialNumber: big.NewInt(f.serial.Add(1) + 100),
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     now.Add(10 * time.Minute),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		ExtraExtensions: []pkix.Extension{{
 			Id:    asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}, // Fulcio's OIDC issuer (v1)
 			Value: []byte(issuer),
 		}},
+	}
+	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, extra...)
+	// A workflow's identity is a URI, a person's an email.
+	if u, err := url.Parse(subject); err == nil && u.Scheme == "https" {
+		tmpl.URIs = []*url.URL{u}
+	} else {
+		tmpl.EmailAddresses = []string{subject}
 	}
 	leaf := createCert(t, tmpl, f.inter, key.Public(), f.interKey)
 	if sct {

@@ -368,6 +368,11 @@ func (c *check) details() map[string]any {
 		d["signer"] = chain[0].Subject.String()
 		d["issuer"] = chain[0].Issuer.String()
 		d["certificateNotAfter"] = chain[0].NotAfter.UTC().Format(time.RFC3339)
+		subjects := make([]string, len(chain))
+		for i, cert := range chain {
+			subjects[i] = cert.Subject.String()
+		}
+		d["chain"] = subjects
 	}
 	if t := info.SignedAttributes.SigningTime; !t.IsZero() {
 		d["signingTime"] = t.UTC().Format(time.RFC3339)

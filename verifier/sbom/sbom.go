@@ -67,6 +67,7 @@ import (
 
 	"github.com/vouch-project/vouch/internal/maxage"
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/intoto"
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -121,9 +122,114 @@ func New(name string, c Config) (*Verifier, error) {
 func (v *Verifier) Name() string { return v.name }
 
 // Handles reports whether artifactType is SPDX JSON or CycloneDX JSON,
-// with or without media type parameters.
+// with or without media type parameters, or an attestation manifest whose
+// statements may carry an SBOM predicate (intoto.ArtifactTypes).
 func (v *Verifier) Handles(artifactType string) bool {
-	return formatOf(artifactType) != ""
+	return formatOf(artifactType) != "" || intoto.Handles(artifactType)
+}
+
+// Predicate types of in-toto statements whose predicate is an SBOM: what
+// `cosign attest --type spdxjson` and `--type cyclonedx` write, and
+// BuildKit's SBOM attestations.
+const (
+	PredicateSPDX      = "https://spdx.dev/Document"
+	PredicateCycloneDX = "https://cyclonedx.org/bom"
+)
+
+// predicateFormat returns the SBOM format of a predicate type, or "".
+// CycloneDX's predicate type may name a version
+// ("https://cyclonedx.org/bom/v1.6").
+func predicateFormat(t string) string {
+	switch {
+	case t == PredicateSPDX || strings.HasPrefix(t, PredicateSPDX+"/"):
+		return FormatSPDX
+	case t == PredicateCycloneDX || strings.HasPrefix(t, PredicateCycloneDX+"/"):
+		return FormatCycloneDX
+	}
+	return ""
+}
+
+// verifyAttestation checks the SBOM predicates of the statements in an
+// attestation manifest by the same rules as an attached SBOM. It does not
+// check who signed them (the cosign verifier does, on the same node). Each
+// SBOM statement must name the subject and pass; the result's claims say
+// so per predicate type. A manifest without SBOM statements (a provenance,
+// a signature bundle) is skipped.
+func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	stmts, err := intoto.Read(ctx, req.Manifest, req.Repository.Fetch)
+	if err != nil {
+		return vouch.Result{}, err
+	}
+	type outcome struct {
+		res vouch.Result
+		pt  string
+	}
+	var checked []outcome
+	for _, s := range stmts {
+		format := predicateFormat(s.PredicateType)
+		if s.Problem != "" || format == "" {
+			continue
+		}
+		res := v.checkPredicate(req, s, format)
+		res.Details["layer"] = s.Layer
+		res.Details["predicateType"] = s.PredicateType
+		checked = append(checked, outcome{res, s.PredicateType})
+	}
+	if len(checked) == 0 {
+		return vouch.Result{Outcome: vouch.Skipped, Reason: "no SBOM predicate (" + PredicateSPDX + " or " + PredicateCycloneDX + ") in the attestation"}, nil
+	}
+	// The first failure is the result, else the first SBOM; every SBOM
+	// statement is a claim of its predicate type, failed if one failed.
+	best := checked[0].res
+	claims := map[string]int{}
+	var out []vouch.Claim
+	for _, c := range checked {
+		if c.res.Outcome == vouch.Failed && best.Outcome != vouch.Failed {
+			best = c.res
+		}
+		i, ok := claims[c.pt]
+		if !ok {
+			claims[c.pt] = len(out)
+			out = append(out, vouch.Claim{Kind: vouch.ClaimAttestation, PredicateType: c.pt, Outcome: c.res.Outcome, Reason: c.res.Reason})
+			continue
+		}
+		if c.res.Outcome == vouch.Failed && out[i].Outcome != vouch.Failed {
+			out[i].Outcome, out[i].Reason = c.res.Outcome, c.res.Reason
+		}
+	}
+	best.Claims = out
+	if len(checked) > 1 {
+		best.Details["sboms"] = len(checked)
+	}
+	return best, nil
+}
+
+// checkPredicate checks one SBOM statement.
+func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement, format string) vouch.Result {
+	if want := req.Subject.Digest.String(); !s.Names(want) {
+		got := strings.Join(s.Subjects, ", ")
+		if got == "" {
+			got = "no subject"
+		}
+		return vouch.Fail(fmt.Sprintf("the SBOM attestation is about %s, not the subject %s", untrusted.Text(got, 512), want), map[string]any{})
+	}
+	var (
+		doc *Document
+		err error
+	)
+	if format == FormatSPDX {
+		doc, err = ParseSPDX(s.Predicate)
+	} else {
+		doc, err = ParseCycloneDX(s.Predicate)
+	}
+	if err != nil {
+		return vouch.Fail(fmt.Sprintf("malformed %s SBOM in the attestation's predicate: %s", format, untrusted.Text(err.Error(), 512)), map[string]any{})
+	}
+	res := v.Check(doc, time.Now())
+	if res.Details == nil {
+		res.Details = map[string]any{}
+	}
+	return res
 }
 
 // formatOf returns the SBOM format that a media type names, or "".
@@ -140,7 +246,10 @@ func formatOf(mediaType string) string {
 
 // Verify checks the SBOM that req.Artifact holds: the manifest's layer of an
 // SBOM media type, or its only layer when none has one (the artifact type
-// then says the format). The layer is fetched through req.Repository,
+// then says the format). For an attestation manifest (a Sigstore bundle,
+// cosign's .att, an in-toto referrer), it checks the SPDX and CycloneDX
+// predicates of its statements instead, by the same rules; an attestation
+// without one is skipped. The layer is fetched through req.Repository,
 // bounded by the store's max-blob-bytes.
 //
 // Outcomes: Passed when every configured check passes; Failed with the
@@ -148,6 +257,9 @@ func formatOf(mediaType string) string {
 // JSON, an unsupported version, nesting over MaxJSONDepth). An error is
 // returned when the SBOM cannot be fetched.
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	if formatOf(req.Artifact.ArtifactType) == "" && intoto.Handles(req.Artifact.ArtifactType) {
+		return v.verifyAttestation(ctx, req)
+	}
 	layer, format, reason := pickLayer(req.Manifest, req.Artifact.ArtifactType)
 	if reason != "" {
 		return vouch.Fail(reason, nil), nil

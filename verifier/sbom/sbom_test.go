@@ -427,15 +427,19 @@ func TestConfigValidate(t *testing.T) {
 func TestHandles(t *testing.T) {
 	v := newVerifier(t, sbom.Config{})
 	for typ, want := range map[string]bool{
-		"application/spdx+json":                       true,
-		"application/vnd.cyclonedx+json":              true,
-		"application/vnd.cyclonedx+json;version=1.6":  true,
-		"application/vnd.cyclonedx+json; version=1.5": true,
-		"Application/SPDX+JSON":                       true,
-		"application/vnd.cyclonedx+xml":               false,
-		"text/spdx":                                   false,
-		"application/sarif+json":                      false,
-		"":                                            false,
+		"application/spdx+json":                           true,
+		"application/vnd.cyclonedx+json":                  true,
+		"application/vnd.cyclonedx+json;version=1.6":      true,
+		"application/vnd.cyclonedx+json; version=1.5":     true,
+		"Application/SPDX+JSON":                           true,
+		"application/vnd.cyclonedx+xml":                   false,
+		"text/spdx":                                       false,
+		"application/sarif+json":                          false,
+		"application/vnd.dev.sigstore.bundle.v0.3+json":   true,
+		"application/vnd.dev.cosign.artifact.att.v1+json": true,
+		"application/vnd.in-toto+json":                    true,
+		"application/vnd.dev.cosign.artifact.sig.v1+json": false,
+		"": false,
 	} {
 		if got := v.Handles(typ); got != want {
 			t.Errorf("Handles(%q) = %v, want %v", typ, got, want)

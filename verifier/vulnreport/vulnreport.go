@@ -44,6 +44,7 @@ package vulnreport
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -53,6 +54,7 @@ import (
 
 	"github.com/vouch-project/vouch/internal/maxage"
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/intoto"
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -192,8 +194,85 @@ func New(name string, c Config) (*Verifier, error) {
 func (v *Verifier) Name() string { return v.name }
 
 // Handles reports whether artifactType is SARIF's, with or without media
-// type parameters.
-func (v *Verifier) Handles(artifactType string) bool { return isSARIF(artifactType) }
+// type parameters, or an attestation manifest whose statements may carry a
+// vulnerability scan (intoto.Handles).
+func (v *Verifier) Handles(artifactType string) bool {
+	return isSARIF(artifactType) || intoto.Handles(artifactType)
+}
+
+// PredicateVuln is the predicate type of cosign's vulnerability
+// attestations (`cosign attest --type vuln`): a scan whose scanner.result
+// vouch reads when it is a SARIF log.
+const PredicateVuln = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+// vulnPredicate is the part of a cosign vulnerability predicate read here.
+type vulnPredicate struct {
+	Scanner struct {
+		Result json.RawMessage `json:"result"`
+	} `json:"scanner"`
+	Metadata struct {
+		ScanFinishedOn string `json:"scanFinishedOn"`
+	} `json:"metadata"`
+}
+
+// verifyAttestation checks the SARIF logs in the vulnerability predicates
+// of an attestation manifest's statements by the same rules as an attached
+// report; who signed them is the cosign verifier's to check. Each must name
+// the subject and pass; an attestation without one is skipped.
+func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	stmts, err := intoto.Read(ctx, req.Manifest, req.Repository.Fetch)
+	if err != nil {
+		return vouch.Result{}, err
+	}
+	var results []vouch.Result
+	for _, s := range stmts {
+		if s.Problem != "" || s.PredicateType != PredicateVuln {
+			continue
+		}
+		res := v.checkPredicate(req, s)
+		if res.Details == nil {
+			res.Details = map[string]any{}
+		}
+		res.Details["layer"], res.Details["predicateType"] = s.Layer, s.PredicateType
+		results = append(results, res)
+	}
+	if len(results) == 0 {
+		return vouch.Result{Outcome: vouch.Skipped, Reason: "no vulnerability scan (" + PredicateVuln + ") in the attestation"}, nil
+	}
+	best := results[0]
+	for _, r := range results[1:] {
+		if r.Outcome == vouch.Failed && best.Outcome != vouch.Failed {
+			best = r
+		}
+	}
+	best.Claims = []vouch.Claim{{Kind: vouch.ClaimAttestation, PredicateType: PredicateVuln, Outcome: best.Outcome, Reason: best.Reason}}
+	return best, nil
+}
+
+// checkPredicate checks one vulnerability statement.
+func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement) vouch.Result {
+	if want := req.Subject.Digest.String(); !s.Names(want) {
+		return vouch.Fail(fmt.Sprintf("the vulnerability attestation is about %s, not the subject %s", untrusted.Text(strings.Join(s.Subjects, ", "), 512), want), nil)
+	}
+	var p vulnPredicate
+	if err := json.Unmarshal(s.Predicate, &p); err != nil {
+		return vouch.Fail("malformed vulnerability predicate: "+untrusted.Text(err.Error(), 512), nil)
+	}
+	if len(p.Scanner.Result) == 0 {
+		return vouch.Fail("the vulnerability predicate has no scanner.result", nil)
+	}
+	rep, err := ParseSARIF(p.Scanner.Result)
+	if err != nil {
+		return vouch.Fail("the vulnerability predicate's scanner.result is not a SARIF 2.1.0 log that vouch reads (write it with a SARIF output, such as trivy --format sarif): "+untrusted.Text(err.Error(), 512), nil)
+	}
+	// Without run times, the scan's finish time stands for the report's,
+	// as the annotation would for an attached report.
+	var annotations map[string]string
+	if v.policy.annotation != "" && p.Metadata.ScanFinishedOn != "" {
+		annotations = map[string]string{v.policy.annotation: p.Metadata.ScanFinishedOn}
+	}
+	return v.Check(rep, annotations, time.Now())
+}
 
 func isSARIF(mediaType string) bool {
 	base, _, _ := strings.Cut(mediaType, ";")
@@ -201,7 +280,9 @@ func isSARIF(mediaType string) bool {
 }
 
 // Verify checks the SARIF log that req.Artifact holds: the manifest's
-// layer of media type application/sarif+json, or its only layer. The layer
+// layer of media type application/sarif+json, or its only layer; for an
+// attestation manifest, the SARIF logs of its cosign vulnerability
+// predicates (PredicateVuln), and an attestation without one is skipped. The layer
 // is fetched through req.Repository, bounded by the store's max-blob-bytes.
 //
 // Outcomes: Passed when no finding is denied and the report is young
@@ -209,6 +290,9 @@ func isSARIF(mediaType string) bool {
 // malformed about it (bad JSON, nesting over MaxJSONDepth, no runs, a
 // failed scan). An error is returned when the log cannot be fetched.
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
+	if !isSARIF(req.Artifact.ArtifactType) && intoto.Handles(req.Artifact.ArtifactType) {
+		return v.verifyAttestation(ctx, req)
+	}
 	layer, reason := pickLayer(req.Manifest)
 	if reason != "" {
 		return vouch.Fail(reason, nil), nil

@@ -372,6 +372,10 @@ func TestHandles(t *testing.T) {
 		"application/spdx+json":                 false,
 		"application/json":                      false,
 		"":                                      false,
+		"application/vnd.dev.sigstore.bundle.v0.3+json":   true,
+		"application/vnd.dev.cosign.artifact.att.v1+json": true,
+		"application/vnd.docker.attestation-manifest":     true,
+		"application/vnd.dev.cosign.artifact.sig.v1+json": false,
 	} {
 		if got := v.Handles(typ); got != want {
 			t.Errorf("Handles(%q) = %v, want %v", typ, got, want)

@@ -77,6 +77,23 @@ func Setup() (*Env, error) {
 	return e, nil
 }
 
+// BuildVouch builds vouch with the build tags given into the scratch
+// folder, once per set of tags, and returns its path: e.Bin["vouch"] is the
+// default build, which the CLI benchmarks measure.
+func (e *Env) BuildVouch(tags ...string) (string, error) {
+	name := "vouch-" + strings.Join(tags, "-")
+	if p := e.Bin[name]; p != "" {
+		return p, nil
+	}
+	Logf("building vouch with -tags %s", strings.Join(tags, ","))
+	p := filepath.Join(e.Dir("bin"), name)
+	if err := testbed.BuildVouch(p, tags...); err != nil {
+		return "", fmt.Errorf("build vouch: %w", err)
+	}
+	e.Bin[name] = p
+	return p, nil
+}
+
 // Need fails unless every named program is installed.
 func (e *Env) Need(names ...string) error {
 	for _, n := range names {

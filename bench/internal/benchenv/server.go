@@ -135,6 +135,18 @@ func (e *Env) StartVouch(name string, args ...string) (*Server, error) {
 	return e.startServer(name, e.Bin["vouch"], all, "https://"+addr+"/gatekeeper/v1/verify", nil)
 }
 
+// StartVouchBinary starts `vouch serve` as StartVouch does, from the
+// program at bin (a vouch built with other tags, see BuildVouch).
+func (e *Env) StartVouchBinary(name, bin string, args ...string) (*Server, error) {
+	dir, addr, err := e.serverPlace()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]string{"serve", "--listen", addr,
+		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}, args...)
+	return e.startServer(name, bin, all, "https://"+addr+"/gatekeeper/v1/verify", nil)
+}
+
 // StartRatify starts `ratify serve` on a free port with the shared TLS
 // certificate, the config file and args (cache flags).
 func (e *Env) StartRatify(name, config string, args ...string) (*Server, error) {
