@@ -105,7 +105,7 @@ func run(f flags) error {
 		}
 		switch name {
 		case "vouch", "vouchpre":
-			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http"}
+			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", proxy.Host}
 			if name == "vouchpre" {
 				tokenFile := filepath.Join(env.Dir("preverify"), "token")
 				if err := os.WriteFile(tokenFile, []byte(preverifyToken), 0o600); err != nil {
