@@ -235,7 +235,7 @@ func run(f flags) error {
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
 	return nil
 }
 
