@@ -57,6 +57,8 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse
+./server/preverify FuzzParseEnvelope
+./server/preverify FuzzParseSubjects
 ./config FuzzParse
 ./config FuzzParseResources
 ./migrate/ratify FuzzConvert

@@ -44,6 +44,8 @@ type Metrics struct {
 	auditImages      *prometheus.GaugeVec
 	audits           *prometheus.CounterVec
 	auditTime        prometheus.Gauge
+	preverifyEvents  *prometheus.CounterVec
+	preverified      *prometheus.CounterVec
 }
 
 // latencyBuckets span a cached answer (sub-millisecond) to a verification
@@ -112,6 +114,12 @@ func NewMetrics() *Metrics {
 		auditTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vouch_audit_last_success_timestamp_seconds", Help: "When the last successful audit of the running Pods ended, in seconds since the Unix epoch.",
 		}),
+		preverifyEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_preverify_events_total", Help: "Images named for pre-verification, by source (registry, subjects, workload) and result: queued, duplicate (already queued), dropped (the queue was full), ignored (an event that names nothing to verify), invalid (a request that could not be read).",
+		}, []string{"source", "result"}),
+		preverified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vouch_preverifications_total", Help: "Pre-verifications done (each replaces the cached verdict), by source and verdict.",
+		}, []string{"source", "verdict"}),
 	}
 	for _, result := range []string{"hit", "miss"} {
 		m.redisLookups.WithLabelValues(result)
@@ -125,6 +133,7 @@ func NewMetrics() *Metrics {
 		m.redisOutages, m.redisLookups, m.cacheRejected,
 		m.reloads, m.reloadOK, m.reloadTime, m.configInfo,
 		m.auditImages, m.audits, m.auditTime,
+		m.preverifyEvents, m.preverified,
 	)
 	return m
 }
@@ -145,6 +154,27 @@ func (m *Metrics) Audit(r *audit.Report, err error) {
 		}
 	}
 	m.auditTime.SetToCurrentTime()
+}
+
+// PreverifyEvent counts one image named for pre-verification, or one
+// event that named none, by source and result (preverify's
+// QueueOptions.OnEnqueue and HandlerOptions.OnEvent).
+func (m *Metrics) PreverifyEvent(source, result string) {
+	m.preverifyEvents.WithLabelValues(source, result).Inc()
+}
+
+// Preverified counts one pre-verification done (preverify's
+// QueueOptions.OnDone).
+func (m *Metrics) Preverified(source string, verdict vouch.Verdict) {
+	m.preverified.WithLabelValues(source, string(verdict)).Inc()
+}
+
+// PreverifyQueue exports queued, the jobs waiting, as the gauge
+// vouch_preverify_queue_length.
+func (m *Metrics) PreverifyQueue(queued func() int) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vouch_preverify_queue_length", Help: "Images waiting for pre-verification (at most --preverify-queue).",
+	}, func() float64 { return float64(queued()) }))
 }
 
 // Handler serves the metrics in Prometheus' text format.

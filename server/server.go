@@ -12,6 +12,7 @@
 //	POST /gatekeeper/v1/mutate   (and /ratify/gatekeeper/v1/mutate)
 //	POST /admission/v1/validate
 //	POST /admission/v1/mutate
+//	POST /events/v1/registry, /events/v1/subjects (with Options.Events)
 //	GET  /healthz, /readyz, /metrics
 package server
 
@@ -105,6 +106,15 @@ type Options struct {
 	// (admission.Options.Credentials; server/kube's PullSecrets, with
 	// --kubernetes-pull-secrets). Optional.
 	AdmissionCredentials admission.CredentialsFunc
+	// Events, when set, serves the pre-verification events endpoints
+	// (/events/v1/..., preverify.Handler, which authenticates callers by
+	// bearer token) on the HTTPS listener, and on EventsAddr. Optional.
+	Events http.Handler
+	// EventsAddr, when set with Events, is a third listener, HTTPS with the
+	// same certificate but no client certificate required, that serves
+	// the events endpoints and /healthz only: for registries that cannot
+	// present Gatekeeper's client certificate. Optional.
+	EventsAddr string
 	// Metrics are updated and served. Optional; default NewMetrics().
 	Metrics *Metrics
 	// Logger logs requests and events. Optional; default slog.Default(),
@@ -120,6 +130,7 @@ type Server struct {
 	tls     *certReloader
 	main    http.Handler
 	side    http.Handler
+	events  http.Handler
 	ready   atomic.Bool
 }
 
@@ -167,11 +178,18 @@ func New(opts Options) (*Server, error) {
 	main.Handle("/admission/v1/validate", s.decision("admission-validate", webhook.Validate))
 	main.Handle("/admission/v1/mutate", s.decision("admission-mutate", webhook.Mutate))
 	side := http.NewServeMux()
+	if opts.Events != nil {
+		events := http.NewServeMux()
+		for _, mux := range []*http.ServeMux{main, events} {
+			mux.Handle("/events/", s.eventsEndpoint(opts.Events))
+			mux.HandleFunc("GET /healthz", healthz)
+		}
+		s.events = events
+	}
 	for _, mux := range []*http.ServeMux{main, side} {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write([]byte("ok\n"))
-		})
+		if mux != main || opts.Events == nil {
+			mux.HandleFunc("GET /healthz", healthz)
+		}
 		mux.HandleFunc("GET /readyz", s.readyz)
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
@@ -191,6 +209,11 @@ func (s *Server) TLSConfig() *tls.Config { return s.tls.config() }
 // SetReady sets what /readyz answers: ready once configuration and trust
 // material are loaded, not ready while shutting down.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -232,6 +255,29 @@ func (s *Server) decision(endpoint string, h http.HandlerFunc) http.Handler {
 	})
 }
 
+// eventsEndpoint wraps the events endpoints: request id, metrics and a
+// log line. They answer at once (the work is queued), so no budget
+// applies; the handler bounds its bodies itself.
+func (s *Server) eventsEndpoint(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues("events", strconv.Itoa(rec.status)).Observe(elapsed.Seconds())
+		level := slog.LevelInfo
+		if rec.status >= 400 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(ctx, level, "request",
+			slog.String("endpoint", "events"), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Float64("seconds", elapsed.Seconds()), slog.String("remote", r.RemoteAddr))
+	})
+}
+
 // statusRecorder remembers the status code a handler wrote.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -259,8 +305,19 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	return s.run(ctx, srv, func() error { return srv.Serve(ln) })
 }
 
-// ListenAndServe listens on Addr (and MetricsAddr) and serves until ctx
-// ends; see Serve.
+// ServeEvents serves the events endpoints and /healthz over HTTPS on ln,
+// without requiring client certificates, until ctx ends.
+func (s *Server) ServeEvents(ctx context.Context, ln net.Listener) error {
+	if s.events == nil {
+		return errors.New("server: no Options.Events to serve")
+	}
+	srv := s.httpServer(s.events)
+	srv.TLSConfig = s.tls.configFor(false)
+	return s.run(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") })
+}
+
+// ListenAndServe listens on Addr (and MetricsAddr, and EventsAddr) and
+// serves until ctx ends; see Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	if s.opts.Addr == "" {
 		return errors.New("server: Options.Addr is required")
@@ -272,7 +329,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	// When one listener fails, the other stops too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	n := 1
 	if s.opts.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", s.opts.MetricsAddr)
@@ -287,7 +344,20 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			errs <- err
 		}()
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "metricsAddr", s.opts.MetricsAddr, "mutualTLS", s.opts.TLS.ClientCAFile != "", "budget", s.opts.Budget.String())
+	if s.opts.EventsAddr != "" && s.events != nil {
+		eln, err := net.Listen("tcp", s.opts.EventsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: events listener: %w", err)
+		}
+		n++
+		go func() {
+			err := s.ServeEvents(ctx, eln)
+			cancel()
+			errs <- err
+		}()
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "metricsAddr", s.opts.MetricsAddr, "eventsAddr", s.opts.EventsAddr, "mutualTLS", s.opts.TLS.ClientCAFile != "", "budget", s.opts.Budget.String())
 	go func() {
 		err := s.Serve(ctx, ln)
 		cancel()

@@ -62,7 +62,11 @@ func newCertReloader(files TLSFiles, log *slog.Logger) (*certReloader, error) {
 // config returns the server's TLS configuration: TLS 1.3 only, the
 // current certificate, and client certificates required when a client CA
 // file is set.
-func (r *certReloader) config() *tls.Config {
+func (r *certReloader) config() *tls.Config { return r.configFor(true) }
+
+// configFor is config, verifying client certificates only when clientAuth
+// is set (the events listener authenticates by bearer token).
+func (r *certReloader) configFor(clientAuth bool) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -74,7 +78,7 @@ func (r *certReloader) config() *tls.Config {
 				Certificates: []tls.Certificate{*r.cert},
 				NextProtos:   []string{"h2", "http/1.1"},
 			}
-			if r.pool != nil {
+			if clientAuth && r.pool != nil {
 				c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, r.pool
 			}
 			return c, nil

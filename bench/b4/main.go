@@ -7,16 +7,22 @@
 // their own in-memory caches), each configuration from cold. It prints
 // p50/p95/p99/max latency, answers over 3 s (Gatekeeper's default
 // timeout: each is an unverified admission), errors, registry requests
-// and peak memory.
+// and peak memory. Configuration vouchpre is vouch with pre-verification:
+// each image is announced on /events/v1/subjects -lead (2 s) before the
+// first pod that names it, as a registry push or a new workload would.
 //
-// Usage: go run ./bench/b4 [-pods 10000] [-rate 50] [-images 2000] [-delay 20ms]
+// Usage: go run ./bench/b4 [-pods 10000] [-rate 50] [-images 2000] [-delay 20ms] [-configs vouch-1,vouchpre-1]
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +38,7 @@ import (
 type flags struct {
 	pods, images, perPod int
 	rate, zipfS          float64
-	delay                time.Duration
+	delay, lead          time.Duration
 	configs              string
 	keep                 bool
 }
@@ -46,6 +52,7 @@ func main() {
 	flag.Float64Var(&f.zipfS, "zipf", 1.1, "Zipf exponent s (> 1) of image popularity")
 	flag.DurationVar(&f.delay, "delay", 20*time.Millisecond, "delay the proxy adds to every registry request")
 	flag.StringVar(&f.configs, "configs", "vouch-1,ratify-1,vouch-3,ratify-3", "configurations to run, in order: SERVER-REPLICAS")
+	flag.DurationVar(&f.lead, "lead", 2*time.Second, "with configuration vouchpre: how long before the first pod that names an image vouch is told about it (/events/v1/subjects, as a registry push or a new workload would)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the scratch folder")
 	flag.Parse()
 	if err := run(f); err != nil {
@@ -97,8 +104,15 @@ func run(f flags) error {
 			}
 		}
 		switch name {
-		case "vouch":
-			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http"}
+		case "vouch", "vouchpre":
+			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", proxy.Host}
+			if name == "vouchpre" {
+				tokenFile := filepath.Join(env.Dir("preverify"), "token")
+				if err := os.WriteFile(tokenFile, []byte(preverifyToken), 0o600); err != nil {
+					return err
+				}
+				args = append(args, "--events-token-file", tokenFile, "--preverify-rate", "1000", "--preverify-registry-concurrency", "32", "--preverify-queue", "4096")
+			}
 			if n > 1 {
 				if redis == nil {
 					if redis, err = env.StartRedis(); err != nil {
@@ -155,11 +169,20 @@ func run(f flags) error {
 		}
 		proxy.Reset()
 		benchenv.Logf("%s: %d pods at %g/s", cfg, len(pods), f.rate)
+		announced := make(chan struct{})
+		actx, stopAnnounce := context.WithCancel(ctx)
+		if name == "vouchpre" {
+			go announce(actx, client, urls, pods, f.rate, f.lead, announced)
+		} else {
+			close(announced)
+		}
 		res, err := loadgen.Run(ctx, loadgen.Options{
 			URLs: urls, Client: client, Protocol: loadgen.Gatekeeper{},
 			Keys:     func(i int) []string { return pods[i] },
 			Requests: len(pods), Rate: f.rate, Timeout: 30 * time.Second,
 		})
+		stopAnnounce()
+		<-announced
 		if err != nil {
 			stopAll()
 			return err
@@ -212,8 +235,50 @@ func run(f flags) error {
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
 	return nil
+}
+
+// preverifyToken is the events token of configuration vouchpre.
+const preverifyToken = "b4-preverify-token-0123456789"
+
+// announce tells the servers about each image lead before the planned
+// arrival of the first pod that names it (pods arrive at rate from the
+// call), round robin over the servers, as registry pushes or new
+// workloads would; it closes done when it returns.
+func announce(ctx context.Context, client *http.Client, urls []string, pods [][]string, rate float64, lead time.Duration, done chan<- struct{}) {
+	defer close(done)
+	start := time.Now()
+	seen := map[string]bool{}
+	for i, pod := range pods {
+		var fresh []string
+		for _, k := range pod {
+			if !seen[k] {
+				seen[k] = true
+				fresh = append(fresh, k)
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		at := start.Add(time.Duration(float64(i)/rate*float64(time.Second)) - lead)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(at)):
+		}
+		body, _ := json.Marshal(map[string]any{"subjects": fresh})
+		url := strings.TrimSuffix(urls[i%len(urls)], "/gatekeeper/v1/verify") + "/events/v1/subjects"
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+preverifyToken)
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 }
 
 type phaseStats struct {

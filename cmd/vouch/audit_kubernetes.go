@@ -12,6 +12,7 @@ import (
 	"github.com/vouch-project/vouch/audit/cluster"
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/kube"
+	"github.com/vouch-project/vouch/server/preverify"
 )
 
 // clusterWorkloads reads the workloads of the running Pods of namespaces
@@ -58,4 +59,34 @@ func startAudit(ctx context.Context, sf *serveFlags, verify func(context.Context
 		_ = a.Start(ctx)
 	}()
 	return a.Trigger, func() { <-done }, nil
+}
+
+// startWorkloadWatch starts watching the cluster's workloads
+// (--watch-workloads), queueing the images of new or changed pod
+// templates on queue; wait waits for it to stop once ctx ends.
+func startWorkloadWatch(ctx context.Context, sf *serveFlags, queue *preverify.Queue, logger *slog.Logger) (wait func(), err error) {
+	cfg, err := kube.RESTConfig(sf.kubeconfig)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	w, err := kube.NewWorkloadWatcher(kube.WorkloadWatcherOptions{
+		Client: c,
+		Enqueue: func(namespace, image string) {
+			queue.Enqueue(preverify.Job{Namespace: namespace, Image: image, Source: "workload", UseCache: true})
+		},
+		Logger: logger.With("component", "preverify"),
+	})
+	if err != nil {
+		return nil, &exitError{code: exitUndecided, err: err}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Start(ctx)
+	}()
+	return func() { <-done }, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vouch-project/vouch/cache"
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/server/preverify"
 	"github.com/vouch-project/vouch/server/reload"
 )
 
@@ -34,6 +35,9 @@ func newServeCommand(stdin io.Reader) *cobra.Command {
   POST /ratify/gatekeeper/v1/... the same, on Ratify's paths
   POST /admission/v1/validate    Kubernetes validating admission webhook
   POST /admission/v1/mutate      Kubernetes mutating admission webhook (tag → digest)
+  POST /events/v1/registry       with --events-token-file: the distribution registry's
+                                 notifications (notifications.endpoints)
+  POST /events/v1/subjects       with --events-token-file: {"subject": IMAGE} from CI
   GET  /healthz /readyz /metrics health, readiness, Prometheus metrics
 
 Verifiers, trust and policy come from --config and the quick flags, as for
@@ -65,7 +69,16 @@ The certificate and key files are read again when they change, without a
 restart. With --client-ca-file every client must present a certificate issued
 by that CA (mutual TLS); kubelet probes and Prometheus then use
 --metrics-listen. SIGTERM stops accepting connections and answers the
-requests in flight first. See docs/serving.md.`,
+requests in flight first. See docs/serving.md.
+
+Pre-verification verifies images before admission asks, through one bounded
+queue (--preverify-queue, --preverify-rate, --preverify-registry-concurrency)
+that never delays a request: the events endpoints, behind the bearer token of
+--events-token-file (also on --events-listen, without client certificates),
+verify the images that registry pushes and CI name again at once, replacing
+their cached verdicts (a new signature turns a cached denial into an allow, a
+moved tag is pinned again); with --kubernetes, --watch-workloads verifies the
+images of new or changed workload templates. See docs/pre-verification.md.`,
 		Example: `  # Local certificates, then serve with a quick trust flag
   vouch serve --generate-tls ./tls --tls-dns-name vouch.vouch-system.svc
   vouch serve --tls-cert-file tls/tls.crt --tls-key-file tls/tls.key \
@@ -203,7 +216,14 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
-	srv, err := server.New(server.Options{
+	var queue *preverify.Queue
+	var events *preverify.Handler
+	if sf.preverifyEnabled() {
+		if queue, events, err = newPreverify(sf, eng, metrics, logger); err != nil {
+			return err
+		}
+	}
+	srvOpts := server.Options{
 		Addr:                 sf.listen,
 		MetricsAddr:          sf.metricsListen,
 		TLS:                  server.TLSFiles{CertFile: sf.certFile, KeyFile: sf.keyFile, ClientCAFile: sf.clientCA},
@@ -217,7 +237,11 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		AdmissionCredentials: podCredentials,
 		Metrics:              metrics,
 		Logger:               logger,
-	})
+	}
+	if events != nil {
+		srvOpts.Events, srvOpts.EventsAddr = events, sf.eventsListen
+	}
+	srv, err := server.New(srvOpts)
 	if err != nil {
 		return &exitError{code: exitUndecided, err: err}
 	}
@@ -232,6 +256,21 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	ctx, stop := context.WithCancel(cmd.Context())
 	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
+	if queue != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = queue.Start(ctx)
+		}()
+		defer func() { stop(); <-done }()
+	}
+	if sf.watchWorkloads {
+		waitWatch, err := startWorkloadWatch(ctx, sf, queue, logger)
+		if err != nil {
+			return err
+		}
+		defer func() { stop(); waitWatch() }()
+	}
 	if sf.auditInterval > 0 {
 		trigger, waitAudit, err := startAudit(ctx, sf, eng.Verify, metrics, logger)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/admission"
 	"github.com/vouch-project/vouch/server/engine"
+	"github.com/vouch-project/vouch/server/preverify"
 	"github.com/vouch-project/vouch/server/reload"
 	"github.com/vouch-project/vouch/store/registry"
 	"github.com/vouch-project/vouch/trust"
@@ -53,6 +54,12 @@ type serveFlags struct {
 	// The in-server audit (audit_kubernetes.go).
 	auditInterval time.Duration
 	auditRate     float64
+	// Pre-verification (preverify.go).
+	eventsTokenFile, eventsListen string
+	preverifyQueue                int
+	preverifyRate                 float64
+	preverifyPerRegistry          int
+	watchWorkloads                bool
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -89,6 +96,12 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.kubePullSecrets, "kubernetes-pull-secrets", false, "with --kubernetes: read each admission request's images with its pod's image pull secrets (or its service account's), read in the pod's namespace, for that request only; needs get on secrets and serviceaccounts in every namespace (deploy/rbac/pull-secrets/clusterrole.yaml; see docs/kubernetes.md)")
 	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "with --kubernetes: verify the images of the running Pods again this often, and whenever the configuration or its trust material changes, and write the verdicts as a wgpolicyk8s.io PolicyReport per namespace (0: no audit; see docs/audit.md)")
 	fs.Float64Var(&f.auditRate, "audit-rate", 5, "with --audit-interval: start at most this many verifications per second, so that the audit never crowds out admission")
+	fs.StringVar(&f.eventsTokenFile, "events-token-file", "", "serve the registry events endpoints (POST /events/v1/registry for the distribution registry's notifications, /events/v1/subjects for CI after signing) to callers presenting the bearer token in `FILE` (at least 16 bytes, white space trimmed), and verify the images they name again at once, replacing their cached verdicts (see docs/pre-verification.md)")
+	fs.StringVar(&f.eventsListen, "events-listen", "", "with --events-token-file: also serve the events endpoints over HTTPS on `ADDR` (host:port) without requiring a client certificate, for registries that cannot present --client-ca-file's")
+	fs.IntVar(&f.preverifyQueue, "preverify-queue", preverify.DefaultMaxQueued, "with --events-token-file or --watch-workloads: most images waiting for pre-verification; more are dropped and counted")
+	fs.Float64Var(&f.preverifyRate, "preverify-rate", preverify.DefaultRate, "with --events-token-file or --watch-workloads: start at most this many pre-verifications per second")
+	fs.IntVar(&f.preverifyPerRegistry, "preverify-registry-concurrency", preverify.DefaultPerRegistry, "with --events-token-file or --watch-workloads: most pre-verifications in progress at once against one registry")
+	fs.BoolVar(&f.watchWorkloads, "watch-workloads", false, "with --kubernetes: verify the images of new or changed Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicaSets as soon as they appear, so that their Pods' admission finds the verdicts cached (needs list and watch on them: deploy/rbac/preverify)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON lines on standard error)")
 }
 
@@ -113,6 +126,9 @@ func (f *serveFlags) validate() error {
 		return usageErrorf("--max-body-bytes and --max-keys must be positive")
 	}
 	if err := f.validateKubernetes(); err != nil {
+		return err
+	}
+	if err := f.validatePreverify(); err != nil {
 		return err
 	}
 	if f.redisCAFile != "" && !f.redisTLS {
@@ -184,6 +200,22 @@ func (f *serveFlags) validateKubernetes() error {
 	}
 	return nil
 }
+
+// validatePreverify checks the flags of pre-verification.
+func (f *serveFlags) validatePreverify() error {
+	switch {
+	case f.eventsListen != "" && f.eventsTokenFile == "":
+		return usageErrorf("--events-listen needs --events-token-file: the events endpoints are served only to callers that present its token")
+	case f.watchWorkloads && !f.kubernetes:
+		return usageErrorf("--watch-workloads needs --kubernetes: it watches the cluster's workloads")
+	case f.preverifyQueue <= 0 || f.preverifyRate <= 0 || f.preverifyPerRegistry <= 0:
+		return usageErrorf("--preverify-queue, --preverify-rate and --preverify-registry-concurrency must be positive")
+	}
+	return nil
+}
+
+// preverifyEnabled reports whether a source of pre-verification is on.
+func (f *serveFlags) preverifyEnabled() bool { return f.eventsTokenFile != "" || f.watchWorkloads }
 
 // validateKubernetesSource checks that, with --kubernetes, the
 // configuration comes from the cluster alone: --config and the quick

@@ -63,7 +63,27 @@ func (g *Group[T]) Do(ctx context.Context, key string, linger time.Duration, fn 
 	}
 	c.waiters++
 	g.mu.Unlock()
+	return g.wait(ctx, key, linger, c)
+}
 
+// Join waits for the call for key that runs already, as Do would, and
+// reports whether there was one; it starts nothing.
+func (g *Group[T]) Join(ctx context.Context, key string, linger time.Duration) (T, error, bool) {
+	g.mu.Lock()
+	c, ok := g.calls[key]
+	if !ok {
+		g.mu.Unlock()
+		var zero T
+		return zero, nil, false
+	}
+	c.waiters++
+	g.mu.Unlock()
+	v, err := g.wait(ctx, key, linger, c)
+	return v, err, true
+}
+
+// wait waits for c, which the caller was counted a waiter of, or for ctx.
+func (g *Group[T]) wait(ctx context.Context, key string, linger time.Duration, c *call[T]) (T, error) {
 	select {
 	case <-c.done:
 		return c.val, c.err

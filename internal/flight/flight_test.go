@@ -114,3 +114,20 @@ func TestLinger(t *testing.T) {
 		t.Fatalf("retry: %q, %v after %d calls", v, err, calls.Load())
 	}
 }
+
+// TestJoin: Join waits for a call that runs, and starts none.
+func TestJoin(t *testing.T) {
+	var g flight.Group[int]
+	ctx := context.Background()
+	if _, _, ok := g.Join(ctx, "k", 0); ok {
+		t.Fatal("joined a call that does not run")
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go g.Do(ctx, "k", 0, func(context.Context) (int, error) { close(started); <-release; return 7, nil })
+	<-started
+	go func() { time.Sleep(20 * time.Millisecond); close(release) }()
+	if v, err, ok := g.Join(ctx, "k", 0); !ok || err != nil || v != 7 {
+		t.Fatalf("Join: %v %v %v", v, err, ok)
+	}
+}

@@ -37,6 +37,20 @@ type DistributionOptions struct {
 	// Htpasswd, when set, is the path of a bcrypt htpasswd file: the
 	// registry then requires basic authentication.
 	Htpasswd string
+	// Notify, when set, is where the registry posts its notifications
+	// (notifications.endpoints). Optional.
+	Notify *Notify
+}
+
+// Notify is a notifications endpoint of a distribution registry.
+type Notify struct {
+	// URL receives the events. Required.
+	URL string
+	// Token is sent as "Authorization: Bearer TOKEN". Optional.
+	Token string
+	// CAFile is a PEM file of the CA that issued the certificate of an
+	// https URL; the registry trusts it (SSL_CERT_FILE). Optional.
+	CAFile string
 }
 
 // StartDistribution starts distribution v3's registry process on a free
@@ -57,6 +71,16 @@ func StartDistribution(o DistributionOptions) (*Registry, error) {
 	if o.Htpasswd != "" {
 		extra = fmt.Sprintf("auth:\n  htpasswd:\n    realm: vouch-test\n    path: %s\n", o.Htpasswd)
 	}
+	var env []string
+	if n := o.Notify; n != nil {
+		extra += fmt.Sprintf("notifications:\n  endpoints:\n    - name: vouch\n      url: %s\n      timeout: 2s\n      threshold: 3\n      backoff: 200ms\n", n.URL)
+		if n.Token != "" {
+			extra += fmt.Sprintf("      headers:\n        Authorization: [\"Bearer %s\"]\n", n.Token)
+		}
+		if n.CAFile != "" {
+			env = append(env, "SSL_CERT_FILE="+n.CAFile)
+		}
+	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
@@ -74,7 +98,7 @@ http:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := Start(ProcessOptions{Name: "registry", Path: o.Bin, Args: []string{"serve", cfgPath}})
+	p, err := Start(ProcessOptions{Name: "registry", Path: o.Bin, Args: []string{"serve", cfgPath}, Env: env})
 	if err != nil {
 		return nil, err
 	}

@@ -248,9 +248,14 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 		return personal(m.r, ref, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
-	v, err := e.verdicts.Do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
-		return e.run(ctx, exec, key, pinned)
-	})
+	// A pre-verification of the image that runs (Refresh) knows more
+	// than a verification started now would: wait for it.
+	v, err, joined := e.verdicts.Join(ctx, "refresh:"+key, e.opts.Linger)
+	if !joined {
+		v, err = e.verdicts.Do(ctx, key, e.opts.Linger, func(ctx context.Context) (verified, error) {
+			return e.run(ctx, exec, key, pinned)
+		})
+	}
 	if err != nil && v.r == nil {
 		return undecided(ref.String(), pinned.String(), err), 0, err
 	}

@@ -63,7 +63,12 @@ func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Refere
 // resolve resolves ref's tag at the registry and caches the digest under
 // key, dated. Concurrent resolutions of one tag share one request.
 func (e *Engine) resolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
-	return e.tags.Do(ctx, key, 0, func(ctx context.Context) (digest.Digest, error) {
+	return e.resolveAs(ctx, key, exec, ref, key)
+}
+
+// resolveAs is resolve sharing its request with the calls of flightKey.
+func (e *Engine) resolveAs(ctx context.Context, flightKey string, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
+	return e.tags.Do(ctx, flightKey, 0, func(ctx context.Context) (digest.Digest, error) {
 		ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
 		defer cancel()
 		at := e.opts.Now()

@@ -193,7 +193,7 @@ var chartCases = []chartCase{
 	{name: "defaults", want: baseObjects, check: func(t *testing.T, r rendered) {
 		args := containerArgs(t, r)
 		wantArgs(t, args, "--kubernetes", "--kubernetes-config=vouch", "--budget=2500ms")
-		noArgs(t, args, "--redis-addr", "--config", "--client-ca-file", "--kubernetes-pull-secrets", "--audit-interval")
+		noArgs(t, args, "--redis-addr", "--config", "--client-ca-file", "--kubernetes-pull-secrets", "--audit-interval", "--watch-workloads", "--events-token-file=/etc/vouch/events-token/token")
 		if got := r.get(t, "PodDisruptionBudget/vouch").dig("spec", "minAvailable"); got != 1 {
 			t.Errorf("the PodDisruptionBudget's minAvailable: %v, want 1", got)
 		}
@@ -333,10 +333,17 @@ var chartCases = []chartCase{
 		}},
 	{name: "kubernetes-config", file: "kubernetes-config",
 		want: with(baseObjects, "ClusterVouchConfig/vouch", "ClusterRole/vouch-pull-secrets", "ClusterRoleBinding/vouch-pull-secrets", "ClusterRole/vouch-audit", "ClusterRoleBinding/vouch-audit",
+			"ClusterRole/vouch-preverify", "ClusterRoleBinding/vouch-preverify",
 			"Role/vouch-trust", "RoleBinding/vouch-trust", "Role/team-a/vouch-trust", "RoleBinding/team-a/vouch-trust"),
 		check: func(t *testing.T, r rendered) {
-			wantArgs(t, containerArgs(t, r), "--kubernetes-pull-secrets", "--client-ca-file=/etc/vouch/client-ca/ca.crt", "--audit-interval=10m", "--audit-rate=5")
+			wantArgs(t, containerArgs(t, r), "--kubernetes-pull-secrets", "--client-ca-file=/etc/vouch/client-ca/ca.crt", "--audit-interval=10m", "--audit-rate=5",
+				"--watch-workloads", "--preverify-rate=20", "--events-token-file=/etc/vouch/events-token/token", "--events-listen=:8444")
 			wantSecretVolume(t, r, "client-ca", "gatekeeper-ca")
+			wantSecretVolume(t, r, "events-token", "registry-events")
+			rules, _ := json.Marshal(r.get(t, "ClusterRole/vouch-preverify").dig("rules"))
+			if want := `[{"apiGroups":["apps"],"resources":["deployments","statefulsets","daemonsets","replicasets"],"verbs":["list","watch"]},{"apiGroups":["batch"],"resources":["jobs","cronjobs"],"verbs":["list","watch"]}]`; string(rules) != want {
+				t.Errorf("ClusterRole/vouch-preverify rules %s\nwant %s", rules, want)
+			}
 			var roles []string
 			for _, o := range r.objects {
 				if o.str("kind") == "Role" {
