@@ -33,28 +33,6 @@ scratch_tool() {
   ln -sfn "$cache/tools/$1-$3/$1" "$bin/$1"
 }
 
-go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
-go_tool oras oras.land/oras/cmd/oras v1.3.6
-scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
-go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
-# cosign v3 beside v2, as cosign3: what v3 pushes by default (Sigstore
-# bundles as OCI 1.1 referrers) for verifier/cosign's CLI tests. 20 minutes
-# cold (empty module and build caches) on 2 cores shared with other builds
-# (load average ~20); less on an idle machine.
-go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
-go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
-go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
-# controller-gen, for api/v1alpha1's test that the generated CRDs and
-# deepcopy functions are up to date (hack/gen-crds.sh); ~20 s.
-go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
-# Toxiproxy, the fault-injection TCP proxy that test/fault puts between
-# vouch and its registry and Redis; ~40 s.
-go_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server v2.5.0
-# helm, for test/e2e's chart tests (helm lint and helm template of
-# charts/vouch over a matrix of values); Helm 4, whose charts (apiVersion v2)
-# Helm 3 reads too. About 11 minutes on 2 busy cores the first time.
-go_tool helm helm.sh/helm/v4/cmd/helm v4.3.2
-
 # Redis (Debian's redis-server) for the shared verification-result cache
 # tests of cache/ and server/; they start their own redis-server on a free
 # port. Installed only when missing (needs root); apt's output goes to
@@ -71,15 +49,52 @@ command -v dot >/dev/null || (apt-get update && apt-get install -y --no-install-
 # response. Installed only when missing, like graphviz.
 command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends openssl) >&2
 
-# ---------------------------------------------------------------------------
-# The Kubernetes control plane for test/e2e (etcd, kube-apiserver, kubectl,
-# the Gatekeeper manager and its CRDs), built into the same bin folder by
-# hack/cluster.sh: about 20 minutes on 2 cores the first time, cached after.
-# VOUCH_SKIP_CLUSTER=1 skips it (test/e2e then fails with a hint).
-if [ "${VOUCH_SKIP_CLUSTER:-}" != 1 ]; then
-  VOUCH_TESTBED_CACHE=$cache bash "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" >&2
+# The tools build in two lanes at once: a build alone leaves one of two
+# cores idle while it downloads modules and links, and the cold testbed is
+# most of a cold CI run. The lanes are balanced by their cold build times
+# (the log says each one); each output line names its tool.
+lane_a() {
+  go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
+  go_tool oras oras.land/oras/cmd/oras v1.3.6
+  scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
+  go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
+  # cosign v3 beside v2, as cosign3: what v3 pushes by default (Sigstore
+  # bundles as OCI 1.1 referrers) for verifier/cosign's CLI tests. 20 minutes
+  # cold (empty module and build caches) on 2 cores shared with other builds
+  # (load average ~20); less on an idle machine.
+  go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
+  go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
+  go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
+  # controller-gen, for api/v1alpha1's test that the generated CRDs and
+  # deepcopy functions are up to date (hack/gen-crds.sh); ~20 s.
+  go_tool controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen v0.23.0
+  # Toxiproxy, the fault-injection TCP proxy that test/fault puts between
+  # vouch and its registry and Redis; ~40 s.
+  go_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server v2.5.0
+}
+lane_b() {
+  # helm, for test/e2e's chart tests (helm lint and helm template of
+  # charts/vouch over a matrix of values); Helm 4, whose charts (apiVersion v2)
+  # Helm 3 reads too. About 11 minutes on 2 busy cores the first time.
+  go_tool helm helm.sh/helm/v4/cmd/helm v4.3.2
+  # The Kubernetes control plane for test/e2e (etcd, kube-apiserver,
+  # kubectl, the Gatekeeper manager and its CRDs), built into the same bin
+  # folder by hack/cluster.sh: about 20 minutes on 2 cores the first time,
+  # cached after. VOUCH_SKIP_CLUSTER=1 skips it (test/e2e then fails with
+  # a hint).
+  if [ "${VOUCH_SKIP_CLUSTER:-}" != 1 ]; then
+    VOUCH_TESTBED_CACHE=$cache bash "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" >&2
+  fi
+}
+lane_a & a=$!
+lane_b & b=$!
+failed=0
+wait "$a" || failed=1
+wait "$b" || failed=1
+if [ "$failed" = 1 ]; then
+  log "a tool failed to build (its output is above)"
+  exit 1
 fi
-# ---------------------------------------------------------------------------
 
 if [ "${1:-}" = --print ]; then
   echo "$bin"
