@@ -93,11 +93,12 @@ const MaxListed = 20
 // MaxPackageList bounds the packages that Details["packageList"] lists
 // when Config.ListPackages is set, and MaxListBytes the text of their
 // entries as JSON (about); Details["morePackageList"] counts the rest.
-// A listed 5,000-package SBOM thus adds at most about half a MiB to a
+// An entry of a syft SBOM takes about 200 bytes, so both bounds are
+// reached near 5,000 packages: a listing adds at most about 1 MiB to a
 // report and to its cached verdict.
 const (
 	MaxPackageList = 5000
-	MaxListBytes   = 512 << 10
+	MaxListBytes   = 1 << 20
 )
 
 // maxDetail bounds each string that Details quote from the SBOM.

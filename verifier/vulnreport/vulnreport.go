@@ -86,7 +86,7 @@ const MaxListed = 20
 // as JSON (about); Details["moreFindingList"] counts the rest.
 const (
 	MaxFindingList = 5000
-	MaxListBytes   = 512 << 10
+	MaxListBytes   = 1 << 20
 )
 
 // maxDetail bounds each string that Details quote from the report.
