@@ -96,6 +96,8 @@ func TestListPackagesBounded(t *testing.T) {
 	}{
 		{"many", cdx(sbom.MaxPackageList+700, func(i int) string { return fmt.Sprintf("p%d", i) }), sbom.MaxPackageList},
 		{"long names", cdx(3000, func(i int) string { return fmt.Sprintf("%d-%s", i, strings.Repeat("x", 2000)) }), -1},
+		// encoding/json writes each of these as six bytes.
+		{"escaped names", cdx(3000, func(i int) string { return fmt.Sprintf("%d-%s", i, strings.Repeat("<&>", 100)) }), -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := v.Check(tc.doc, now)

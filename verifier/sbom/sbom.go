@@ -92,7 +92,7 @@ const MaxListed = 20
 
 // MaxPackageList bounds the packages that Details["packageList"] lists
 // when Config.ListPackages is set, and MaxListBytes the text of their
-// entries as JSON (about); Details["morePackageList"] counts the rest.
+// entries as JSON; Details["morePackageList"] counts the rest.
 // An entry of a syft SBOM takes about 200 bytes, so both bounds are
 // reached near 5,000 packages: a listing adds at most about 1 MiB to a
 // report and to its cached verdict.
@@ -414,10 +414,10 @@ func listPackages(details map[string]any, pkgs []Package) {
 			"license":   untrusted.Text(pkg.License, maxDetail),
 			"ecosystem": untrusted.Text(Ecosystem(pkg.PURL), 64),
 		}
-		// The JSON of an entry: its strings, keys and punctuation.
-		n := 64
-		for _, v := range e {
-			n += len(v.(string))
+		// The JSON of the entry, its comma in the list included.
+		n := 3
+		for k, v := range e {
+			n += len(k) + 4 + untrusted.JSONLen(v.(string))
 		}
 		if len(listed) == MaxPackageList || size+n > MaxListBytes {
 			break

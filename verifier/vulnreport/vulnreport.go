@@ -83,7 +83,7 @@ const MaxListed = 20
 
 // MaxFindingList bounds the findings that Details["findingList"] lists when
 // Config.ListFindings is set, and MaxListBytes the text of their entries
-// as JSON (about); Details["moreFindingList"] counts the rest.
+// as JSON; Details["moreFindingList"] counts the rest.
 const (
 	MaxFindingList = 5000
 	MaxListBytes   = 1 << 20
@@ -514,11 +514,18 @@ func listFindings(details map[string]any, counted, suppressed []*Finding) {
 			"message":    untrusted.Text(f.Message, maxDetail),
 			"suppressed": i >= len(counted),
 		}
-		// The JSON of an entry: its strings, keys, number and punctuation.
-		n := 128
-		for _, v := range e {
-			if s, ok := v.(string); ok {
-				n += len(s)
+		// The JSON of the entry, its comma in the list included; a
+		// float64 takes at most 24 bytes, a bool 5.
+		n := 3
+		for k, v := range e {
+			n += len(k) + 4
+			switch v := v.(type) {
+			case string:
+				n += untrusted.JSONLen(v)
+			case float64:
+				n += 24
+			default:
+				n += 5
 			}
 		}
 		if len(listed) == MaxFindingList || size+n > MaxListBytes {
