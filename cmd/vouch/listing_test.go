@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ const listingCEL = `
 // lists and a CEL policy for a finding's severity, though the typed
 // verifier options deny neither; with them off, the same policies deny
 // with the message that says which option to turn on. A real registry,
-// an SPDX SBOM and a Trivy SARIF report attached as referrers.
+// an SPDX SBOM by syft and a Trivy SARIF report attached as referrers.
 func TestPolicyOnListedDetails(t *testing.T) {
 	fixture := func(dir, name string) []byte {
 		data, err := os.ReadFile(filepath.Join("..", "..", "verifier", dir, "testdata", name))
@@ -72,14 +73,37 @@ func TestPolicyOnListedDetails(t *testing.T) {
 		}
 		return data
 	}
+	// The SBOM is what the real syft CLI writes for a file system holding
+	// an Alpine package database.
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	for name, body := range map[string]string{
+		"etc/os-release": "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\n",
+		"lib/apk/db/installed": "P:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\no:musl\n\n" +
+			"P:busybox\nV:1.36.1-r29\nA:x86_64\nL:GPL-2.0-only\no:busybox\n\n" +
+			"P:zlib\nV:1.3.1-r1\nA:x86_64\nL:Zlib\no:zlib\n\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syft := exec.Command(testbed.Bin(t, "syft"), "scan", "-q", "dir:"+root, "-o", "spdx-json")
+	syft.Env = append(os.Environ(), "SYFT_CHECK_FOR_APP_UPDATE=false", "HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	spdx, err := syft.Output()
+	if err != nil {
+		t.Fatalf("syft: %v", err)
+	}
+
 	reg := testbed.Both(t)[0]
 	p := testbed.NewPusher(t, reg.Host, "listing/app")
 	img := p.Image("v1", "listing")
-	p.Attach(img, "application/spdx+json", "application/spdx+json", fixture("sbom", "alpine.spdx.json"))
+	p.Attach(img, "application/spdx+json", "application/spdx+json", spdx)
 	p.Attach(img, "application/sarif+json", "application/sarif+json", fixture("vulnreport", "trivy-low.sarif"))
 	ref := reg.Host + "/listing/app:v1"
 
-	dir := t.TempDir()
 	regoFile := filepath.Join(dir, "packages.rego")
 	if err := os.WriteFile(regoFile, []byte(listingRego), 0o600); err != nil {
 		t.Fatal(err)
@@ -88,7 +112,7 @@ func TestPolicyOnListedDetails(t *testing.T) {
 		body := fmt.Sprintf(`version: v1
 registries: {plainHTTP: true}
 verifiers:
-  - {name: sbom, type: sbom, sbom: {deniedLicenses: [AGPL-3.0-only], allowUnparsableLicenses: true, listPackages: %v}}
+  - {name: sbom, type: sbom, sbom: {deniedLicenses: [AGPL-3.0-only], listPackages: %v}}
   - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], listFindings: %v}}
 policy:
   scopes:
@@ -107,7 +131,7 @@ policy:
 		config string
 		want   string
 	}{
-		{"Rego on a listed package", config(true, rego), "package busybox 1.36.1-r29 (pkg:apk/alpine/busybox@1.36.1-r29?arch=x86_64&distro=alpine-3.20.3) is not allowed"},
+		{"Rego on a listed package", config(true, rego), "package busybox 1.36.1-r29 (pkg:apk/alpine/busybox@1.36.1-r29?arch=x86_64&distro=alpine-3.20.3"},
 		{"Rego without the listing", config(false, rego), "the sbom verifier lists no packages: set listPackages: true"},
 		{"CEL on a listed finding", config(true, listingCEL), "a low-severity finding is not suppressed"},
 		{"CEL without the listing", config(false, listingCEL), "the vulns verifier lists no findings: set listFindings: true"},
