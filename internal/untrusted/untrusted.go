@@ -35,6 +35,26 @@ func Text(s string, max int) string {
 	return s[:max] + "…"
 }
 
+// JSONLen returns at least the bytes that encoding/json writes for s as a
+// string, quotes included, and at most six per byte of s plus two: every
+// character that it may escape (quote, backslash, control characters, <,
+// >, &, U+2028, U+2029, invalid UTF-8) counts six. It bounds details
+// before they are built.
+func JSONLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r < 0x20, r == '"', r == '\\', r == '<', r == '>', r == '&', r == '\u2028', r == '\u2029', r == utf8.RuneError && size == 1:
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
 // CheckJSONDepth returns an error when data nests arrays and objects more
 // than max levels deep. It reads data once, without allocating, and leaves
 // every other judgement of validity to the decoder.

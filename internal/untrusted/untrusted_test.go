@@ -20,6 +20,18 @@ func TestText(t *testing.T) {
 	}
 }
 
+func TestJSONLen(t *testing.T) {
+	for _, s := range []string{"", "abc", `a"b\\c`, "<&>", "\n\t\x01", "é\u2028x", "\xff", strings.Repeat("<", 300)} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := JSONLen(s); n < len(data) || n > 6*len(s)+2 {
+			t.Errorf("JSONLen(%q) = %d; encoding/json writes %d bytes", s, n, len(data))
+		}
+	}
+}
+
 func TestCheckJSONDepth(t *testing.T) {
 	if err := CheckJSONDepth([]byte(`{"a":[[1]],"s":"[[[[[["}`), 3); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,14 @@ type Config struct {
 	// ("720h", "36h30m") or whole days ("30d", "7d12h"). An SBOM without a
 	// readable creation time then fails. Optional; default no limit.
 	MaxAge string `json:"maxAge,omitempty"`
+	// ListPackages puts every package of the SBOM into the result's
+	// details as "packageList" (name, version, purl, license, ecosystem),
+	// for a Rego or CEL policy to decide on; at most MaxPackageList
+	// packages and MaxListBytes of their text, "morePackageList" counting
+	// the rest. Optional; default false: the details count the packages
+	// and list only the offending ones, which keeps reports and cached
+	// verdicts small.
+	ListPackages bool `json:"listPackages,omitempty"`
 }
 
 // Validate checks c; errors name the field by its path below prefix, such
@@ -67,13 +75,14 @@ type policy struct {
 	maxAge          time.Duration
 	requireLicenses bool
 	allowUnparsable bool
+	listPackages    bool
 }
 
 func (c *Config) compile(prefix string) (*policy, error) {
 	if c == nil {
 		return nil, errors.New(prefix + ": no configuration")
 	}
-	p := &policy{requireLicenses: c.RequireLicenses, allowUnparsable: c.AllowUnparsableLicenses}
+	p := &policy{requireLicenses: c.RequireLicenses, allowUnparsable: c.AllowUnparsableLicenses, listPackages: c.ListPackages}
 	var err error
 	if p.licenses, err = newLicensePolicy(c.DeniedLicenses, prefix+".deniedLicenses"); err != nil {
 		return nil, err

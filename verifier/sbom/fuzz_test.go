@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ func fuzzVerifier(f *testing.F) *Verifier {
 		DeniedPackages:  []string{"log4j-core@<2.17.1", "pkg:npm/left-pad", "busybox"},
 		RequireLicenses: true,
 		MaxAge:          "30d",
+		ListPackages:    true,
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -41,6 +43,12 @@ func fuzzCheck(t *testing.T, v *Verifier, doc *Document) {
 	res := v.Check(doc, time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
 	if res.Outcome == "" || res.Reason == "" {
 		t.Fatalf("result without outcome or reason: %+v", res)
+	}
+	list, _ := res.Details["packageList"].([]any)
+	more, _ := res.Details["morePackageList"].(int)
+	data, err := json.Marshal(list)
+	if err != nil || len(data) > MaxListBytes || len(list)+more != len(doc.Packages) {
+		t.Fatalf("packageList of %d entries (%d bytes, %v), %d more, for %d packages", len(list), len(data), err, more, len(doc.Packages))
 	}
 }
 

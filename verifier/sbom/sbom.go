@@ -90,6 +90,17 @@ const DefaultName = "sbom"
 // Details["moreOffendingPackages"] counts the rest.
 const MaxListed = 20
 
+// MaxPackageList bounds the packages that Details["packageList"] lists
+// when Config.ListPackages is set, and MaxListBytes the text of their
+// entries as JSON; Details["morePackageList"] counts the rest.
+// An entry of a syft SBOM takes about 200 bytes, so both bounds are
+// reached near 5,000 packages: a listing adds at most about 1 MiB to a
+// report and to its cached verdict.
+const (
+	MaxPackageList = 5000
+	MaxListBytes   = 1 << 20
+)
+
 // maxDetail bounds each string that Details quote from the SBOM.
 const maxDetail = 256
 
@@ -338,6 +349,9 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		}
 		details["tools"] = tools
 	}
+	if p.listPackages {
+		listPackages(details, doc.Packages)
+	}
 	noun := "package"
 	if doc.Format == FormatCycloneDX {
 		noun = "component"
@@ -382,6 +396,53 @@ func (v *Verifier) Check(doc *Document, now time.Time) vouch.Result {
 		reasons = append(reasons, ageProblem)
 	}
 	return vouch.Fail(what+": "+strings.Join(reasons, "; "), details)
+}
+
+// listPackages puts every package into details["packageList"], within
+// MaxPackageList entries and MaxListBytes, and counts the rest in
+// details["morePackageList"]. Every field is present, "" when the SBOM
+// gives none, so that a policy can read it without checking.
+func listPackages(details map[string]any, pkgs []Package) {
+	listed := make([]any, 0, min(len(pkgs), MaxPackageList))
+	size := 0
+	for i := range pkgs {
+		pkg := &pkgs[i]
+		e := map[string]any{
+			"name":      untrusted.Text(pkg.Name, maxDetail),
+			"version":   untrusted.Text(pkg.Version, maxDetail),
+			"purl":      untrusted.Text(pkg.PURL, maxDetail),
+			"license":   untrusted.Text(pkg.License, maxDetail),
+			"ecosystem": untrusted.Text(Ecosystem(pkg.PURL), 64),
+		}
+		// The JSON of the entry, its comma in the list included.
+		n := 3
+		for k, v := range e {
+			n += len(k) + 4 + untrusted.JSONLen(v.(string))
+		}
+		if len(listed) == MaxPackageList || size+n > MaxListBytes {
+			break
+		}
+		size += n
+		listed = append(listed, e)
+	}
+	details["packageList"] = listed
+	if rest := len(pkgs) - len(listed); rest > 0 {
+		details["morePackageList"] = rest
+	}
+}
+
+// Ecosystem returns the type of a package URL ("npm", "deb", "maven"), in
+// lower case, or "" when purl is not one.
+func Ecosystem(purl string) string {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(purl), "pkg:")
+	if !ok {
+		return ""
+	}
+	t, _, ok := strings.Cut(strings.TrimLeft(rest, "/"), "/")
+	if !ok || t == "" {
+		return ""
+	}
+	return strings.ToLower(t)
 }
 
 // checkPackage returns what is wrong with pkg, if anything.

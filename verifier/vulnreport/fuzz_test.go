@@ -1,6 +1,7 @@
 package vulnreport
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ func FuzzParseSARIF(f *testing.F) {
 	}
 	f.Add([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T","rules":[{"id":"CVE-1","properties":{"security-severity":9.8}}]}},"results":[{"ruleIndex":0},{"rule":{"index":7}},{"ruleId":"GHSA-jfh8-c2jp-5v3q","kind":"fail"}],"invocations":[{"endTimeUtc":"2026-01-02T03:04:05Z"}]}]}`))
 	f.Add([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T"}},"results":[{"ruleId":"CVE-2021-44228","message":{"text":"Severity: CRITICAL"},"suppressions":[{"kind":"external","justification":"vex"},{"kind":"inSource","status":"underReview"}]},{"ruleId":"CVE-2","suppressions":[{"kind":"external","status":"accepted"}]},{"ruleId":"CVE-3","suppressions":[]}]}]}`))
-	v, err := New("fuzz", Config{DeniedSeverities: []string{"critical", "unknown"}, DeniedCVEs: []string{"CVE-2021-44228"}, MaxAge: "7d"})
+	v, err := New("fuzz", Config{DeniedSeverities: []string{"critical", "unknown"}, DeniedCVEs: []string{"CVE-2021-44228"}, MaxAge: "7d", ListFindings: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -51,6 +52,9 @@ func FuzzParseSARIF(f *testing.F) {
 		res := v.Check(rep, map[string]string{DefaultCreatedAnnotation: "2026-11-24T10:00:00Z"}, now)
 		if res.Outcome == "" || res.Reason == "" {
 			t.Fatalf("result without outcome or reason: %+v", res)
+		}
+		if data, err := json.Marshal(res.Details["findingList"]); err != nil || len(data) > MaxListBytes {
+			t.Fatalf("findingList of %d bytes: %v", len(data), err)
 		}
 		// Suppressed findings are never denied.
 		allSuppressed := true

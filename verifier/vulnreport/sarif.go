@@ -114,6 +114,8 @@ type Finding struct {
 	// Package and Version are the vulnerable package, when the message
 	// names it as Trivy or Grype write it.
 	Package, Version string
+	// Message is the result's message text, as the report writes it.
+	Message string
 	// Level is the result's SARIF level (error, warning, note, none), or
 	// its rule's default.
 	Level string
@@ -332,7 +334,7 @@ func finding(res *sarifResult, rules []sarifRule, byID map[string]*sarifRule) Fi
 			id = rule.ID
 		}
 	}
-	f := Finding{RuleID: id, Level: res.Level}
+	f := Finding{RuleID: id, Level: res.Level, Message: res.Message.Text}
 	f.IDs = vulnIDs(id)
 
 	var texts []string

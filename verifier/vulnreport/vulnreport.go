@@ -81,6 +81,14 @@ const NoAnnotation = "none"
 // Details["moreSuppressedFindings"] count the rest.
 const MaxListed = 20
 
+// MaxFindingList bounds the findings that Details["findingList"] lists when
+// Config.ListFindings is set, and MaxListBytes the text of their entries
+// as JSON; Details["moreFindingList"] counts the rest.
+const (
+	MaxFindingList = 5000
+	MaxListBytes   = 1 << 20
+)
+
 // maxDetail bounds each string that Details quote from the report.
 const maxDetail = 256
 
@@ -115,6 +123,15 @@ type Config struct {
 	// only the times inside the report. Optional; default
 	// "org.opencontainers.image.created".
 	CreatedAnnotation string `json:"createdAnnotation,omitempty"`
+	// ListFindings puts every finding of the report into the result's
+	// details as "findingList" (id, rule, severity, score, level,
+	// package, version, message, suppressed), one per rule and package,
+	// for a Rego or CEL policy to decide on; at most MaxFindingList
+	// findings and MaxListBytes of their text, "moreFindingList" counting
+	// the rest. Optional; default false: the details count the findings
+	// by severity and list only the denied and suppressed ones, which
+	// keeps reports and cached verdicts small.
+	ListFindings bool `json:"listFindings,omitempty"`
 }
 
 // Validate checks c; errors name the field by its path below prefix, such
@@ -129,6 +146,7 @@ type policy struct {
 	cves       map[string]bool
 	maxAge     time.Duration
 	annotation string
+	list       bool
 }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
@@ -137,7 +155,7 @@ func (c *Config) compile(prefix string) (*policy, error) {
 	if c == nil {
 		return nil, errors.New(prefix + ": no configuration")
 	}
-	p := &policy{severities: map[Severity]bool{}, cves: map[string]bool{}, annotation: c.CreatedAnnotation}
+	p := &policy{severities: map[Severity]bool{}, cves: map[string]bool{}, annotation: c.CreatedAnnotation, list: c.ListFindings}
 	for i, s := range c.DeniedSeverities {
 		sev, ok := ParseSeverity(s)
 		if !ok || strings.EqualFold(strings.TrimSpace(s), "negligible") || strings.EqualFold(strings.TrimSpace(s), "moderate") {
@@ -377,6 +395,9 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 		denied = append(denied, denial{f, why})
 	}
 	suppressedNote := p.listSuppressed(details, counted, suppressed)
+	if p.list {
+		listFindings(details, counted, suppressed)
+	}
 
 	what := scanner + " report"
 	if !when.IsZero() {
@@ -460,6 +481,64 @@ func (v *Verifier) Check(rep *Report, annotations map[string]string, now time.Ti
 		checked = append(checked, "no checks configured")
 	}
 	return vouch.Pass(what+": "+summary+", "+strings.Join(checked, ", "), details)
+}
+
+// listFindings puts the findings into details["findingList"], one per
+// rule and package, the counted ones first, within MaxFindingList entries
+// and MaxListBytes, and counts the rest in details["moreFindingList"]. A
+// suppressed finding that the report also lists unsuppressed is listed
+// once, as not suppressed. Every field is present ("" or 0 when the report
+// gives none), so that a policy can read it without checking.
+func listFindings(details map[string]any, counted, suppressed []*Finding) {
+	listed := make([]any, 0, min(len(counted)+len(suppressed), MaxFindingList))
+	seen := map[string]bool{}
+	size, rest := 0, 0
+	for i, f := range append(append([]*Finding(nil), counted...), suppressed...) {
+		key := findingKey(f)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if rest > 0 {
+			rest++
+			continue
+		}
+		e := map[string]any{
+			"id":         untrusted.Text(f.ID(), maxDetail),
+			"rule":       untrusted.Text(f.RuleID, maxDetail),
+			"severity":   f.Severity.String(),
+			"score":      f.Score,
+			"level":      untrusted.Text(f.Level, 32),
+			"package":    untrusted.Text(f.Package, maxDetail),
+			"version":    untrusted.Text(f.Version, maxDetail),
+			"message":    untrusted.Text(f.Message, maxDetail),
+			"suppressed": i >= len(counted),
+		}
+		// The JSON of the entry, its comma in the list included; a
+		// float64 takes at most 24 bytes, a bool 5.
+		n := 3
+		for k, v := range e {
+			n += len(k) + 4
+			switch v := v.(type) {
+			case string:
+				n += untrusted.JSONLen(v)
+			case float64:
+				n += 24
+			default:
+				n += 5
+			}
+		}
+		if len(listed) == MaxFindingList || size+n > MaxListBytes {
+			rest++
+			continue
+		}
+		size += n
+		listed = append(listed, e)
+	}
+	details["findingList"] = listed
+	if rest > 0 {
+		details["moreFindingList"] = rest
+	}
 }
 
 // findingKey identifies a vulnerability in a package: a scanner reports
