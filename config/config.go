@@ -409,6 +409,24 @@ func (t *TenantSpec) buildVerifiers(r trust.Resolver, prefix string, rename func
 		verifiers = append(verifiers, v)
 		names = append(names, vc.Name)
 	}
+	// A verifier that uses others (vulnreport's vex.trustedBy) gets them
+	// by their names in t.
+	byName := make(map[string]vouch.Verifier, len(verifiers))
+	for i, v := range verifiers {
+		byName[t.Verifiers[i].Name] = v
+	}
+	for i, v := range verifiers {
+		l, ok := v.(interface {
+			Link(func(string) (vouch.Verifier, bool)) error
+		})
+		if !ok {
+			continue
+		}
+		err := l.Link(func(name string) (vouch.Verifier, bool) { v, ok := byName[name]; return v, ok })
+		if err != nil {
+			return nil, nil, fmt.Errorf("%sverifiers[%d]: %w", prefix, i, err)
+		}
+	}
 	return verifiers, names, nil
 }
 

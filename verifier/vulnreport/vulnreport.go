@@ -57,6 +57,7 @@ import (
 	"github.com/vouch-project/vouch/verifier/internal/intoto"
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
@@ -115,6 +116,12 @@ type Config struct {
 	// only the times inside the report. Optional; default
 	// "org.opencontainers.image.created".
 	CreatedAnnotation string `json:"createdAnnotation,omitempty"`
+	// VEX makes the verifier read the OpenVEX documents attached to the
+	// subject (application/vnd.openvex+json referrers) that a trusted
+	// signature vouches for: a statement not_affected or fixed for the
+	// image takes the matching findings out of the deny-lists. Optional;
+	// default VEX documents are not read.
+	VEX *VEXConfig `json:"vex,omitempty"`
 }
 
 // Validate checks c; errors name the field by its path below prefix, such
@@ -129,6 +136,7 @@ type policy struct {
 	cves       map[string]bool
 	maxAge     time.Duration
 	annotation string
+	vex        *VEXConfig
 }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
@@ -158,6 +166,17 @@ func (c *Config) compile(prefix string) (*policy, error) {
 			return nil, fmt.Errorf("%s.maxAge: %v", prefix, err)
 		}
 	}
+	if c.VEX != nil {
+		if len(c.VEX.TrustedBy) == 0 {
+			return nil, fmt.Errorf("%s.vex.trustedBy: name at least one signature verifier: a VEX document counts only when one of them passes its signature", prefix)
+		}
+		for i, n := range c.VEX.TrustedBy {
+			if strings.TrimSpace(n) == "" {
+				return nil, fmt.Errorf("%s.vex.trustedBy[%d]: empty verifier name", prefix, i)
+			}
+		}
+		p.vex = c.VEX
+	}
 	switch a := strings.TrimSpace(c.CreatedAnnotation); {
 	case a == "":
 		p.annotation = DefaultCreatedAnnotation
@@ -176,6 +195,8 @@ func (c *Config) compile(prefix string) (*policy, error) {
 type Verifier struct {
 	name   string
 	policy *policy
+	// vexTrust are the verifiers that Config.VEX.TrustedBy names (Link).
+	vexTrust []vouch.Verifier
 }
 
 // New builds the verifier named name (DefaultName when empty) from c.
@@ -305,7 +326,29 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	if err != nil {
 		return vouch.Fail("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
-	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
+	var vexDetails map[string]any
+	if v.policy.vex != nil {
+		if len(v.vexTrust) == 0 {
+			return vouch.Result{}, errors.New("vex.trustedBy: the verifiers it names were not linked (Link)")
+		}
+		docs, ignored, err := v.findVEX(ctx, req)
+		if err != nil {
+			return vouch.Result{}, fmt.Errorf("VEX documents: %w", err)
+		}
+		digests := []string{req.Subject.Digest.String()}
+		if d := req.Reference.Digest.String(); d != "" && d != digests[0] {
+			digests = append(digests, d)
+		}
+		vexDetails = applyVEX(rep, docs, ignored, req.Reference.Name(), digests)
+	}
+	res := v.Check(rep, req.Manifest.Annotations, time.Now())
+	for k, val := range vexDetails {
+		if res.Details == nil {
+			res.Details = map[string]any{}
+		}
+		res.Details[k] = val
+	}
+	return res, nil
 }
 
 // pickLayer finds the SARIF layer of m, else its only layer (layer.Pick
@@ -518,6 +561,9 @@ func (p *policy) listSuppressed(details map[string]any, counted, suppressed []*F
 			entry["package"] = untrusted.Text(f.Package, maxDetail)
 			entry["version"] = untrusted.Text(f.Version, maxDetail)
 		}
+		if x := f.Suppression.VEX; x != nil {
+			entry["vex"] = map[string]any{"document": x.Document, "status": x.Status, "justification": x.Justification, "impact": x.Impact, "trustedBy": x.TrustedBy, "signature": x.Signature}
+		}
 		if it.why != "" {
 			entry["deniedOtherwise"] = untrusted.Text(it.why, maxDetail)
 		}
@@ -528,10 +574,40 @@ func (p *policy) listSuppressed(details map[string]any, counted, suppressed []*F
 	if rest := len(list) - len(listed); rest > 0 {
 		details["moreSuppressedFindings"] = rest
 	}
-	if wouldDeny > 0 {
-		return fmt.Sprintf("%s suppressed (accepted; %d would otherwise be denied)", plural(len(list), "finding"), wouldDeny)
+	how := "accepted"
+	var byVEX []string
+	accepted := 0
+	for _, it := range list {
+		x := it.f.Suppression.VEX
+		if x == nil {
+			accepted++
+			continue
+		}
+		if len(byVEX) < reasonListed {
+			why := x.Justification
+			if why == "" {
+				why = x.Impact
+			}
+			s := fmt.Sprintf("%s %s by VEX %s", untrusted.Text(it.f.ID(), 80), x.Status, vouch.ShortDigest(digest.Digest(x.Document)))
+			if why != "" {
+				s += " (" + untrusted.Text(why, 120) + ")"
+			}
+			byVEX = append(byVEX, s)
+		}
 	}
-	return plural(len(list), "finding") + " suppressed (accepted)"
+	if len(byVEX) > 0 {
+		how = strings.Join(byVEX, ", ")
+		if n := len(list) - accepted - len(byVEX); n > 0 {
+			how += fmt.Sprintf(", and %d more by VEX", n)
+		}
+		if accepted > 0 {
+			how += fmt.Sprintf("; %d accepted in the report", accepted)
+		}
+	}
+	if wouldDeny > 0 {
+		return fmt.Sprintf("%s suppressed (%s; %d would otherwise be denied)", plural(len(list), "finding"), how, wouldDeny)
+	}
+	return plural(len(list), "finding") + " suppressed (" + how + ")"
 }
 
 func boolRank(b bool) int {
