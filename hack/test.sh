@@ -50,6 +50,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/sbom FuzzParseLicense
 ./verifier/sbom FuzzCompareVersion
 ./verifier/vulnreport FuzzParseSARIF
+./verifier/vulnreport FuzzParseOpenVEX
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning
 ./verifier/internal/intoto FuzzParse
