@@ -271,6 +271,20 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 			return err
 		}
 	}
+	for i, v := range t.Verifiers {
+		if v.VulnReport == nil || v.VulnReport.VEX == nil {
+			continue
+		}
+		for j, n := range v.VulnReport.VEX.TrustedBy {
+			path := fmt.Sprintf("%sverifiers[%d].vulnreport.vex.trustedBy[%d]", prefix, i, j)
+			switch {
+			case n == v.Name:
+				return fmt.Errorf("%s: %q is this verifier; name the signature verifier that must pass a VEX document's signature", path, n)
+			case !names[n]:
+				return fmt.Errorf("%s: no verifier is named %q", path, n)
+			}
+		}
+	}
 	if t.Policy != nil {
 		if form == FormTenant {
 			for i, sc := range t.Policy.Scopes {
