@@ -39,6 +39,17 @@
 // reason. Whoever writes the report could leave the finding out instead, so
 // honouring suppressions trusts its author no further; require a signature
 // on the report to know who that is.
+//
+// # VEX
+//
+// With Config.VEX, the OpenVEX 0.2.0 documents attached to the subject
+// (referrers of artifact type VEXMediaType) whose signature one of the
+// verifiers VEXConfig.TrustedBy names passes suppress findings too: the
+// latest statement about a finding's vulnerability and this image (its
+// digest, as a pkg:oci purl or a repository@digest reference) suppresses
+// it when its status is not_affected or fixed. The verifier looks the
+// documents and their signatures up itself, as it checks the report,
+// because sibling referrers are verified independently of each other.
 package vulnreport
 
 import (
