@@ -211,3 +211,107 @@ func findResult(t *testing.T, root *vouch.Node, artifactType, verifier string) v
 	t.Fatalf("no %s result on a %s referrer", verifier, artifactType)
 	return vouch.Result{}
 }
+
+// TestVEXAttestation: OpenVEX as cosign attestations, made by the real
+// cosign CLIs (`cosign attest --type openvex`): v2.6.5 in its .att tag and
+// v3 as a Sigstore bundle referrer. Signed by the trusted key they suppress
+// the critical findings; signed by another key, or about another image,
+// they suppress nothing. Both registry kinds.
+func TestVEXAttestation(t *testing.T) {
+	report, err := os.ReadFile(filepath.Join("..", "..", "verifier", "vulnreport", "testdata", "trivy-log4j.sarif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	criticals := []string{"CVE-2021-44228", "CVE-2021-45046"}
+	for _, reg := range testbed.Both(t) {
+		t.Run(reg.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := []string{"COSIGN_PASSWORD=", "COSIGN_YES=true", "HOME=" + dir, "COSIGN_EXPERIMENTAL=0"}
+			run := func(bin string, args ...string) {
+				t.Helper()
+				if out, err := testbed.RunErr(env, testbed.Bin(t, bin), args...); err != nil {
+					t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
+				}
+			}
+			key, other := filepath.Join(dir, "cosign"), filepath.Join(dir, "other")
+			run("cosign", "generate-key-pair", "--output-key-prefix", key)
+			run("cosign", "generate-key-pair", "--output-key-prefix", other)
+			const repo = "vexatt/app"
+			p := testbed.NewPusher(t, reg.Host, repo)
+			elsewhere := p.Image("elsewhere", "elsewhere")
+			purl := func(img ocispec.Descriptor) string {
+				return fmt.Sprintf("pkg:oci/app@%s", strings.Replace(img.Digest.String(), ":", "%3A", 1))
+			}
+			// image pushes an image with a critical report and an OpenVEX
+			// attestation about product(img), made by bin with key k.
+			image := func(tag, bin, k string, product func(img ocispec.Descriptor) string) {
+				img := p.Image(tag, tag)
+				m := p.ArtifactManifest(img, vulnreport.MediaType, vulnreport.MediaType, report)
+				m.Annotations = map[string]string{ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339)}
+				p.Manifest(ocispec.MediaTypeImageManifest, m, "")
+				vex := filepath.Join(dir, tag+".vex.json")
+				if err := os.WriteFile(vex, openVEX(product(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args := []string{"attest", "--key", k + ".key", "--type", "openvex", "--predicate", vex, "--tlog-upload=false", "--allow-http-registry"}
+				if bin == "cosign3" {
+					args = append(args, "--use-signing-config=false")
+				}
+				run(bin, append(args, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest))...)
+			}
+			image("v2", "cosign", key, purl)
+			image("v3", "cosign3", key, purl)
+			image("v2-untrusted", "cosign", other, purl)
+			image("v3-untrusted", "cosign3", other, purl)
+			image("v2-other-product", "cosign", key, func(ocispec.Descriptor) string { return purl(elsewhere) })
+
+			cfg := filepath.Join(dir, "vouch.yaml")
+			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: v1
+registries: {plainHTTP: true}
+verifiers:
+  - {name: cosign, type: cosign, cosign: {keys: {files: [%q]}, ignoreTlogUnsafe: true, attestations: {predicateTypes: [openvex]}}}
+  - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], vex: {trustedBy: [cosign]}}}
+policy:
+  scopes:
+    - name: all
+      repositories: ["*"]
+      require:
+        - artifactType: application/sarif+json
+`, key+".pub")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				tag     string
+				allowed bool
+				want    string
+			}{
+				{"v2", true, "CVE-2021-44228 not_affected by VEX"},
+				{"v3", true, "CVE-2021-45046 not_affected by VEX"},
+				{"v2-untrusted", false, "2 findings denied"},
+				{"v3-untrusted", false, "2 findings denied"},
+				{"v2-other-product", false, "2 findings denied"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.tag, func(t *testing.T) {
+					code, out, stderr := vouchRun(t, "verify", "-o", "json", "--verify-all", "--config", cfg, reg.Host+"/"+repo+":"+tt.tag)
+					var doc vouch.Reports
+					if err := json.Unmarshal([]byte(out), &doc); err != nil {
+						t.Fatalf("exit %d: %v\n%s", code, err, stderr)
+					}
+					r := doc.Subjects[0]
+					sarif := findResult(t, r.Root, vulnreport.MediaType, "vulns")
+					t.Logf("%s: %s %v", r.Verdict, sarif.Reason, sarif.Details["vexIgnored"])
+					if (r.Verdict == vouch.Allowed) != tt.allowed || (code == exitAllowed) != tt.allowed {
+						t.Fatalf("exit %d, verdict %s: %s", code, r.Verdict, r.Reason)
+					}
+					if !strings.Contains(sarif.Reason, tt.want) {
+						t.Fatalf("the report's result does not say %q: %s", tt.want, sarif.Reason)
+					}
+					if strings.HasSuffix(tt.tag, "-untrusted") && sarif.Details["vexIgnored"] == nil {
+						t.Fatalf("the untrusted attestation is not listed as ignored: %v", sarif.Details)
+					}
+				})
+			}
+		})
+	}
+}

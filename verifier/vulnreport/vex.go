@@ -13,6 +13,7 @@ import (
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/untrusted"
+	"github.com/vouch-project/vouch/verifier/internal/intoto"
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 )
 
@@ -73,6 +74,9 @@ func (v *Verifier) Link(lookup func(name string) (vouch.Verifier, bool)) error {
 		out = append(out, t)
 	}
 	v.vexTrust = out
+	v.attestations = slices.ContainsFunc(out, func(t vouch.Verifier) bool {
+		return t.Handles(vouch.CosignAttestationType) || t.Handles(vouch.SigstoreBundleType) || t.Handles(intoto.MediaTypeInToto)
+	})
 	return nil
 }
 
@@ -87,47 +91,173 @@ type ignoredVEX struct {
 	digest, why string
 }
 
-// findVEX lists the VEX documents attached to subject, and keeps those
-// that one of the trust verifiers vouches for.
+// findVEX lists the VEX documents attached to subject, as referrers of
+// their own or as OpenVEX attestations, and keeps those that one of the
+// trust verifiers vouches for.
 func (v *Verifier) findVEX(ctx context.Context, req *vouch.VerifyRequest) ([]trustedVEX, []ignoredVEX, error) {
-	docs, err := referrersOf(ctx, req.Repository, req.Subject, func(m *ocispec.Manifest) bool {
-		return artifactTypeOf(m) == VEXMediaType
+	cands, err := referrersOf(ctx, req.Repository, req.Subject, func(m *ocispec.Manifest) bool {
+		t := artifactTypeOf(m)
+		return t == VEXMediaType || v.attestations && intoto.Handles(t)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	var trusted []trustedVEX
-	var ignored []ignoredVEX
-	for i, d := range docs {
-		if i == MaxVEXDocuments {
-			return nil, nil, fmt.Errorf("more than %d VEX documents are attached to %s", MaxVEXDocuments, req.Subject.Digest)
-		}
-		dd := d.desc.Digest.String()
-		by, sig, why, err := v.vouchedFor(ctx, req, d.desc)
+	if v.attestations {
+		att, err := cosignAttestation(ctx, req.Repository, req.Subject)
 		if err != nil {
 			return nil, nil, err
 		}
-		if by == "" {
+		if att != nil {
+			cands = append(cands, *att)
+		}
+	}
+	var trusted []trustedVEX
+	var ignored []ignoredVEX
+	docs := 0
+	for _, d := range cands {
+		dd := d.desc.Digest.String()
+		var (
+			t   *trustedVEX
+			why string
+		)
+		if artifactTypeOf(d.m) == VEXMediaType {
+			t, why, err = v.referrerVEX(ctx, req, d)
+		} else {
+			t, why, err = v.attestedVEX(ctx, req, d)
+		}
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case t == nil && why == "":
+			continue // an attestation of something else
+		}
+		if docs++; docs > MaxVEXDocuments {
+			return nil, nil, fmt.Errorf("more than %d VEX documents are attached to %s", MaxVEXDocuments, req.Subject.Digest)
+		}
+		if t == nil {
 			ignored = append(ignored, ignoredVEX{dd, why})
 			continue
 		}
-		l, _, ok := layer.Pick(d.m.Layers, func(mt string) bool { return mt == VEXMediaType }, layer.OnlyLayer)
-		if !ok {
-			ignored = append(ignored, ignoredVEX{dd, "no layer of media type " + VEXMediaType})
-			continue
-		}
-		data, err := req.Repository.Fetch(ctx, l)
-		if err != nil {
-			return nil, nil, fmt.Errorf("fetch VEX document %s: %w", l.Digest, err)
-		}
-		doc, err := ParseOpenVEX(data)
-		if err != nil {
-			ignored = append(ignored, ignoredVEX{dd, "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256)})
-			continue
-		}
-		trusted = append(trusted, trustedVEX{digest: dd, trustedBy: by, signature: sig, doc: doc})
+		trusted = append(trusted, *t)
 	}
 	return trusted, ignored, nil
+}
+
+// referrerVEX reads the OpenVEX document that the referrer d holds, if a
+// trust verifier passes a signature on it; else it says why not.
+func (v *Verifier) referrerVEX(ctx context.Context, req *vouch.VerifyRequest, d referrer) (*trustedVEX, string, error) {
+	by, sig, why, err := v.vouchedFor(ctx, req, d.desc)
+	if err != nil || by == "" {
+		return nil, why, err
+	}
+	l, _, ok := layer.Pick(d.m.Layers, func(mt string) bool { return mt == VEXMediaType }, layer.OnlyLayer)
+	if !ok {
+		return nil, "no layer of media type " + VEXMediaType, nil
+	}
+	data, err := req.Repository.Fetch(ctx, l)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch VEX document %s: %w", l.Digest, err)
+	}
+	doc, err := ParseOpenVEX(data)
+	if err != nil {
+		return nil, "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256), nil
+	}
+	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: sig, doc: doc}, "", nil
+}
+
+// PredicateOpenVEX is the predicate type that `cosign attest --type
+// openvex` writes; an OpenVEX attestation's predicate type starts with it.
+const PredicateOpenVEX = "https://openvex.dev/ns"
+
+// attestedVEX reads the OpenVEX statement in the attestation manifest d
+// (cosign's .att tag, an in-toto referrer, a Sigstore bundle), if a trust
+// verifier passes it with a claim of its predicate type. It returns
+// neither a document nor a reason when d holds no OpenVEX statement.
+func (v *Verifier) attestedVEX(ctx context.Context, req *vouch.VerifyRequest, d referrer) (*trustedVEX, string, error) {
+	stmts, err := intoto.Read(ctx, *d.m, req.Repository.Fetch)
+	if err != nil {
+		return nil, "", fmt.Errorf("attestation %s: %w", d.desc.Digest, err)
+	}
+	var vex []intoto.Statement
+	for _, s := range stmts {
+		if s.Problem == "" && strings.HasPrefix(s.PredicateType, PredicateOpenVEX) {
+			vex = append(vex, s)
+		}
+	}
+	switch {
+	case len(vex) == 0:
+		return nil, "", nil
+	case len(vex) > 1:
+		// A verifier's claim says that one statement of a type passed, not
+		// which: with one, it is that one.
+		return nil, fmt.Sprintf("the attestation holds %d OpenVEX statements; vouch uses one that holds one", len(vex)), nil
+	}
+	s := vex[0]
+	if !s.Names(req.Subject.Digest.String()) {
+		return nil, "the OpenVEX attestation is about " + untrusted.Text(strings.Join(s.Subjects, ", "), 256) + ", not " + req.Subject.Digest.String(), nil
+	}
+	a := d.desc
+	a.ArtifactType = artifactTypeOf(d.m)
+	if d.artifactType != "" {
+		a.ArtifactType = d.artifactType
+	}
+	areq := &vouch.VerifyRequest{Reference: req.Reference, Subject: req.Subject, Artifact: a, Manifest: *d.m, Repository: req.Repository}
+	var whys []string
+	by := ""
+	for _, t := range v.vexTrust {
+		if by != "" || !t.Handles(a.ArtifactType) {
+			continue
+		}
+		res, err := t.Verify(ctx, areq)
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		if err != nil {
+			whys = append(whys, fmt.Sprintf("%s could not check it: %v", t.Name(), err))
+			continue
+		}
+		for _, c := range res.Claims {
+			if c.Kind == vouch.ClaimAttestation && c.PredicateType == s.PredicateType && c.Outcome == vouch.Passed {
+				by = t.Name()
+			}
+		}
+		if by == "" {
+			whys = append(whys, fmt.Sprintf("%s: %s: %s", t.Name(), res.Outcome, res.Reason))
+		}
+	}
+	if by == "" {
+		if len(whys) == 0 {
+			return nil, "no trusted signature: none of " + strings.Join(v.policy.vex.TrustedBy, ", ") + " checks " + a.ArtifactType, nil
+		}
+		return nil, "no trusted signature: " + untrusted.Text(strings.Join(whys, "; "), 512), nil
+	}
+	doc, err := ParseOpenVEX(s.Predicate)
+	if err != nil {
+		return nil, "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256), nil
+	}
+	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: d.desc.Digest.String(), doc: doc}, "", nil
+}
+
+// cosignAttestation returns the manifest of cosign's attestation tag for
+// subject (sha256-<hex>.att), or nil when there is none.
+func cosignAttestation(ctx context.Context, repo vouch.Repository, subject ocispec.Descriptor) (*referrer, error) {
+	tag := strings.Replace(subject.Digest.String(), ":", "-", 1) + ".att"
+	desc, err := repo.Resolve(ctx, tag)
+	if errors.Is(err, vouch.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", tag, err)
+	}
+	data, err := repo.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", tag, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, nil // not a manifest: nothing here vouches for anything
+	}
+	return &referrer{desc: desc, m: &m, artifactType: vouch.CosignAttestationType}, nil
 }
 
 // vouchedFor returns the verifier that passed a signature of the VEX
@@ -178,6 +308,9 @@ func (v *Verifier) vouchedFor(ctx context.Context, req *vouch.VerifyRequest, doc
 type referrer struct {
 	desc ocispec.Descriptor
 	m    *ocispec.Manifest
+	// artifactType, when set, is what vouch calls the artifact (cosign's
+	// .att tag), not what its manifest says.
+	artifactType string
 }
 
 // referrersOf lists the referrers of desc whose fetched manifest keep
@@ -217,7 +350,7 @@ func referrersOf(ctx context.Context, repo vouch.Repository, desc ocispec.Descri
 		if m.Subject == nil || m.Subject.Digest != desc.Digest || !keep(&m) {
 			continue
 		}
-		out = append(out, referrer{d, &m})
+		out = append(out, referrer{desc: d, m: &m})
 	}
 	return out, nil
 }

@@ -208,6 +208,9 @@ type Verifier struct {
 	policy *policy
 	// vexTrust are the verifiers that Config.VEX.TrustedBy names (Link).
 	vexTrust []vouch.Verifier
+	// attestations is whether one of vexTrust checks attestations, so
+	// that OpenVEX attestations are looked for.
+	attestations bool
 }
 
 // New builds the verifier named name (DefaultName when empty) from c.
