@@ -47,7 +47,10 @@
 // verifiers VEXConfig.TrustedBy names passes suppress findings too: the
 // latest statement about a finding's vulnerability and this image (its
 // digest, as a pkg:oci purl or a repository@digest reference) suppresses
-// it when its status is not_affected or fixed. The verifier looks the
+// it when its status is not_affected or fixed. OpenVEX attestations
+// (PredicateOpenVEX, in cosign's .att tag, an in-toto referrer or a
+// Sigstore bundle) count when a trust verifier passes them with a claim of
+// their predicate type. The verifier looks the
 // documents and their signatures up itself, as it checks the report,
 // because sibling referrers are verified independently of each other.
 package vulnreport
