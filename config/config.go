@@ -271,6 +271,10 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 			return err
 		}
 	}
+	types := make(map[string]string, len(t.Verifiers))
+	for _, v := range t.Verifiers {
+		types[v.Name] = v.Type
+	}
 	for i, v := range t.Verifiers {
 		if v.VulnReport == nil || v.VulnReport.VEX == nil {
 			continue
@@ -282,6 +286,8 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 				return fmt.Errorf("%s: %q is this verifier; name the signature verifier that must pass a VEX document's signature", path, n)
 			case !names[n]:
 				return fmt.Errorf("%s: no verifier is named %q", path, n)
+			case types[n] != "notation" && types[n] != "cosign" && types[n] != "plugin":
+				return fmt.Errorf("%s: %q is a %s verifier, which checks no signatures; name a notation, cosign or plugin verifier", path, n, types[n])
 			}
 		}
 	}

@@ -64,6 +64,7 @@ func TestStrictErrors(t *testing.T) {
 		{"version: v1\nverifiers: [{name: n, type: notation, notation: {trustPolicy: p}}, {name: n, type: notation, notation: {trustPolicy: p}}]", `verifiers[1].name: "n" is used twice`},
 		{"version: v1\nverifiers: [{name: v, type: vulnreport, vulnreport: {vex: {trustedBy: [notary]}}}]", `verifiers[0].vulnreport.vex.trustedBy[0]: no verifier is named "notary"`},
 		{"version: v1\nverifiers: [{name: v, type: vulnreport, vulnreport: {vex: {trustedBy: [v]}}}]", `verifiers[0].vulnreport.vex.trustedBy[0]: "v" is this verifier`},
+		{"version: v1\nverifiers: [{name: s, type: sbom, sbom: {}}, {name: v, type: vulnreport, vulnreport: {vex: {trustedBy: [s]}}}]", `verifiers[1].vulnreport.vex.trustedBy[0]: "s" is a sbom verifier, which checks no signatures`},
 		{"version: v1\nverifiers: [{name: v, type: vulnreport, vulnreport: {vex: {}}}]", "verifiers[0].vulnreport.vex.trustedBy: name at least one signature verifier"},
 		{"version: v1\ntrustStores: [{name: acme, pem: x}]", `trustStores[0].name: "acme" is not TYPE:NAME`},
 		{"version: v1\ntrustStores: [{name: 'ca:acme'}]", "trustStores[0]: needs files or pem"},
