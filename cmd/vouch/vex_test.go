@@ -53,16 +53,16 @@ func TestVEX(t *testing.T) {
 			const repo = "vex/app"
 			p := testbed.NewPusher(t, reg.Host, repo)
 			dir := t.TempDir()
-			// attachVEX attaches doc to subject with the oras CLI and
-			// returns the VEX manifest's descriptor.
-			attachVEX := func(subject ocispec.Descriptor, doc []byte) ocispec.Descriptor {
+			// attachAs attaches doc to subject with the oras CLI, as
+			// artifactType, and returns the manifest's descriptor.
+			attachAs := func(artifactType string, subject ocispec.Descriptor, doc []byte) ocispec.Descriptor {
 				path := filepath.Join(dir, "vex.json")
 				if err := os.WriteFile(path, doc, 0o600); err != nil {
 					t.Fatal(err)
 				}
 				out := testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--format", "json",
-					"--artifact-type", vulnreport.VEXMediaType,
-					fmt.Sprintf("%s/%s@%s", reg.Host, repo, subject.Digest), path+":"+vulnreport.VEXMediaType)
+					"--artifact-type", artifactType,
+					fmt.Sprintf("%s/%s@%s", reg.Host, repo, subject.Digest), path+":"+artifactType)
 				var res struct {
 					Digest    string `json:"digest"`
 					MediaType string `json:"mediaType"`
@@ -76,6 +76,9 @@ func TestVEX(t *testing.T) {
 					t.Fatalf("oras attach output %q: %v", out, err)
 				}
 				return ocispec.Descriptor{MediaType: res.MediaType, Digest: d, Size: res.Size}
+			}
+			attachVEX := func(subject ocispec.Descriptor, doc []byte) ocispec.Descriptor {
+				return attachAs(vulnreport.VEXMediaType, subject, doc)
 			}
 			purl := func(img ocispec.Descriptor) string {
 				return fmt.Sprintf("pkg:oci/app@%s?repository_url=%s/%s", strings.Replace(img.Digest.String(), ":", "%3A", 1), reg.Host, repo)
@@ -116,6 +119,24 @@ func TestVEX(t *testing.T) {
 			image("vex-investigating", func(img ocispec.Descriptor) []byte {
 				return openVEX(purl(img), vulnreport.VEXUnderInvestigation, criticals...)
 			}, signer)
+			// CycloneDX VEX, beside a signed CycloneDX SBOM that is no VEX.
+			cdx := func(tag, state string) {
+				img := p.Image(tag, tag)
+				signer.Sign(p, img)
+				m := p.ArtifactManifest(img, vulnreport.MediaType, vulnreport.MediaType, report)
+				m.Annotations = map[string]string{ocispec.AnnotationCreated: now.UTC().Format(time.RFC3339)}
+				signer.Sign(p, p.Manifest(ocispec.MediaTypeImageManifest, m, ""))
+				signer.Sign(p, attachAs(vulnreport.CycloneDXMediaType, img, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"log4j-core","purl":"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"}]}`)))
+				var vulns []string
+				for _, c := range criticals {
+					vulns = append(vulns, fmt.Sprintf(`{"id":%q,"analysis":{"state":%q,"justification":"code_not_reachable","detail":"JNDI lookups are disabled"},"affects":[{"ref":"urn:cdx:3e671687-395b-41f5-a30f-a58921a69b79/1#app"}]}`, c, state))
+				}
+				doc := fmt.Sprintf(`{"bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79","version":1,"metadata":{"timestamp":%q,"component":{"bom-ref":"app","type":"container","name":"app","purl":%q}},"vulnerabilities":[%s]}`,
+					now.UTC().Format(time.RFC3339), purl(img), strings.Join(vulns, ","))
+				signer.Sign(p, attachAs(vulnreport.CycloneDXMediaType, img, []byte(doc)))
+			}
+			cdx("cdx", "not_affected")
+			cdx("cdx-in-triage", "in_triage")
 
 			write := func(name, body string) string {
 				path := filepath.Join(dir, name)
@@ -132,7 +153,7 @@ trustStores:
     files: [%q]
 verifiers:
   - {name: notation, type: notation, notation: {trustPolicy: trustpolicy.json}}
-  - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], maxAge: 24h, vex: {trustedBy: [notation]}}}
+  - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], maxAge: 24h, vex: {trustedBy: [notation], cycloneDX: true}}}
 policy:
   scopes:
     - name: all
@@ -158,6 +179,8 @@ policy:
 				{"vex-other-cve", false, "1 finding denied: CVE-2021-45046", ""},
 				{"vex-other-product", false, "2 findings denied", ""},
 				{"vex-investigating", false, "2 findings denied", ""},
+				{"cdx", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"cdx-in-triage", false, "2 findings denied", ""},
 			}
 			for _, tt := range tests {
 				t.Run(tt.tag, func(t *testing.T) {

@@ -27,6 +27,11 @@ type VEXConfig struct {
 	// VEX document, or one signed by no identity these verifiers trust,
 	// suppresses nothing.
 	TrustedBy []string `json:"trustedBy"`
+	// CycloneDX also reads CycloneDX documents attached as referrers
+	// (application/vnd.cyclonedx+json) for VEX statements: vulnerabilities
+	// with an analysis. Every such referrer's document is fetched to find
+	// out, SBOMs included. Optional; default false.
+	CycloneDX bool `json:"cycloneDX,omitempty"`
 }
 
 // Bounds on the VEX discovery that a report's check does.
@@ -97,7 +102,7 @@ type ignoredVEX struct {
 func (v *Verifier) findVEX(ctx context.Context, req *vouch.VerifyRequest) ([]trustedVEX, []ignoredVEX, error) {
 	cands, err := referrersOf(ctx, req.Repository, req.Subject, func(m *ocispec.Manifest) bool {
 		t := artifactTypeOf(m)
-		return t == VEXMediaType || v.attestations && intoto.Handles(t)
+		return t == VEXMediaType || v.attestations && intoto.Handles(t) || v.policy.vex.CycloneDX && t == CycloneDXMediaType
 	})
 	if err != nil {
 		return nil, nil, err
@@ -120,9 +125,12 @@ func (v *Verifier) findVEX(ctx context.Context, req *vouch.VerifyRequest) ([]tru
 			t   *trustedVEX
 			why string
 		)
-		if artifactTypeOf(d.m) == VEXMediaType {
+		switch artifactTypeOf(d.m) {
+		case VEXMediaType:
 			t, why, err = v.referrerVEX(ctx, req, d)
-		} else {
+		case CycloneDXMediaType:
+			t, why, err = v.cycloneDXVEX(ctx, req, d)
+		default:
 			t, why, err = v.attestedVEX(ctx, req, d)
 		}
 		switch {
@@ -161,6 +169,33 @@ func (v *Verifier) referrerVEX(ctx context.Context, req *vouch.VerifyRequest, d 
 	doc, err := ParseOpenVEX(data)
 	if err != nil {
 		return nil, "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256), nil
+	}
+	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: sig, doc: doc}, "", nil
+}
+
+// cycloneDXVEX reads the VEX statements of the CycloneDX document that the
+// referrer d holds and keeps them if a trust verifier passes a signature on
+// it. It returns neither a document nor a reason for a CycloneDX document
+// without VEX statements (an SBOM).
+func (v *Verifier) cycloneDXVEX(ctx context.Context, req *vouch.VerifyRequest, d referrer) (*trustedVEX, string, error) {
+	l, _, ok := layer.Pick(d.m.Layers, func(mt string) bool { return mt == CycloneDXMediaType }, layer.OnlyLayer)
+	if !ok {
+		return nil, "", nil
+	}
+	data, err := req.Repository.Fetch(ctx, l)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch CycloneDX document %s: %w", l.Digest, err)
+	}
+	doc, err := ParseCycloneDXVEX(data)
+	if err != nil && strings.HasPrefix(err.Error(), "vulnerabilities[") {
+		return nil, "not CycloneDX VEX that vouch reads: " + untrusted.Text(err.Error(), 256), nil
+	}
+	if err != nil || len(doc.Statements) == 0 {
+		return nil, "", nil // not VEX that vouch reads: left to the sbom verifier
+	}
+	by, sig, why, err := v.vouchedFor(ctx, req, d.desc)
+	if err != nil || by == "" {
+		return nil, why, err
 	}
 	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: sig, doc: doc}, "", nil
 }
