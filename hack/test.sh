@@ -51,6 +51,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/sbom FuzzCompareVersion
 ./verifier/vulnreport FuzzParseSARIF
 ./verifier/vulnreport FuzzParseOpenVEX
+./verifier/vulnreport FuzzParseCycloneDXVEX
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning
 ./verifier/internal/intoto FuzzParse

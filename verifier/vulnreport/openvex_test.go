@@ -127,3 +127,56 @@ func FuzzParseOpenVEX(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCycloneDXVEX(t *testing.T) {
+	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","metadata":{"timestamp":"2026-01-01T00:00:00Z","component":{"bom-ref":"app","purl":"pkg:oci/app@sha256%3A11"}},
+		"components":[{"bom-ref":"lib","purl":"pkg:maven/g/lib@1"}],
+		"vulnerabilities":[
+			{"id":"CVE-1","references":[{"id":"GHSA-x"}],"analysis":{"state":"false_positive"},"affects":[{"ref":"urn:cdx:abc/1#app"}]},
+			{"id":"CVE-2","analysis":{"state":"resolved"},"updated":"2026-02-01T00:00:00Z","affects":[{"ref":"lib"},{"ref":"pkg:oci/app@sha256:22"}]},
+			{"id":"CVE-3","affects":[{"ref":"app"}]}]}`
+	d, err := ParseCycloneDXVEX([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Statements) != 2 {
+		t.Fatalf("%d statements, want 2 (CVE-3 has no analysis)", len(d.Statements))
+	}
+	s1, s2 := d.Statements[0], d.Statements[1]
+	if s1.Status != VEXNotAffected || s1.Products[0].IDs[0] != "pkg:oci/app@sha256%3A11" || s1.Aliases[0] != "GHSA-x" || !s1.Time.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("statement 1: %+v", s1)
+	}
+	if s2.Status != VEXFixed || s2.Products[0].IDs[0] != "pkg:maven/g/lib@1" || s2.Products[1].IDs[0] != "pkg:oci/app@sha256:22" || s2.Time.Month() != time.February {
+		t.Fatalf("statement 2: %+v", s2)
+	}
+	for _, bad := range []struct{ data, want string }{
+		{`{"bomFormat":"SPDX"}`, "bomFormat"},
+		{`{"bomFormat":"CycloneDX","specVersion":"1.3"}`, "specVersion"},
+		{`{"bomFormat":"CycloneDX","specVersion":"1.6","vulnerabilities":[{"id":"CVE-1","analysis":{"state":"maybe"},"affects":[{"ref":"a"}]}]}`, "vulnerabilities[0].analysis.state"},
+		{`{"bomFormat":"CycloneDX","specVersion":"1.6","vulnerabilities":[{"id":"CVE-1","analysis":{"state":"resolved"}}]}`, "no affects"},
+	} {
+		if _, err := ParseCycloneDXVEX([]byte(bad.data)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v, want %q", bad.data, err, bad.want)
+		}
+	}
+}
+
+// FuzzParseCycloneDXVEX feeds arbitrary bytes to the CycloneDX VEX reader
+// and applies whatever it accepts to a report.
+func FuzzParseCycloneDXVEX(f *testing.F) {
+	f.Add([]byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"timestamp":"2026-01-01T00:00:00Z","component":{"bom-ref":"app","purl":"pkg:oci/app@sha256%3A1111111111111111111111111111111111111111111111111111111111111111"}},"vulnerabilities":[{"id":"CVE-1","analysis":{"state":"not_affected","justification":"code_not_reachable"},"affects":[{"ref":"urn:cdx:x/1#app"}]},{"id":"CVE-2021-44228","analysis":{"state":"in_triage"},"affects":[{"ref":"app"}]}]}`))
+	f.Add([]byte(`{"bomFormat":"CycloneDX","specVersion":"1.4","components":[{"bom-ref":"a","purl":"pkg:oci/app@sha256:1"}],"vulnerabilities":[{"id":"CVE-1","updated":"2026-02-01T00:00:00Z","analysis":{"state":"resolved"},"affects":[{"ref":"a"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := ParseCycloneDXVEX(data)
+		if err != nil {
+			return
+		}
+		rep := &Report{Findings: []Finding{{RuleID: "CVE-1", IDs: []string{"CVE-1"}}, {RuleID: "CVE-2021-44228"}}}
+		applyVEX(rep, []trustedVEX{{digest: "sha256:doc", doc: doc}}, nil, "r/app", []string{img, "sha256:1"})
+		for _, f := range rep.Findings {
+			if s := f.Suppression; s != nil && (s.VEX == nil || !suppresses(s.VEX.Status)) {
+				t.Fatalf("suppressed by a %+v", s.VEX)
+			}
+		}
+	})
+}
