@@ -50,7 +50,8 @@
 // it when its status is not_affected or fixed. OpenVEX attestations
 // (PredicateOpenVEX, in cosign's .att tag, an in-toto referrer or a
 // Sigstore bundle) count when a trust verifier passes them with a claim of
-// their predicate type. The verifier looks the
+// their predicate type; with VEXConfig.CycloneDX, so do the analysed
+// vulnerabilities of signed CycloneDX referrers. The verifier looks the
 // documents and their signatures up itself, as it checks the report,
 // because sibling referrers are verified independently of each other.
 package vulnreport
