@@ -239,7 +239,9 @@ func findResult(t *testing.T, root *vouch.Node, artifactType, verifier string) v
 // cosign CLIs (`cosign attest --type openvex`): v2.6.5 in its .att tag and
 // v3 as a Sigstore bundle referrer. Signed by the trusted key they suppress
 // the critical findings; signed by another key, or about another image,
-// they suppress nothing. Both registry kinds.
+// they suppress nothing. The same holds for a scan that is itself a cosign
+// vulnerability attestation (`cosign attest --type vuln`, a SARIF log in
+// scanner.result). Both registry kinds.
 func TestVEXAttestation(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join("..", "..", "verifier", "vulnreport", "testdata", "trivy-log4j.sarif"))
 	if err != nil {
@@ -287,20 +289,48 @@ func TestVEXAttestation(t *testing.T) {
 			image("v2-untrusted", "cosign", other, purl)
 			image("v3-untrusted", "cosign3", other, purl)
 			image("v2-other-product", "cosign", key, func(ocispec.Descriptor) string { return purl(elsewhere) })
+			// The scan itself as a cosign vulnerability attestation (its
+			// scanner.result the SARIF log), beside the OpenVEX one.
+			vuln := filepath.Join(dir, "vuln.json")
+			if err := os.WriteFile(vuln, []byte(fmt.Sprintf(`{"scanner":{"uri":"pkg:github/aquasecurity/trivy@0.74.0","version":"0.74.0","result":%s},"metadata":{"scanStartedOn":%q,"scanFinishedOn":%q}}`,
+				report, time.Now().UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			scanned := func(tag, bin string, withVEX bool) {
+				img := p.Image(tag, tag)
+				offline := []string{"--key", key + ".key", "--tlog-upload=false", "--allow-http-registry"}
+				if bin == "cosign3" {
+					offline = append(offline, "--use-signing-config=false")
+				}
+				ref := fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest)
+				run(bin, append(append([]string{"attest", "--type", "vuln", "--predicate", vuln}, offline...), ref)...)
+				if withVEX {
+					vex := filepath.Join(dir, tag+".vex.json")
+					if err := os.WriteFile(vex, openVEX(purl(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					run(bin, append(append([]string{"attest", "--type", "openvex", "--predicate", vex}, offline...), ref)...)
+				}
+			}
+			scanned("scan-v2", "cosign", true)
+			scanned("scan-v3", "cosign3", true)
+			scanned("scan-no-vex", "cosign", false)
 
 			cfg := filepath.Join(dir, "vouch.yaml")
 			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: v1
 registries: {plainHTTP: true}
 verifiers:
-  - {name: cosign, type: cosign, cosign: {keys: {files: [%q]}, ignoreTlogUnsafe: true, attestations: {predicateTypes: [openvex]}}}
+  - {name: cosign, type: cosign, cosign: {keys: {files: [%q]}, ignoreTlogUnsafe: true, attestations: {predicateTypes: [openvex, vuln]}}}
   - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], vex: {trustedBy: [cosign]}}}
 policy:
   scopes:
     - name: all
       repositories: ["*"]
       require:
-        - artifactType: application/sarif+json
-`, key+".pub")), 0o600); err != nil {
+        - anyOf:
+            - artifactType: application/sarif+json
+            - predicateType: %s
+`, key+".pub", vulnreport.PredicateVuln)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			tests := []struct {
@@ -313,6 +343,9 @@ policy:
 				{"v2-untrusted", false, "2 findings denied"},
 				{"v3-untrusted", false, "2 findings denied"},
 				{"v2-other-product", false, "2 findings denied"},
+				{"scan-v2", true, "CVE-2021-44228 not_affected by VEX"},
+				{"scan-v3", true, "CVE-2021-45046 not_affected by VEX"},
+				{"scan-no-vex", false, "2 findings denied"},
 			}
 			for _, tt := range tests {
 				t.Run(tt.tag, func(t *testing.T) {
@@ -322,7 +355,12 @@ policy:
 						t.Fatalf("exit %d: %v\n%s", code, err, stderr)
 					}
 					r := doc.Subjects[0]
-					sarif := findResult(t, r.Root, vulnreport.MediaType, "vulns")
+					var sarif vouch.Result
+					if strings.HasPrefix(tt.tag, "scan-") {
+						sarif = findScan(t, r.Root)
+					} else {
+						sarif = findResult(t, r.Root, vulnreport.MediaType, "vulns")
+					}
 					t.Logf("%s: %s %v", r.Verdict, sarif.Reason, sarif.Details["vexIgnored"])
 					if (r.Verdict == vouch.Allowed) != tt.allowed || (code == exitAllowed) != tt.allowed {
 						t.Fatalf("exit %d, verdict %s: %s", code, r.Verdict, r.Reason)
@@ -337,4 +375,19 @@ policy:
 			}
 		})
 	}
+}
+
+// findScan returns the vulns verifier's result on the referrer of root
+// that carries a vulnerability attestation.
+func findScan(t *testing.T, root *vouch.Node) vouch.Result {
+	t.Helper()
+	for _, n := range root.Referrers {
+		for _, res := range n.Results {
+			if res.Verifier == "vulns" && res.Outcome != vouch.Skipped {
+				return res
+			}
+		}
+	}
+	t.Fatal("no vulnerability attestation checked by vulns")
+	return vouch.Result{}
 }

@@ -263,12 +263,18 @@ func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyReque
 	if err != nil {
 		return vouch.Result{}, err
 	}
+	var vex func(*Report) map[string]any
+	if slices.ContainsFunc(stmts, func(s intoto.Statement) bool { return s.Problem == "" && s.PredicateType == PredicateVuln }) {
+		if vex, err = v.vexFor(ctx, req); err != nil {
+			return vouch.Result{}, err
+		}
+	}
 	var results []vouch.Result
 	for _, s := range stmts {
 		if s.Problem != "" || s.PredicateType != PredicateVuln {
 			continue
 		}
-		res := v.checkPredicate(req, s)
+		res := v.checkPredicate(req, s, vex)
 		if res.Details == nil {
 			res.Details = map[string]any{}
 		}
@@ -288,8 +294,9 @@ func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyReque
 	return best, nil
 }
 
-// checkPredicate checks one vulnerability statement.
-func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement) vouch.Result {
+// checkPredicate checks one vulnerability statement; vex, when not nil,
+// applies the subject's VEX documents to its report.
+func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement, vex func(*Report) map[string]any) vouch.Result {
 	if want := req.Subject.Digest.String(); !s.Names(want) {
 		return vouch.Fail(fmt.Sprintf("the vulnerability attestation is about %s, not the subject %s", untrusted.Text(strings.Join(s.Subjects, ", "), 512), want), nil)
 	}
@@ -310,7 +317,46 @@ func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement) 
 	if v.policy.annotation != "" && p.Metadata.ScanFinishedOn != "" {
 		annotations = map[string]string{v.policy.annotation: p.Metadata.ScanFinishedOn}
 	}
-	return v.Check(rep, annotations, time.Now())
+	return withVEX(v.Check, rep, annotations, vex)
+}
+
+// withVEX applies vex (when not nil) to rep, checks it with check, and adds
+// what vex says of the VEX documents to the result's details.
+func withVEX(check func(*Report, map[string]string, time.Time) vouch.Result, rep *Report, annotations map[string]string, vex func(*Report) map[string]any) vouch.Result {
+	var details map[string]any
+	if vex != nil {
+		details = vex(rep)
+	}
+	res := check(rep, annotations, time.Now())
+	for k, val := range details {
+		if res.Details == nil {
+			res.Details = map[string]any{}
+		}
+		res.Details[k] = val
+	}
+	return res
+}
+
+// vexFor returns the function that applies the VEX documents of
+// req.Subject to a report, or nil when the verifier reads no VEX.
+func (v *Verifier) vexFor(ctx context.Context, req *vouch.VerifyRequest) (func(*Report) map[string]any, error) {
+	if v.policy.vex == nil {
+		return nil, nil
+	}
+	if len(v.vexTrust) == 0 {
+		return nil, errors.New("vex.trustedBy: the verifiers it names were not linked (Link)")
+	}
+	docs, ignored, err := v.findVEX(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("VEX documents: %w", err)
+	}
+	digests := []string{req.Subject.Digest.String()}
+	if d := req.Reference.Digest.String(); d != "" && d != digests[0] {
+		digests = append(digests, d)
+	}
+	return func(rep *Report) map[string]any {
+		return applyVEX(rep, docs, ignored, req.Reference.Name(), digests)
+	}, nil
 }
 
 func isSARIF(mediaType string) bool {
@@ -344,29 +390,11 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	if err != nil {
 		return vouch.Fail("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
-	var vexDetails map[string]any
-	if v.policy.vex != nil {
-		if len(v.vexTrust) == 0 {
-			return vouch.Result{}, errors.New("vex.trustedBy: the verifiers it names were not linked (Link)")
-		}
-		docs, ignored, err := v.findVEX(ctx, req)
-		if err != nil {
-			return vouch.Result{}, fmt.Errorf("VEX documents: %w", err)
-		}
-		digests := []string{req.Subject.Digest.String()}
-		if d := req.Reference.Digest.String(); d != "" && d != digests[0] {
-			digests = append(digests, d)
-		}
-		vexDetails = applyVEX(rep, docs, ignored, req.Reference.Name(), digests)
+	vex, err := v.vexFor(ctx, req)
+	if err != nil {
+		return vouch.Result{}, err
 	}
-	res := v.Check(rep, req.Manifest.Annotations, time.Now())
-	for k, val := range vexDetails {
-		if res.Details == nil {
-			res.Details = map[string]any{}
-		}
-		res.Details[k] = val
-	}
-	return res, nil
+	return withVEX(v.Check, rep, req.Manifest.Annotations, vex), nil
 }
 
 // pickLayer finds the SARIF layer of m, else its only layer (layer.Pick
