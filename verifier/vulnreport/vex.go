@@ -34,6 +34,9 @@ type VEXConfig struct {
 	CycloneDX bool `json:"cycloneDX,omitempty"`
 }
 
+// notarySignatureType is the artifact type of Notary Project signatures.
+const notarySignatureType = "application/vnd.cncf.notary.signature"
+
 // Bounds on the VEX discovery that a report's check does.
 const (
 	// MaxVEXReferrerPages bounds the referrer pages listed, of the subject
@@ -100,7 +103,12 @@ type ignoredVEX struct {
 // their own or as OpenVEX attestations, and keeps those that one of the
 // trust verifiers vouches for.
 func (v *Verifier) findVEX(ctx context.Context, req *vouch.VerifyRequest) ([]trustedVEX, []ignoredVEX, error) {
-	cands, err := referrersOf(ctx, req.Repository, req.Subject, func(m *ocispec.Manifest) bool {
+	// Signatures of the image, as listed, are not fetched: they hold no VEX.
+	// (A listing that lies only hides documents: nothing more counts.)
+	skip := func(d ocispec.Descriptor) bool {
+		return d.ArtifactType == notarySignatureType || d.ArtifactType == vouch.CosignSignatureType
+	}
+	cands, err := referrersOf(ctx, req.Repository, req.Subject, skip, func(m *ocispec.Manifest) bool {
 		t := artifactTypeOf(m)
 		return t == VEXMediaType || v.attestations && intoto.Handles(t) || v.policy.vex.CycloneDX && t == CycloneDXMediaType
 	})
@@ -306,7 +314,7 @@ func (v *Verifier) vouchedFor(ctx context.Context, req *vouch.VerifyRequest, doc
 		}
 		return false
 	}
-	sigs, err := referrersOf(ctx, req.Repository, doc, handled)
+	sigs, err := referrersOf(ctx, req.Repository, doc, nil, handled)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -350,9 +358,10 @@ type referrer struct {
 
 // referrersOf lists the referrers of desc whose fetched manifest keep
 // accepts and whose subject is desc. The listed artifact types are not
-// trusted (registries report them wrongly): each manifest is fetched,
-// at most MaxVEXCandidates of them, signatures of other kinds skipped.
-func referrersOf(ctx context.Context, repo vouch.Repository, desc ocispec.Descriptor, keep func(*ocispec.Manifest) bool) ([]referrer, error) {
+// trusted (registries report them wrongly): each manifest is fetched, at
+// most MaxVEXCandidates of them, except those skip (when not nil) rules out
+// by their listing.
+func referrersOf(ctx context.Context, repo vouch.Repository, desc ocispec.Descriptor, skip func(ocispec.Descriptor) bool, keep func(*ocispec.Manifest) bool) ([]referrer, error) {
 	var listed []ocispec.Descriptor
 	pages := 0
 	err := repo.Referrers(ctx, desc, "", func(page []ocispec.Descriptor) error {
@@ -368,7 +377,7 @@ func referrersOf(ctx context.Context, repo vouch.Repository, desc ocispec.Descri
 	var out []referrer
 	fetched := 0
 	for _, d := range listed {
-		if d.MediaType != ocispec.MediaTypeImageManifest {
+		if d.MediaType != ocispec.MediaTypeImageManifest || skip != nil && skip(d) {
 			continue
 		}
 		if fetched++; fetched > MaxVEXCandidates {
