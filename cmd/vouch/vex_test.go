@@ -241,7 +241,8 @@ func findResult(t *testing.T, root *vouch.Node, artifactType, verifier string) v
 // the critical findings; signed by another key, or about another image,
 // they suppress nothing. The same holds for a scan that is itself a cosign
 // vulnerability attestation (`cosign attest --type vuln`, a SARIF log in
-// scanner.result). Both registry kinds.
+// scanner.result), and for an OpenVEX referrer signed by cosign v3 (its
+// signature bundle a referrer of the document). Both registry kinds.
 func TestVEXAttestation(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join("..", "..", "verifier", "vulnreport", "testdata", "trivy-log4j.sarif"))
 	if err != nil {
@@ -315,6 +316,22 @@ func TestVEXAttestation(t *testing.T) {
 			scanned("scan-v2", "cosign", true)
 			scanned("scan-v3", "cosign3", true)
 			scanned("scan-no-vex", "cosign", false)
+			// An OpenVEX referrer (oras attach) signed by cosign v3, whose
+			// signature bundle is a referrer of the VEX document.
+			{
+				img := p.Image("signed-referrer", "signed-referrer")
+				m := p.ArtifactManifest(img, vulnreport.MediaType, vulnreport.MediaType, report)
+				m.Annotations = map[string]string{ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339)}
+				p.Manifest(ocispec.MediaTypeImageManifest, m, "")
+				path := filepath.Join(dir, "referrer.vex.json")
+				if err := os.WriteFile(path, openVEX(purl(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				out := testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--format", "go-template", "--template", "{{.digest}}",
+					"--artifact-type", vulnreport.VEXMediaType, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":"+vulnreport.VEXMediaType)
+				run("cosign3", "sign", "--key", key+".key", "--use-signing-config=false", "--tlog-upload=false", "--allow-http-registry",
+					fmt.Sprintf("%s/%s@%s", reg.Host, repo, strings.TrimSpace(out)))
+			}
 
 			cfg := filepath.Join(dir, "vouch.yaml")
 			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: v1
@@ -346,6 +363,7 @@ policy:
 				{"scan-v2", true, "CVE-2021-44228 not_affected by VEX"},
 				{"scan-v3", true, "CVE-2021-45046 not_affected by VEX"},
 				{"scan-no-vex", false, "2 findings denied"},
+				{"signed-referrer", true, "CVE-2021-44228 not_affected by VEX"},
 			}
 			for _, tt := range tests {
 				t.Run(tt.tag, func(t *testing.T) {
