@@ -88,7 +88,7 @@ func (v *Verifier) Link(lookup func(name string) (vouch.Verifier, bool)) error {
 	return nil
 }
 
-// vexDoc is one VEX document that a trusted signature vouches for.
+// trustedVEX is one VEX document that a trusted signature vouches for.
 type trustedVEX struct {
 	digest, trustedBy, signature string
 	doc                          *VEXDocument
