@@ -271,6 +271,26 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 			return err
 		}
 	}
+	types := make(map[string]string, len(t.Verifiers))
+	for _, v := range t.Verifiers {
+		types[v.Name] = v.Type
+	}
+	for i, v := range t.Verifiers {
+		if v.VulnReport == nil || v.VulnReport.VEX == nil {
+			continue
+		}
+		for j, n := range v.VulnReport.VEX.TrustedBy {
+			path := fmt.Sprintf("%sverifiers[%d].vulnreport.vex.trustedBy[%d]", prefix, i, j)
+			switch {
+			case n == v.Name:
+				return fmt.Errorf("%s: %q is this verifier; name the signature verifier that must pass a VEX document's signature", path, n)
+			case !names[n]:
+				return fmt.Errorf("%s: no verifier is named %q", path, n)
+			case types[n] != "notation" && types[n] != "cosign" && types[n] != "plugin":
+				return fmt.Errorf("%s: %q is a %s verifier, which checks no signatures; name a notation, cosign or plugin verifier", path, n, types[n])
+			}
+		}
+	}
 	if t.Policy != nil {
 		if form == FormTenant {
 			for i, sc := range t.Policy.Scopes {
@@ -408,6 +428,24 @@ func (t *TenantSpec) buildVerifiers(r trust.Resolver, prefix string, rename func
 		}
 		verifiers = append(verifiers, v)
 		names = append(names, vc.Name)
+	}
+	// A verifier that uses others (vulnreport's vex.trustedBy) gets them
+	// by their names in t.
+	byName := make(map[string]vouch.Verifier, len(verifiers))
+	for i, v := range verifiers {
+		byName[t.Verifiers[i].Name] = v
+	}
+	for i, v := range verifiers {
+		l, ok := v.(interface {
+			Link(func(string) (vouch.Verifier, bool)) error
+		})
+		if !ok {
+			continue
+		}
+		err := l.Link(func(name string) (vouch.Verifier, bool) { v, ok := byName[name]; return v, ok })
+		if err != nil {
+			return nil, nil, fmt.Errorf("%sverifiers[%d]: %w", prefix, i, err)
+		}
 	}
 	return verifiers, names, nil
 }

@@ -50,6 +50,8 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/sbom FuzzParseLicense
 ./verifier/sbom FuzzCompareVersion
 ./verifier/vulnreport FuzzParseSARIF
+./verifier/vulnreport FuzzParseOpenVEX
+./verifier/vulnreport FuzzParseCycloneDXVEX
 ./verifier/cosign FuzzParseBundle
 ./verifier/cosign FuzzParseSimpleSigning
 ./verifier/internal/intoto FuzzParse

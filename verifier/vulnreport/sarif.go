@@ -134,6 +134,9 @@ type Suppression struct {
 	// Justification is the reason the report gives, made safe to show and
 	// cut to MaxJustification bytes; "" when it gives none.
 	Justification string
+	// VEX is the VEX statement behind a suppression of kind "vex", else
+	// nil.
+	VEX *VEXSuppression
 }
 
 // MaxJustification bounds the justification kept from a suppression.

@@ -39,6 +39,21 @@
 // reason. Whoever writes the report could leave the finding out instead, so
 // honouring suppressions trusts its author no further; require a signature
 // on the report to know who that is.
+//
+// # VEX
+//
+// With Config.VEX, the OpenVEX 0.2.0 documents attached to the subject
+// (referrers of artifact type VEXMediaType) whose signature one of the
+// verifiers VEXConfig.TrustedBy names passes suppress findings too: the
+// latest statement about a finding's vulnerability and this image (its
+// digest, as a pkg:oci purl or a repository@digest reference) suppresses
+// it when its status is not_affected or fixed. OpenVEX attestations
+// (PredicateOpenVEX, in cosign's .att tag, an in-toto referrer or a
+// Sigstore bundle) count when a trust verifier passes them with a claim of
+// their predicate type; with VEXConfig.CycloneDX, so do the analysed
+// vulnerabilities of signed CycloneDX referrers. The verifier looks the
+// documents and their signatures up itself, as it checks the report,
+// because sibling referrers are verified independently of each other.
 package vulnreport
 
 import (
@@ -57,6 +72,7 @@ import (
 	"github.com/vouch-project/vouch/verifier/internal/intoto"
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
@@ -132,6 +148,12 @@ type Config struct {
 	// by severity and list only the denied and suppressed ones, which
 	// keeps reports and cached verdicts small.
 	ListFindings bool `json:"listFindings,omitempty"`
+	// VEX makes the verifier read the OpenVEX documents attached to the
+	// subject (application/vnd.openvex+json referrers) that a trusted
+	// signature vouches for: a statement not_affected or fixed for the
+	// image takes the matching findings out of the deny-lists. Optional;
+	// default VEX documents are not read.
+	VEX *VEXConfig `json:"vex,omitempty"`
 }
 
 // Validate checks c; errors name the field by its path below prefix, such
@@ -147,6 +169,7 @@ type policy struct {
 	maxAge     time.Duration
 	annotation string
 	list       bool
+	vex        *VEXConfig
 }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
@@ -176,6 +199,17 @@ func (c *Config) compile(prefix string) (*policy, error) {
 			return nil, fmt.Errorf("%s.maxAge: %v", prefix, err)
 		}
 	}
+	if c.VEX != nil {
+		if len(c.VEX.TrustedBy) == 0 {
+			return nil, fmt.Errorf("%s.vex.trustedBy: name at least one signature verifier: a VEX document counts only when one of them passes its signature", prefix)
+		}
+		for i, n := range c.VEX.TrustedBy {
+			if strings.TrimSpace(n) == "" {
+				return nil, fmt.Errorf("%s.vex.trustedBy[%d]: empty verifier name", prefix, i)
+			}
+		}
+		p.vex = c.VEX
+	}
 	switch a := strings.TrimSpace(c.CreatedAnnotation); {
 	case a == "":
 		p.annotation = DefaultCreatedAnnotation
@@ -194,6 +228,11 @@ func (c *Config) compile(prefix string) (*policy, error) {
 type Verifier struct {
 	name   string
 	policy *policy
+	// vexTrust are the verifiers that Config.VEX.TrustedBy names (Link).
+	vexTrust []vouch.Verifier
+	// attestations is whether one of vexTrust checks attestations, so
+	// that OpenVEX attestations are looked for.
+	attestations bool
 }
 
 // New builds the verifier named name (DefaultName when empty) from c.
@@ -242,12 +281,18 @@ func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyReque
 	if err != nil {
 		return vouch.Result{}, err
 	}
+	var vex func(*Report) map[string]any
+	if slices.ContainsFunc(stmts, func(s intoto.Statement) bool { return s.Problem == "" && s.PredicateType == PredicateVuln }) {
+		if vex, err = v.vexFor(ctx, req); err != nil {
+			return vouch.Result{}, err
+		}
+	}
 	var results []vouch.Result
 	for _, s := range stmts {
 		if s.Problem != "" || s.PredicateType != PredicateVuln {
 			continue
 		}
-		res := v.checkPredicate(req, s)
+		res := v.checkPredicate(req, s, vex)
 		if res.Details == nil {
 			res.Details = map[string]any{}
 		}
@@ -267,8 +312,9 @@ func (v *Verifier) verifyAttestation(ctx context.Context, req *vouch.VerifyReque
 	return best, nil
 }
 
-// checkPredicate checks one vulnerability statement.
-func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement) vouch.Result {
+// checkPredicate checks one vulnerability statement; vex, when not nil,
+// applies the subject's VEX documents to its report.
+func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement, vex func(*Report) map[string]any) vouch.Result {
 	if want := req.Subject.Digest.String(); !s.Names(want) {
 		return vouch.Fail(fmt.Sprintf("the vulnerability attestation is about %s, not the subject %s", untrusted.Text(strings.Join(s.Subjects, ", "), 512), want), nil)
 	}
@@ -289,7 +335,46 @@ func (v *Verifier) checkPredicate(req *vouch.VerifyRequest, s intoto.Statement) 
 	if v.policy.annotation != "" && p.Metadata.ScanFinishedOn != "" {
 		annotations = map[string]string{v.policy.annotation: p.Metadata.ScanFinishedOn}
 	}
-	return v.Check(rep, annotations, time.Now())
+	return withVEX(v.Check, rep, annotations, vex)
+}
+
+// withVEX applies vex (when not nil) to rep, checks it with check, and adds
+// what vex says of the VEX documents to the result's details.
+func withVEX(check func(*Report, map[string]string, time.Time) vouch.Result, rep *Report, annotations map[string]string, vex func(*Report) map[string]any) vouch.Result {
+	var details map[string]any
+	if vex != nil {
+		details = vex(rep)
+	}
+	res := check(rep, annotations, time.Now())
+	for k, val := range details {
+		if res.Details == nil {
+			res.Details = map[string]any{}
+		}
+		res.Details[k] = val
+	}
+	return res
+}
+
+// vexFor returns the function that applies the VEX documents of
+// req.Subject to a report, or nil when the verifier reads no VEX.
+func (v *Verifier) vexFor(ctx context.Context, req *vouch.VerifyRequest) (func(*Report) map[string]any, error) {
+	if v.policy.vex == nil {
+		return nil, nil
+	}
+	if len(v.vexTrust) == 0 {
+		return nil, errors.New("vex.trustedBy: the verifiers it names were not linked (Link)")
+	}
+	docs, ignored, err := v.findVEX(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("VEX documents: %w", err)
+	}
+	digests := []string{req.Subject.Digest.String()}
+	if d := req.Reference.Digest.String(); d != "" && d != digests[0] {
+		digests = append(digests, d)
+	}
+	return func(rep *Report) map[string]any {
+		return applyVEX(rep, docs, ignored, req.Reference.Name(), digests)
+	}, nil
 }
 
 func isSARIF(mediaType string) bool {
@@ -323,7 +408,11 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	if err != nil {
 		return vouch.Fail("malformed SARIF report: "+untrusted.Text(err.Error(), 512), map[string]any{"layer": layer.Digest.String()}), nil
 	}
-	return v.Check(rep, req.Manifest.Annotations, time.Now()), nil
+	vex, err := v.vexFor(ctx, req)
+	if err != nil {
+		return vouch.Result{}, err
+	}
+	return withVEX(v.Check, rep, req.Manifest.Annotations, vex), nil
 }
 
 // pickLayer finds the SARIF layer of m, else its only layer (layer.Pick
@@ -597,6 +686,9 @@ func (p *policy) listSuppressed(details map[string]any, counted, suppressed []*F
 			entry["package"] = untrusted.Text(f.Package, maxDetail)
 			entry["version"] = untrusted.Text(f.Version, maxDetail)
 		}
+		if x := f.Suppression.VEX; x != nil {
+			entry["vex"] = map[string]any{"document": x.Document, "status": x.Status, "justification": x.Justification, "impact": x.Impact, "trustedBy": x.TrustedBy, "signature": x.Signature}
+		}
 		if it.why != "" {
 			entry["deniedOtherwise"] = untrusted.Text(it.why, maxDetail)
 		}
@@ -607,10 +699,40 @@ func (p *policy) listSuppressed(details map[string]any, counted, suppressed []*F
 	if rest := len(list) - len(listed); rest > 0 {
 		details["moreSuppressedFindings"] = rest
 	}
-	if wouldDeny > 0 {
-		return fmt.Sprintf("%s suppressed (accepted; %d would otherwise be denied)", plural(len(list), "finding"), wouldDeny)
+	how := "accepted"
+	var byVEX []string
+	accepted := 0
+	for _, it := range list {
+		x := it.f.Suppression.VEX
+		if x == nil {
+			accepted++
+			continue
+		}
+		if len(byVEX) < reasonListed {
+			why := x.Justification
+			if why == "" {
+				why = x.Impact
+			}
+			s := fmt.Sprintf("%s %s by VEX %s", untrusted.Text(it.f.ID(), 80), x.Status, vouch.ShortDigest(digest.Digest(x.Document)))
+			if why != "" {
+				s += " (" + untrusted.Text(why, 120) + ")"
+			}
+			byVEX = append(byVEX, s)
+		}
 	}
-	return plural(len(list), "finding") + " suppressed (accepted)"
+	if len(byVEX) > 0 {
+		how = strings.Join(byVEX, ", ")
+		if n := len(list) - accepted - len(byVEX); n > 0 {
+			how += fmt.Sprintf(", and %d more by VEX", n)
+		}
+		if accepted > 0 {
+			how += fmt.Sprintf("; %d accepted in the report", accepted)
+		}
+	}
+	if wouldDeny > 0 {
+		return fmt.Sprintf("%s suppressed (%s; %d would otherwise be denied)", plural(len(list), "finding"), how, wouldDeny)
+	}
+	return plural(len(list), "finding") + " suppressed (" + how + ")"
 }
 
 func boolRank(b bool) int {
