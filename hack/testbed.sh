@@ -52,16 +52,17 @@ command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-inst
 # The tools build in two lanes at once: a build alone leaves one of two
 # cores idle while it downloads modules and links, and the cold testbed is
 # most of a cold CI run. The lanes are balanced by their cold build times
-# (the log says each one); each output line names its tool.
+# (the log says each one); each output line names its tool. On 2 cores with
+# empty caches (2026-12-07): lane a 1592 s, lane b 1603 s, so the testbed
+# takes about 27 minutes and the whole cold .ci/run 46 minutes.
 lane_a() {
   go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
   go_tool oras oras.land/oras/cmd/oras v1.3.6
   scratch_tool notation github.com/notaryproject/notation/cmd/notation v1.3.2
   go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5
   # cosign v3 beside v2, as cosign3: what v3 pushes by default (Sigstore
-  # bundles as OCI 1.1 referrers) for verifier/cosign's CLI tests. 20 minutes
-  # cold (empty module and build caches) on 2 cores shared with other builds
-  # (load average ~20); less on an idle machine.
+  # bundles as OCI 1.1 referrers) for verifier/cosign's CLI tests; 332 s
+  # cold in its lane.
   go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
   go_tool crane github.com/google/go-containerregistry/cmd/crane v0.22.1
   go_tool syft github.com/anchore/syft/cmd/syft v1.57.0
@@ -75,7 +76,7 @@ lane_a() {
 lane_b() {
   # helm, for test/e2e's chart tests (helm lint and helm template of
   # charts/vouch over a matrix of values); Helm 4, whose charts (apiVersion v2)
-  # Helm 3 reads too. About 11 minutes on 2 busy cores the first time.
+  # Helm 3 reads too; 423 s cold in its lane.
   go_tool helm helm.sh/helm/v4/cmd/helm v4.3.2
   # The Kubernetes control plane for test/e2e (etcd, kube-apiserver,
   # kubectl, the Gatekeeper manager and its CRDs), built into the same bin
