@@ -166,14 +166,7 @@ func runAudit(cmd *cobra.Command, stdin io.Reader, gf *graphFlags, vf *verifierF
 	if err != nil {
 		return err
 	}
-	switch report.Verdict {
-	case vouch.Allowed:
-		return nil
-	case vouch.Denied:
-		return &exitError{code: exitDenied, err: errSilent}
-	default:
-		return &exitError{code: exitUndecided, err: errSilent}
-	}
+	return verdictExit(report.Verdict)
 }
 
 // namespaceExecutors returns the executor of each namespace: base, whose

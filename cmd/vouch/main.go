@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouch-project/vouch"
+
 	// Its init keeps the garbage collector off while the dependencies
 	// initialise; see its doc.
 	"github.com/vouch-project/vouch/cmd/vouch/internal/gcpause"
@@ -79,6 +81,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // errSilent is an exitError's error when the command already said why.
 var errSilent = errors.New("")
+
+// verdictExit is the exit of a command that printed its verdict: 0
+// allowed, 1 denied, 2 could not decide.
+func verdictExit(v vouch.Verdict) error {
+	switch v {
+	case vouch.Allowed:
+		return nil
+	case vouch.Denied:
+		return &exitError{code: exitDenied, err: errSilent}
+	}
+	return &exitError{code: exitUndecided, err: errSilent}
+}
 
 func isCobraUsageError(err error) bool {
 	msg := err.Error()

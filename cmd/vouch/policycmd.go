@@ -238,13 +238,7 @@ func (pt *policyTest) decide(ctx context.Context, files, subjects []string) erro
 			return err
 		}
 	}
-	switch worst {
-	case vouch.Allowed:
-		return nil
-	case vouch.Denied:
-		return &exitError{code: exitDenied, err: errSilent}
-	}
-	return &exitError{code: exitUndecided, err: errSilent}
+	return verdictExit(worst)
 }
 
 func (pt *policyTest) suite(ctx context.Context, path string) error {

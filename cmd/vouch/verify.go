@@ -92,14 +92,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			switch summary.Verdict {
-			case vouch.Allowed:
-				return nil
-			case vouch.Denied:
-				return &exitError{code: exitDenied, err: errSilent}
-			default:
-				return &exitError{code: exitUndecided, err: errSilent}
-			}
+			return verdictExit(summary.Verdict)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

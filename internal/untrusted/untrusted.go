@@ -35,6 +35,20 @@ func Text(s string, max int) string {
 	return s[:max] + "…"
 }
 
+// Cut shortens s to at most n bytes in all, at a rune boundary, marking
+// the cut with "…" (which counts in the n). Unlike Text it changes nothing
+// else: for text that is already safe and must fit a size limit.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	end := n - len("…")
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + "…"
+}
+
 // JSONLen returns at least the bytes that encoding/json writes for s as a
 // string, quotes included, and at most six per byte of s plus two: every
 // character that it may escape (quote, backslash, control characters, <,

@@ -20,9 +20,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // APIVersion is the AdmissionReview version served.
@@ -349,13 +349,4 @@ func (wh *Webhook) each(n int, fn func(i int)) {
 // truncate cuts s to at most n bytes, at a rune boundary (the message
 // must stay valid UTF-8: reasons quote certificate subjects and package
 // names), marking the cut with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n - len("…")
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return s[:end] + "…"
-}
+var truncate = untrusted.Cut

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // verdictFields are the fields of a verify value that depend on the report
@@ -71,31 +71,18 @@ func newVerdict(r *vouch.Report, graph bool) verdictFields {
 // boundedExplanation is e with its texts cut at MaxExplanationText bytes,
 // so that a verify value stays small whatever the verifiers said.
 func boundedExplanation(e vouch.Explanation) vouch.Explanation {
-	e.Reason = cut(e.Reason, MaxExplanationText)
-	e.Wanted = cut(e.Wanted, MaxExplanationText)
+	e.Reason = untrusted.Cut(e.Reason, MaxExplanationText)
+	e.Wanted = untrusted.Cut(e.Wanted, MaxExplanationText)
 	if len(e.Found) > 0 {
 		found := make([]vouch.Finding, len(e.Found))
 		for i, fd := range e.Found {
-			fd.Reason = cut(fd.Reason, MaxExplanationText)
-			fd.Signer = cut(fd.Signer, MaxExplanationText)
+			fd.Reason = untrusted.Cut(fd.Reason, MaxExplanationText)
+			fd.Signer = untrusted.Cut(fd.Signer, MaxExplanationText)
 			found[i] = fd
 		}
 		e.Found = found
 	}
 	return e
-}
-
-// cut shortens s to at most n bytes, at a rune boundary, marking the cut
-// with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n - len("…")
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return s[:end] + "…"
 }
 
 // encodeVerdict returns the encoding of r's verdict fields, with the graph
