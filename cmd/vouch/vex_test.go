@@ -297,9 +297,9 @@ allow if {
 // about another CVE, they suppress nothing, nor does a CycloneDX SBOM
 // attestation without analysed vulnerabilities. The same holds for a scan
 // that is itself a cosign vulnerability attestation (`cosign attest --type
-// vuln`, a SARIF log in scanner.result), and for an OpenVEX referrer signed
-// by cosign v3 (its signature bundle a referrer of the document). Both
-// registry kinds.
+// vuln`, a SARIF log in scanner.result), and for OpenVEX and CycloneDX VEX
+// referrers signed by cosign v3 (its signature bundle a referrer of the
+// document). Both registry kinds.
 //
 // Each verdict on one VEX attestation is cross-checked with `cosign
 // verify-attestation --type openvex|cyclonedx --policy vex.rego`, the Rego
@@ -451,19 +451,22 @@ func TestVEXAttestation(t *testing.T) {
 			scanned("scan-v2", "cosign", true)
 			scanned("scan-v3", "cosign3", true)
 			scanned("scan-no-vex", "cosign", false)
-			// An OpenVEX referrer (oras attach) signed by cosign v3, whose
-			// signature bundle is a referrer of the VEX document.
-			{
-				img := withReport("signed-referrer")
-				path := filepath.Join(dir, "referrer.vex.json")
-				if err := os.WriteFile(path, openVEX(purl(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+			// An OpenVEX and a CycloneDX VEX referrer (oras attach) signed
+			// by cosign v3, whose signature bundle is a referrer of the VEX
+			// document.
+			signedReferrer := func(tag, artifactType string, doc func(img ocispec.Descriptor) []byte) {
+				img := withReport(tag)
+				path := filepath.Join(dir, tag+".json")
+				if err := os.WriteFile(path, doc(img), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				out := testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--format", "go-template", "--template", "{{.digest}}",
-					"--artifact-type", vulnreport.VEXMediaType, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":"+vulnreport.VEXMediaType)
+					"--artifact-type", artifactType, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":"+artifactType)
 				run("cosign3", "sign", "--key", key+".key", "--use-signing-config=false", "--tlog-upload=false", "--allow-http-registry",
 					fmt.Sprintf("%s/%s@%s", reg.Host, repo, strings.TrimSpace(out)))
 			}
+			signedReferrer("signed-referrer", vulnreport.VEXMediaType, openvex(purl, criticals...))
+			signedReferrer("cdx-signed-referrer", vulnreport.CycloneDXMediaType, cdx("not_affected"))
 
 			cfg := filepath.Join(dir, "vouch.yaml")
 			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: v1
@@ -507,6 +510,7 @@ policy:
 				{"scan-v3", true, "CVE-2021-45046 not_affected by VEX", ""},
 				{"scan-no-vex", false, "2 findings denied", ""},
 				{"signed-referrer", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"cdx-signed-referrer", true, "CVE-2021-45046 not_affected by VEX", ""},
 			}
 			for _, tt := range tests {
 				t.Run(tt.tag, func(t *testing.T) {
