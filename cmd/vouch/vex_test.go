@@ -235,14 +235,78 @@ func findResult(t *testing.T, root *vouch.Node, artifactType, verifier string) v
 	return vouch.Result{}
 }
 
-// TestVEXAttestation: OpenVEX as cosign attestations, made by the real
-// cosign CLIs (`cosign attest --type openvex`): v2.6.5 in its .att tag and
-// v3 as a Sigstore bundle referrer. Signed by the trusted key they suppress
-// the critical findings; signed by another key, or about another image,
-// they suppress nothing. The same holds for a scan that is itself a cosign
-// vulnerability attestation (`cosign attest --type vuln`, a SARIF log in
-// scanner.result), and for an OpenVEX referrer signed by cosign v3 (its
-// signature bundle a referrer of the document). Both registry kinds.
+// cycloneDXVEX writes a CycloneDX 1.6 VEX document about product (its
+// metadata.component, bom-ref "app") with one vulnerability per id, each
+// analysed as state.
+func cycloneDXVEX(product, state string, vulns ...string) []byte {
+	const serial = "3e671687-395b-41f5-a30f-a58921a69b79"
+	var vs []string
+	for _, v := range vulns {
+		vs = append(vs, fmt.Sprintf(`{"id":%q,"analysis":{"state":%q,"justification":"code_not_reachable","detail":"JNDI lookups are disabled"},"affects":[{"ref":"urn:cdx:%s/1#app"}]}`, v, state, serial))
+	}
+	return []byte(fmt.Sprintf(`{"bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:uuid:%s","version":1,"metadata":{"timestamp":%q,"component":{"bom-ref":"app","type":"container","name":"app","purl":%q}},"vulnerabilities":[%s]}`,
+		serial, time.Now().UTC().Format(time.RFC3339), product, strings.Join(vs, ",")))
+}
+
+// vexRego is a Rego policy for `cosign verify-attestation --policy` that
+// asks what vouch's VEX check asks of one attestation: that it says, of
+// each of cves, not_affected or fixed for product (OpenVEX's statements,
+// or CycloneDX's analysed vulnerabilities whose affects name the
+// document's component, product).
+func vexRego(product string, cves ...string) string {
+	list, _ := json.Marshal(cves)
+	return fmt.Sprintf(`package signature
+
+import rego.v1
+
+openvex(cve) if {
+	some s in input.predicate.statements
+	s.vulnerability.name == cve
+	s.status in {"not_affected", "fixed"}
+	some p in s.products
+	p["@id"] == %[1]q
+}
+
+cyclonedx(cve) if {
+	input.predicate.metadata.component.purl == %[1]q
+	some v in input.predicate.vulnerabilities
+	v.id == cve
+	v.analysis.state in {"not_affected", "false_positive", "resolved", "resolved_with_pedigree"}
+	some a in v.affects
+	endswith(a.ref, "#app")
+}
+
+covered(cve) if openvex(cve)
+
+covered(cve) if cyclonedx(cve)
+
+allow if {
+	every cve in %[2]s {
+		covered(cve)
+	}
+}
+`, product, list)
+}
+
+// TestVEXAttestation: VEX as cosign attestations, made by the real cosign
+// CLIs: v2.6.5 in its .att tag and v3 as a Sigstore bundle referrer, of
+// OpenVEX (`cosign attest --type openvex`) and of CycloneDX VEX (`cosign
+// attest --type cyclonedx`, with vex.cycloneDX). Signed by the trusted key
+// they suppress the critical findings; signed by another key, unsigned
+// (an in-toto statement attached by the oras CLI), about another image or
+// about another CVE, they suppress nothing, nor does a CycloneDX SBOM
+// attestation without analysed vulnerabilities. The same holds for a scan
+// that is itself a cosign vulnerability attestation (`cosign attest --type
+// vuln`, a SARIF log in scanner.result), and for OpenVEX and CycloneDX VEX
+// referrers signed by cosign v3 (its signature bundle a referrer of the
+// document). Both registry kinds.
+//
+// Each verdict on one VEX attestation is cross-checked with `cosign
+// verify-attestation --type openvex|cyclonedx --policy vex.rego`, the Rego
+// policy (vexRego) asking what vouch asks: that the attestation, signed by
+// the trusted key, says not_affected or fixed of both critical CVEs for
+// this image. cosign cannot judge the scans in vulnerability attestations
+// against VEX in another one, nor the VEX referrer signed on its own.
 func TestVEXAttestation(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join("..", "..", "verifier", "vulnreport", "testdata", "trivy-log4j.sarif"))
 	if err != nil {
@@ -262,34 +326,105 @@ func TestVEXAttestation(t *testing.T) {
 			key, other := filepath.Join(dir, "cosign"), filepath.Join(dir, "other")
 			run("cosign", "generate-key-pair", "--output-key-prefix", key)
 			run("cosign", "generate-key-pair", "--output-key-prefix", other)
+			// Key-signed bundles without log entries need nothing in a
+			// trusted root, but cosign v3 verifies bundles only with one.
+			emptyRoot := filepath.Join(dir, "trusted_root.json")
+			if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			const repo = "vexatt/app"
 			p := testbed.NewPusher(t, reg.Host, repo)
 			elsewhere := p.Image("elsewhere", "elsewhere")
 			purl := func(img ocispec.Descriptor) string {
 				return fmt.Sprintf("pkg:oci/app@%s", strings.Replace(img.Digest.String(), ":", "%3A", 1))
 			}
-			// image pushes an image with a critical report and an OpenVEX
-			// attestation about product(img), made by bin with key k.
-			image := func(tag, bin, k string, product func(img ocispec.Descriptor) string) {
+			// crossCheck holds, per tag, the cosign command that judges the
+			// same question as vouch, without the reference.
+			type crossCheck struct {
+				bin  string
+				args []string
+			}
+			crossChecks := map[string]crossCheck{}
+			// withReport pushes an image with a critical report.
+			withReport := func(tag string) ocispec.Descriptor {
 				img := p.Image(tag, tag)
 				m := p.ArtifactManifest(img, vulnreport.MediaType, vulnreport.MediaType, report)
 				m.Annotations = map[string]string{ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339)}
 				p.Manifest(ocispec.MediaTypeImageManifest, m, "")
+				return img
+			}
+			// attest pushes an image with a critical report and the VEX
+			// attestation doc(img) (cosign attest --type typ), made by bin
+			// with key k.
+			attest := func(tag, bin, k, typ string, doc func(img ocispec.Descriptor) []byte) {
+				img := withReport(tag)
 				vex := filepath.Join(dir, tag+".vex.json")
-				if err := os.WriteFile(vex, openVEX(product(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+				if err := os.WriteFile(vex, doc(img), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				args := []string{"attest", "--key", k + ".key", "--type", "openvex", "--predicate", vex, "--tlog-upload=false", "--allow-http-registry"}
+				args := []string{"attest", "--key", k + ".key", "--type", typ, "--predicate", vex, "--tlog-upload=false", "--allow-http-registry"}
 				if bin == "cosign3" {
 					args = append(args, "--use-signing-config=false")
 				}
 				run(bin, append(args, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest))...)
+				policy := filepath.Join(dir, tag+".rego")
+				if err := os.WriteFile(policy, []byte(vexRego(purl(img), criticals...)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				check := []string{"verify-attestation", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--type", typ, "--policy", policy}
+				if bin == "cosign3" {
+					check = append(check, "--trusted-root", emptyRoot)
+				}
+				crossChecks[tag] = crossCheck{bin, check}
 			}
-			image("v2", "cosign", key, purl)
-			image("v3", "cosign3", key, purl)
-			image("v2-untrusted", "cosign", other, purl)
-			image("v3-untrusted", "cosign3", other, purl)
-			image("v2-other-product", "cosign", key, func(ocispec.Descriptor) string { return purl(elsewhere) })
+			openvex := func(product func(img ocispec.Descriptor) string, vulns ...string) func(ocispec.Descriptor) []byte {
+				return func(img ocispec.Descriptor) []byte {
+					return openVEX(product(img), vulnreport.VEXNotAffected, vulns...)
+				}
+			}
+			cdx := func(state string) func(ocispec.Descriptor) []byte {
+				return func(img ocispec.Descriptor) []byte { return cycloneDXVEX(purl(img), state, criticals...) }
+			}
+			attest("v2", "cosign", key, "openvex", openvex(purl, criticals...))
+			attest("v3", "cosign3", key, "openvex", openvex(purl, criticals...))
+			attest("v2-untrusted", "cosign", other, "openvex", openvex(purl, criticals...))
+			attest("v3-untrusted", "cosign3", other, "openvex", openvex(purl, criticals...))
+			attest("v2-other-product", "cosign", key, "openvex", openvex(func(ocispec.Descriptor) string { return purl(elsewhere) }, criticals...))
+			attest("v3-other-product", "cosign3", key, "openvex", openvex(func(ocispec.Descriptor) string { return purl(elsewhere) }, criticals...))
+			attest("v2-other-cve", "cosign", key, "openvex", openvex(purl, "CVE-2021-44228", "CVE-2099-0001"))
+			attest("v3-other-cve", "cosign3", key, "openvex", openvex(purl, "CVE-2021-44228", "CVE-2099-0001"))
+			attest("cdx-v2", "cosign", key, "cyclonedx", cdx("not_affected"))
+			attest("cdx-v3", "cosign3", key, "cyclonedx", cdx("resolved"))
+			attest("cdx-v3-untrusted", "cosign3", other, "cyclonedx", cdx("not_affected"))
+			attest("cdx-v3-in-triage", "cosign3", key, "cyclonedx", cdx("in_triage"))
+			attest("cdx-v3-sbom", "cosign3", key, "cyclonedx", func(ocispec.Descriptor) []byte {
+				return []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"log4j-core","purl":"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"}]}`)
+			})
+			// The same OpenVEX statement unsigned: an in-toto statement
+			// attached with the oras CLI, as an unsigned attestation is.
+			{
+				img := withReport("unsigned")
+				stmt, err := json.Marshal(map[string]any{
+					"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://openvex.dev/ns",
+					"subject":   []any{map[string]any{"name": "app", "digest": map[string]string{"sha256": img.Digest.Encoded()}}},
+					"predicate": json.RawMessage(openVEX(purl(img), vulnreport.VEXNotAffected, criticals...)),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, "unsigned.intoto.json")
+				if err := os.WriteFile(path, stmt, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--artifact-type", "application/vnd.in-toto+json",
+					fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":application/vnd.in-toto+json")
+				policy := filepath.Join(dir, "unsigned.rego")
+				if err := os.WriteFile(policy, []byte(vexRego(purl(img), criticals...)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				crossChecks["unsigned"] = crossCheck{"cosign3", []string{"verify-attestation", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry",
+					"--type", "openvex", "--policy", policy, "--trusted-root", emptyRoot}}
+			}
 			// The scan itself as a cosign vulnerability attestation (its
 			// scanner.result the SARIF log), beside the OpenVEX one.
 			vuln := filepath.Join(dir, "vuln.json")
@@ -316,29 +451,29 @@ func TestVEXAttestation(t *testing.T) {
 			scanned("scan-v2", "cosign", true)
 			scanned("scan-v3", "cosign3", true)
 			scanned("scan-no-vex", "cosign", false)
-			// An OpenVEX referrer (oras attach) signed by cosign v3, whose
-			// signature bundle is a referrer of the VEX document.
-			{
-				img := p.Image("signed-referrer", "signed-referrer")
-				m := p.ArtifactManifest(img, vulnreport.MediaType, vulnreport.MediaType, report)
-				m.Annotations = map[string]string{ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339)}
-				p.Manifest(ocispec.MediaTypeImageManifest, m, "")
-				path := filepath.Join(dir, "referrer.vex.json")
-				if err := os.WriteFile(path, openVEX(purl(img), vulnreport.VEXNotAffected, criticals...), 0o600); err != nil {
+			// An OpenVEX and a CycloneDX VEX referrer (oras attach) signed
+			// by cosign v3, whose signature bundle is a referrer of the VEX
+			// document.
+			signedReferrer := func(tag, artifactType string, doc func(img ocispec.Descriptor) []byte) {
+				img := withReport(tag)
+				path := filepath.Join(dir, tag+".json")
+				if err := os.WriteFile(path, doc(img), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				out := testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--format", "go-template", "--template", "{{.digest}}",
-					"--artifact-type", vulnreport.VEXMediaType, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":"+vulnreport.VEXMediaType)
+					"--artifact-type", artifactType, fmt.Sprintf("%s/%s@%s", reg.Host, repo, img.Digest), path+":"+artifactType)
 				run("cosign3", "sign", "--key", key+".key", "--use-signing-config=false", "--tlog-upload=false", "--allow-http-registry",
 					fmt.Sprintf("%s/%s@%s", reg.Host, repo, strings.TrimSpace(out)))
 			}
+			signedReferrer("signed-referrer", vulnreport.VEXMediaType, openvex(purl, criticals...))
+			signedReferrer("cdx-signed-referrer", vulnreport.CycloneDXMediaType, cdx("not_affected"))
 
 			cfg := filepath.Join(dir, "vouch.yaml")
 			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: v1
 registries: {plainHTTP: true}
 verifiers:
-  - {name: cosign, type: cosign, cosign: {keys: {files: [%q]}, ignoreTlogUnsafe: true, attestations: {predicateTypes: [openvex, vuln]}}}
-  - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], vex: {trustedBy: [cosign]}}}
+  - {name: cosign, type: cosign, cosign: {keys: {files: [%q]}, ignoreTlogUnsafe: true, attestations: {predicateTypes: [openvex, cyclonedx, vuln]}}}
+  - {name: vulns, type: vulnreport, vulnreport: {deniedSeverities: [critical], vex: {trustedBy: [cosign], cycloneDX: true}}}
 policy:
   scopes:
     - name: all
@@ -354,16 +489,28 @@ policy:
 				tag     string
 				allowed bool
 				want    string
+				// ignored is what Details["vexIgnored"] says, if anything.
+				ignored string
 			}{
-				{"v2", true, "CVE-2021-44228 not_affected by VEX"},
-				{"v3", true, "CVE-2021-45046 not_affected by VEX"},
-				{"v2-untrusted", false, "2 findings denied"},
-				{"v3-untrusted", false, "2 findings denied"},
-				{"v2-other-product", false, "2 findings denied"},
-				{"scan-v2", true, "CVE-2021-44228 not_affected by VEX"},
-				{"scan-v3", true, "CVE-2021-45046 not_affected by VEX"},
-				{"scan-no-vex", false, "2 findings denied"},
-				{"signed-referrer", true, "CVE-2021-44228 not_affected by VEX"},
+				{"v2", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"v3", true, "CVE-2021-45046 not_affected by VEX", ""},
+				{"v2-untrusted", false, "2 findings denied", "no matching key"},
+				{"v3-untrusted", false, "2 findings denied", "no matching key"},
+				{"unsigned", false, "2 findings denied", "no trusted signature"},
+				{"v2-other-product", false, "2 findings denied", ""},
+				{"v3-other-product", false, "2 findings denied", ""},
+				{"v2-other-cve", false, "1 finding denied: CVE-2021-45046", ""},
+				{"v3-other-cve", false, "1 finding denied: CVE-2021-45046", ""},
+				{"cdx-v2", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"cdx-v3", true, "CVE-2021-45046 fixed by VEX", ""},
+				{"cdx-v3-untrusted", false, "2 findings denied", "no matching key"},
+				{"cdx-v3-in-triage", false, "2 findings denied", ""},
+				{"cdx-v3-sbom", false, "2 findings denied", ""},
+				{"scan-v2", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"scan-v3", true, "CVE-2021-45046 not_affected by VEX", ""},
+				{"scan-no-vex", false, "2 findings denied", ""},
+				{"signed-referrer", true, "CVE-2021-44228 not_affected by VEX", ""},
+				{"cdx-signed-referrer", true, "CVE-2021-45046 not_affected by VEX", ""},
 			}
 			for _, tt := range tests {
 				t.Run(tt.tag, func(t *testing.T) {
@@ -386,11 +533,40 @@ policy:
 					if !strings.Contains(sarif.Reason, tt.want) {
 						t.Fatalf("the report's result does not say %q: %s", tt.want, sarif.Reason)
 					}
-					if strings.HasSuffix(tt.tag, "-untrusted") && sarif.Details["vexIgnored"] == nil {
-						t.Fatalf("the untrusted attestation is not listed as ignored: %v", sarif.Details)
+					ignored, _ := json.Marshal(sarif.Details["vexIgnored"])
+					if tt.ignored != "" && !strings.Contains(string(ignored), tt.ignored) || tt.ignored == "" && sarif.Details["vexIgnored"] != nil {
+						t.Fatalf("vexIgnored is %s, want it to say %q", ignored, tt.ignored)
+					}
+					c, ok := crossChecks[tt.tag]
+					if !ok {
+						return
+					}
+					cout, err := testbed.RunErr(env, testbed.Bin(t, c.bin), append(c.args, fmt.Sprintf("%s/%s:%s", reg.Host, repo, tt.tag))...)
+					t.Logf("%s verify-attestation: err=%v", c.bin, err)
+					if (err == nil) != tt.allowed {
+						t.Errorf("%s verify-attestation ok=%v, vouch allowed=%v\n%s", c.bin, err == nil, tt.allowed, cout)
 					}
 				})
 			}
+			// Without vex.cycloneDX, CycloneDX attestations are no VEX.
+			t.Run("cdx without vex.cycloneDX", func(t *testing.T) {
+				data, err := os.ReadFile(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				off := filepath.Join(dir, "no-cdx.yaml")
+				if err := os.WriteFile(off, []byte(strings.Replace(string(data), ", cycloneDX: true", "", 1)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				code, out, stderr := vouchRun(t, "verify", "-o", "json", "--verify-all", "--config", off, reg.Host+"/"+repo+":cdx-v2")
+				var doc vouch.Reports
+				if err := json.Unmarshal([]byte(out), &doc); err != nil {
+					t.Fatalf("exit %d: %v\n%s", code, err, stderr)
+				}
+				if r := doc.Subjects[0]; r.Verdict != vouch.Denied || code != exitDenied {
+					t.Fatalf("exit %d, verdict %s: %s", code, r.Verdict, r.Reason)
+				}
+			})
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/internal/testbed"
 	"github.com/vouch-project/vouch/policy"
@@ -23,8 +25,10 @@ import (
 // requires a signature and, where the case says, an attestation of one
 // predicate type, is cross-checked with `cosign verify` or `cosign
 // verify-attestation` (with a CUE --policy for the builder check vouch's
-// predicate fields make), where cosign can judge the same question; where
-// it judges otherwise, the case says why.
+// predicate fields make, and Rego ones for the sbom verifier's licence
+// deny-list on SPDX and CycloneDX SBOM attestations), where cosign can
+// judge the same question; where it judges otherwise, the case says why.
+// An unsigned provenance is an in-toto statement attached by the oras CLI.
 //
 // Keyless signing needs Fulcio and Rekor, which cannot run here: it is
 // covered by the library-made bundles of TestVerifier. cosign v3 refuses
@@ -66,7 +70,7 @@ func TestCosign3CLI(t *testing.T) {
 		Keys:             cosign.PEMSource{Files: []string{key + ".pub"}},
 		IgnoreTlogUnsafe: true,
 		Attestations: &cosign.Attestations{
-			PredicateTypes: []string{"spdxjson"},
+			PredicateTypes: []string{"spdxjson", "cyclonedx"},
 			Predicates:     []cosign.Predicate{{Type: "slsaprovenance1", Fields: map[string]string{"runDetails.builder.id": "https://builder.test/v1"}}},
 		},
 	})
@@ -82,6 +86,37 @@ func TestCosign3CLI(t *testing.T) {
 	gplSBOM := write("gpl.spdx.json", `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0",
 	  "documentNamespace":"https://example.com/gpl","creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: test"]},
 	  "packages":[{"name":"readline","SPDXID":"SPDXRef-readline","versionInfo":"8.2","downloadLocation":"NOASSERTION","licenseConcluded":"GPL-3.0-only"}]}`)
+	cdxSBOM := func(license string) string {
+		return write("app-"+license+".cdx.json", `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,
+	  "metadata":{"timestamp":"2024-01-01T00:00:00Z","component":{"bom-ref":"app","type":"container","name":"app"}},
+	  "components":[{"bom-ref":"readline","type":"library","name":"readline","version":"8.2","licenses":[{"license":{"id":"`+license+`"}}]}]}`)
+	}
+	gplCDX, mitCDX := cdxSBOM("GPL-3.0-only"), cdxSBOM("MIT")
+	// What the sbom verifier's deniedLicenses asks of these SBOMs, as Rego
+	// policies for cosign verify-attestation --policy.
+	spdxLicenses := write("spdx-licenses.rego", `package signature
+
+import rego.v1
+
+denied if {
+	some p in input.predicate.packages
+	p.licenseConcluded == "GPL-3.0-only"
+}
+
+allow if not denied
+`)
+	cdxLicenses := write("cdx-licenses.rego", `package signature
+
+import rego.v1
+
+denied if {
+	some c in input.predicate.components
+	some l in c.licenses
+	l.license.id == "GPL-3.0-only"
+}
+
+allow if not denied
+`)
 	store, err := registry.New(registry.Options{PlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +126,7 @@ func TestCosign3CLI(t *testing.T) {
 		"signature":            {signature},
 		"signature+provenance": {signature, {PredicateType: cosign.PredicateSLSAv1}},
 		"signature+sbom":       {signature, {PredicateType: cosign.PredicateSPDX}},
+		"signature+cdx":        {signature, {PredicateType: cosign.PredicateCycloneDX}},
 	}
 	vouchVerdict := func(t *testing.T, ref, name string) (bool, string) {
 		t.Helper()
@@ -113,6 +149,9 @@ func TestCosign3CLI(t *testing.T) {
 	}
 	sign2 := []string{"sign", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry"}
 	attest2 := []string{"attest", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry", "--type", "spdxjson", "--predicate", sbomFile}
+	attest2As := func(typ, pred string) []string {
+		return []string{"attest", "--key", key + ".key", "--tlog-upload=false", "--allow-http-registry", "--type", typ, "--predicate", pred}
+	}
 	verify3 := []string{"verify", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--trusted-root", emptyRoot}
 	attested3 := func(typ string) []string {
 		return []string{"verify-attestation", "--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--trusted-root", emptyRoot, "--type", typ}
@@ -123,6 +162,22 @@ func TestCosign3CLI(t *testing.T) {
 	legacy := []string{"--key", key + ".pub", "--insecure-ignore-tlog=true", "--allow-http-registry", "--new-bundle-format=false"}
 	verify2 := append([]string{"verify"}, legacy...)
 	attested2 := append([]string{"verify-attestation", "--type", "spdxjson"}, legacy...)
+	attested2As := func(typ string, more ...string) []string {
+		return append(append([]string{"verify-attestation", "--type", typ}, legacy...), more...)
+	}
+	// unsignedProvenance attaches an unsigned in-toto statement of the
+	// provenance about the image with the oras CLI, as an attestation
+	// whose signing was left out looks.
+	unsignedProvenance := func(t *testing.T, ref string, d digest.Digest) {
+		stmt := filepath.Join(t.TempDir(), "provenance.intoto.json")
+		if err := os.WriteFile(stmt, statement(t, cosign.PredicateSLSAv1, d, map[string]any{
+			"buildDefinition": map[string]any{"buildType": "https://builder.test/type", "externalParameters": map[string]any{}},
+			"runDetails":      map[string]any{"builder": map[string]any{"id": "https://builder.test/v1"}},
+		}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		testbed.Run(t, nil, "oras", "attach", "--plain-http", "--disable-path-validation", "--artifact-type", cosign.InTotoType, ref, stmt+":"+cosign.MediaTypeInToto)
+	}
 
 	type step struct {
 		bin  string
@@ -139,9 +194,11 @@ func TestCosign3CLI(t *testing.T) {
 		differs string
 	}
 	cases := []struct {
-		name  string
-		push  []step
-		check []check
+		name string
+		push []step
+		// attach, when set, pushes after push.
+		attach func(t *testing.T, ref string, d digest.Digest)
+		check  []check
 	}{{
 		name: "v3 sign",
 		push: []step{{v3bin, sign3(key)}},
@@ -177,12 +234,43 @@ func TestCosign3CLI(t *testing.T) {
 	}, {
 		name: "v3 SBOM attestation with a denied license",
 		push: []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "spdxjson", gplSBOM)}},
-		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {v3bin, attested3("spdxjson")}}, false, "sbom: SPDX-2.3 SBOM of 1 package: 1 of 1 package fails the policy: readline 8.2 (denied license GPL-3.0-only)",
-			"cosign verify-attestation checks who signed the SBOM, not what it holds"}},
+		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {bin: v3bin, args: append(attested3("spdxjson"), "--policy", spdxLicenses)}}, false,
+			"sbom: SPDX-2.3 SBOM of 1 package: 1 of 1 package fails the policy: readline 8.2 (denied license GPL-3.0-only)", ""}},
 	}, {
 		name:  "v3 SBOM attestation within the rules",
 		push:  []step{{v3bin, sign3(key)}, {v3bin, attest3(key, "spdxjson", sbomFile)}},
-		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {v3bin, attested3("spdxjson")}}, true, "attestation of predicate type " + cosign.PredicateSPDX + " verified", ""}},
+		check: []check{{"signature+sbom", []step{{v3bin, verify3}, {bin: v3bin, args: append(attested3("spdxjson"), "--policy", spdxLicenses)}}, true, "attestation of predicate type " + cosign.PredicateSPDX + " verified", ""}},
+	}, {
+		name: "v2 SBOM attestation with a denied license, tag layout",
+		push: []step{{bin: v2bin, args: sign2}, {bin: v2bin, args: attest2As("spdxjson", gplSBOM)}},
+		check: []check{{"signature+sbom", []step{{bin: v2bin, args: verify2}, {bin: v2bin, args: attested2As("spdxjson", "--policy", spdxLicenses)}}, false,
+			"denied license GPL-3.0-only", ""}},
+	}, {
+		name: "v3 CycloneDX SBOM attestation with a denied license",
+		push: []step{{bin: v3bin, args: sign3(key)}, {bin: v3bin, args: attest3(key, "cyclonedx", gplCDX)}},
+		check: []check{{"signature+cdx", []step{{v3bin, verify3}, {bin: v3bin, args: append(attested3("cyclonedx"), "--policy", cdxLicenses)}}, false,
+			"CycloneDX-1.6 SBOM of 2 components: 1 of 2 components fails the policy: readline 8.2 (denied license GPL-3.0-only)", ""}},
+	}, {
+		name: "v3 CycloneDX SBOM attestation within the rules",
+		push: []step{{bin: v3bin, args: sign3(key)}, {bin: v3bin, args: attest3(key, "cyclonedx", mitCDX)}},
+		check: []check{{"signature+cdx", []step{{v3bin, verify3}, {bin: v3bin, args: append(attested3("cyclonedx"), "--policy", cdxLicenses)}}, true,
+			"attestation of predicate type " + cosign.PredicateCycloneDX + " verified", ""}},
+	}, {
+		name: "v2 attest provenance, tag layout",
+		push: []step{{bin: v2bin, args: sign2}, {bin: v2bin, args: attest2As("slsaprovenance1", provenance)}},
+		check: []check{{"signature+provenance", []step{{bin: v2bin, args: verify2}, {bin: v2bin, args: attested2As("slsaprovenance1", "--policy", builderPolicy)}}, true,
+			"attestation of predicate type " + cosign.PredicateSLSAv1 + " verified", ""}},
+	}, {
+		name: "v2 provenance from another builder, tag layout",
+		push: []step{{bin: v2bin, args: sign2}, {bin: v2bin, args: attest2As("slsaprovenance1", evil)}},
+		check: []check{{"signature+provenance", []step{{bin: v2bin, args: verify2}, {bin: v2bin, args: attested2As("slsaprovenance1", "--policy", builderPolicy)}}, false,
+			"predicate field runDetails.builder.id is https://evil.test, want https://builder.test/v1", ""}},
+	}, {
+		name:   "unsigned provenance (oras attach)",
+		push:   []step{{bin: v3bin, args: sign3(key)}},
+		attach: unsignedProvenance,
+		check: []check{{"signature+provenance", []step{{v3bin, verify3}, {bin: v3bin, args: append(attested3("slsaprovenance1"), "--policy", builderPolicy)}}, false,
+			"not checked: cosign: unsigned attestation", ""}},
 	}, {
 		name: "v2 sign in the tag layout, v3 attest provenance",
 		push: []step{{v2bin, sign2}, {v3bin, attest3(key, "slsaprovenance1", provenance)}},
@@ -215,6 +303,9 @@ func TestCosign3CLI(t *testing.T) {
 						if out, err := testbed.RunErr(env, s.bin, append(s.args, ref)...); err != nil {
 							t.Fatalf("%s %s: %v\n%s", filepath.Base(s.bin), strings.Join(s.args, " "), err, out)
 						}
+					}
+					if c.attach != nil {
+						c.attach(t, ref, img.Digest)
 					}
 					for _, ch := range c.check {
 						cosignOK := true

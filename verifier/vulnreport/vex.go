@@ -27,10 +27,11 @@ type VEXConfig struct {
 	// VEX document, or one signed by no identity these verifiers trust,
 	// suppresses nothing.
 	TrustedBy []string `json:"trustedBy"`
-	// CycloneDX also reads CycloneDX documents attached as referrers
-	// (application/vnd.cyclonedx+json) for VEX statements: vulnerabilities
-	// with an analysis. Every such referrer's document is fetched to find
-	// out, SBOMs included. Optional; default false.
+	// CycloneDX also reads CycloneDX documents for VEX statements
+	// (vulnerabilities with an analysis): attached as referrers
+	// (application/vnd.cyclonedx+json), whose every document is fetched to
+	// find out, SBOMs included, and as the predicates of attestations
+	// (`cosign attest --type cyclonedx`). Optional; default false.
 	CycloneDX bool `json:"cycloneDX,omitempty"`
 }
 
@@ -100,7 +101,7 @@ type ignoredVEX struct {
 }
 
 // findVEX lists the VEX documents attached to subject, as referrers of
-// their own or as OpenVEX attestations, and keeps those that one of the
+// their own or as VEX attestations, and keeps those that one of the
 // trust verifiers vouches for.
 func (v *Verifier) findVEX(ctx context.Context, req *vouch.VerifyRequest) ([]trustedVEX, []ignoredVEX, error) {
 	// Signatures of the image, as listed, are not fetched: they hold no VEX.
@@ -212,19 +213,50 @@ func (v *Verifier) cycloneDXVEX(ctx context.Context, req *vouch.VerifyRequest, d
 // openvex` writes; an OpenVEX attestation's predicate type starts with it.
 const PredicateOpenVEX = "https://openvex.dev/ns"
 
-// attestedVEX reads the OpenVEX statement in the attestation manifest d
-// (cosign's .att tag, an in-toto referrer, a Sigstore bundle), if a trust
-// verifier passes it with a claim of its predicate type. It returns
-// neither a document nor a reason when d holds no OpenVEX statement.
+// PredicateCycloneDX is the predicate type that `cosign attest --type
+// cyclonedx` writes; a CycloneDX attestation's predicate type starts with
+// it (https://cyclonedx.org/bom/v1.6 too). Such a predicate is VEX when it
+// holds vulnerabilities with an analysis, and counts only with
+// VEXConfig.CycloneDX.
+const PredicateCycloneDX = "https://cyclonedx.org/bom"
+
+// attestedVEX reads the VEX statement (OpenVEX, or CycloneDX with
+// analysed vulnerabilities) in the attestation manifest d (cosign's .att
+// tag, an in-toto referrer, a Sigstore bundle), if a trust verifier passes
+// it with a claim of its predicate type. It returns neither a document nor
+// a reason when d holds no VEX statement.
 func (v *Verifier) attestedVEX(ctx context.Context, req *vouch.VerifyRequest, d referrer) (*trustedVEX, string, error) {
 	stmts, err := intoto.Read(ctx, *d.m, req.Repository.Fetch)
 	if err != nil {
 		return nil, "", fmt.Errorf("attestation %s: %w", d.desc.Digest, err)
 	}
-	var vex []intoto.Statement
+	// A VEX statement, its document, or why the document is not one vouch
+	// reads (said only once a trusted signature vouches for it).
+	type attested struct {
+		s   intoto.Statement
+		doc *VEXDocument
+		bad string
+	}
+	var vex []attested
 	for _, s := range stmts {
-		if s.Problem == "" && strings.HasPrefix(s.PredicateType, PredicateOpenVEX) {
-			vex = append(vex, s)
+		switch {
+		case s.Problem != "":
+		case strings.HasPrefix(s.PredicateType, PredicateOpenVEX):
+			doc, err := ParseOpenVEX(s.Predicate)
+			if err != nil {
+				vex = append(vex, attested{s: s, bad: "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256)})
+				continue
+			}
+			vex = append(vex, attested{s: s, doc: doc})
+		case v.policy.vex.CycloneDX && strings.HasPrefix(s.PredicateType, PredicateCycloneDX):
+			doc, err := ParseCycloneDXVEX(s.Predicate)
+			switch {
+			case err != nil && strings.HasPrefix(err.Error(), "vulnerabilities["):
+				vex = append(vex, attested{s: s, bad: "not CycloneDX VEX that vouch reads: " + untrusted.Text(err.Error(), 256)})
+			case err == nil && len(doc.Statements) > 0:
+				vex = append(vex, attested{s: s, doc: doc})
+			}
+			// Else an SBOM, not VEX: left to the sbom verifier.
 		}
 	}
 	switch {
@@ -233,11 +265,11 @@ func (v *Verifier) attestedVEX(ctx context.Context, req *vouch.VerifyRequest, d 
 	case len(vex) > 1:
 		// A verifier's claim says that one statement of a type passed, not
 		// which: with one, it is that one.
-		return nil, fmt.Sprintf("the attestation holds %d OpenVEX statements; vouch uses one that holds one", len(vex)), nil
+		return nil, fmt.Sprintf("the attestation holds %d VEX statements; vouch uses one that holds one", len(vex)), nil
 	}
-	s := vex[0]
+	s := vex[0].s
 	if !s.Names(req.Subject.Digest.String()) {
-		return nil, "the OpenVEX attestation is about " + untrusted.Text(strings.Join(s.Subjects, ", "), 256) + ", not " + req.Subject.Digest.String(), nil
+		return nil, "the VEX attestation is about " + untrusted.Text(strings.Join(s.Subjects, ", "), 256) + ", not " + req.Subject.Digest.String(), nil
 	}
 	a := d.desc
 	a.ArtifactType = artifactTypeOf(d.m)
@@ -274,11 +306,10 @@ func (v *Verifier) attestedVEX(ctx context.Context, req *vouch.VerifyRequest, d 
 		}
 		return nil, "no trusted signature: " + untrusted.Text(strings.Join(whys, "; "), 512), nil
 	}
-	doc, err := ParseOpenVEX(s.Predicate)
-	if err != nil {
-		return nil, "not an OpenVEX 0.2.0 document vouch reads: " + untrusted.Text(err.Error(), 256), nil
+	if vex[0].bad != "" {
+		return nil, vex[0].bad, nil
 	}
-	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: d.desc.Digest.String(), doc: doc}, "", nil
+	return &trustedVEX{digest: d.desc.Digest.String(), trustedBy: by, signature: d.desc.Digest.String(), doc: vex[0].doc}, "", nil
 }
 
 // cosignAttestation returns the manifest of cosign's attestation tag for
