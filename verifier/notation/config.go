@@ -31,7 +31,8 @@ type Config struct {
 	// Revocation configures OCSP and CRL checks. Optional.
 	Revocation *RevocationConfig `json:"revocation,omitempty"`
 	// Plugins configures the verification plugins that signatures may
-	// name. Optional; default none: plugins are disabled.
+	// name. Optional; default none: plugins are disabled. Not in a
+	// VouchConfig: plugins run inside vouch's container.
 	Plugins *PluginsConfig `json:"plugins,omitempty"`
 }
 
@@ -80,9 +81,6 @@ func (c *Config) Validate(prefix string) error {
 		return fmt.Errorf("%s.trustPolicy: required for a notation verifier (trustPolicyRef in a custom resource)", prefix)
 	}
 	if p := c.Plugins; p != nil {
-		if p.Timeout.Duration < 0 {
-			return fmt.Errorf("%s.plugins.timeout: cannot be negative", prefix)
-		}
 		if p.Dir == "" && (len(p.Config) > 0 || len(p.Env) > 0 || p.Timeout.Duration != 0) {
 			return fmt.Errorf("%s.plugins.dir: required when other plugins fields are set", prefix)
 		}
