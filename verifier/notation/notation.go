@@ -1,7 +1,8 @@
 // Package notation verifies Notary Project signatures (JWS and COSE
 // envelopes) attached to OCI artifacts as referrers, with notation-go: the
 // trust policy document and trust stores that notation reads, RFC 3161
-// timestamp countersignatures, and revocation by OCSP and CRL.
+// timestamp countersignatures, revocation by OCSP and CRL, and the
+// verification plugins that signatures name (Plugins).
 //
 // The checks and their order are notation's, from the Notary Project
 // specification's "Signature verification" section:
@@ -170,9 +171,12 @@ func (v *Verifier) Handles(artifactType string) bool { return artifactType == Ar
 //
 // Outcomes: Passed when notation accepts the signature, with what it logged
 // only (levels permissive and audit) in the reason and Details; Failed with
-// the check that failed; Skipped when the applicable statement's level is
-// skip; Errored when notation cannot decide (a revocation status that cannot
-// be obtained while revocation is enforced, a plugin that is needed). An
+// the check that failed (or the verification plugin that rejected the
+// signature); Skipped when the applicable statement's level is skip;
+// Errored when notation cannot decide: a revocation status that cannot be
+// obtained while revocation is enforced, or a verification plugin that the
+// signature names and that is not configured, not installed, older than
+// the signature asks, or that fails, hangs or answers garbage (Plugins). An
 // error is returned when the envelope cannot be fetched.
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layers := req.Manifest.Layers

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -259,6 +260,94 @@ func TestPluginsOptions(t *testing.T) {
 			_, err := notation.New(opts(c.plugins))
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Fatalf("err = %v, want %q", err, c.err)
+			}
+		})
+	}
+}
+
+// TestPluginsCLI runs `vouch verify` with a config file whose notation
+// verifier has a plugin folder, relative to the file, and pluginConfig:
+// the plugin's acceptance allows (exit 0), its rejection denies (exit 1);
+// `notation verify --plugin-config` with the plugin installed agrees.
+func TestPluginsCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds vouch")
+	}
+	ctx := t.Context()
+	bin := testbed.Vouch(t)
+	trusted := newCA(t, "Vouch Plugin CLI Root")
+	var good signerKey
+	good.key, good.chain = trusted.leaf(t, "plugin signer", leafOptions{})
+	reg := testbed.Distribution(t)
+	p := testbed.NewPusher(t, reg.Host, "plugin/cli")
+	img := p.Image("", "image for vouch verify")
+	signNamingPlugin(ctx, t, p, img, good.key, good.chain, notation.MediaTypeJWS, testPluginName, "1.0.0")
+	ref := reg.Host + "/plugin/cli@" + img.Digest.String()
+
+	work := t.TempDir()
+	copyPlugin(t, filepath.Join(testPluginDir(t), testPluginName), filepath.Join(work, "plugins", testPluginName), 0o755)
+	files := map[string]string{
+		"ca.pem": trusted.pem(),
+		"trustpolicy.json": `{"version":"1.0","trustPolicies":[{"name":"acme","registryScopes":["*"],
+		  "signatureVerification":{"level":"strict"},"trustStores":["ca:acme"],"trustedIdentities":["*"]}]}`,
+	}
+	for _, mode := range []string{"accept", "reject-identity"} {
+		files[mode+".yaml"] = `version: v1
+trustStores: [{name: "ca:acme", files: [ca.pem]}]
+verifiers:
+  - name: notation
+    type: notation
+    notation:
+      trustPolicy: trustpolicy.json
+      plugins: {dir: plugins, timeout: 5s, config: {mode: ` + mode + `}}
+`
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(work, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		mode string
+		code int
+		out  string
+	}{
+		{"accept", 0, `signed by "CN=plugin signer`},
+		{"reject-identity", 1, `verification plugin "vouch-test" rejected the signer's identity: signing profile arn:test:profile/revoked-team is not trusted`},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, bin, "verify", "--config", filepath.Join(work, c.mode+".yaml"), "--plain-http", ref)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var exitErr *exec.ExitError
+			if errors.As(err, &exitErr) {
+				code = exitErr.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("vouch verify (exit %d):\n%s", code, out)
+			if code != c.code || !strings.Contains(string(out), c.out) {
+				t.Fatalf("exit %d, want %d, and output containing %q", code, c.code, c.out)
+			}
+
+			// notation 1.3.2 itself, with the plugin in its plugin
+			// folder, decides the same.
+			xdg := t.TempDir()
+			conf := filepath.Join(xdg, "notation")
+			copyPlugin(t, filepath.Join(testPluginDir(t), testPluginName), filepath.Join(conf, "plugins", testPluginName), 0o755)
+			for name, body := range map[string]string{"trustpolicy.json": files["trustpolicy.json"], "truststore/x509/ca/acme/ca.pem": files["ca.pem"]} {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(conf, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(conf, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nout, err := testbed.RunErr([]string{"XDG_CONFIG_HOME=" + xdg, "XDG_CACHE_HOME=" + t.TempDir()}, testbed.Bin(t, "notation"),
+				"verify", "--insecure-registry", "--plugin-config", "mode="+c.mode, ref)
+			t.Logf("notation verify: %v\n%s", err, nout)
+			if (err == nil) != (c.code == 0) {
+				t.Fatalf("notation verify: err = %v, vouch verify exit %d", err, c.code)
 			}
 		})
 	}
