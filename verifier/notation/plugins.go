@@ -345,13 +345,37 @@ func (p *cliPlugin) call(ctx context.Context, req plugin.Request, resp any) erro
 	case readErr != nil:
 		return fail("output could not be read: %v", readErr)
 	}
-	if err := untrusted.CheckJSONDepth(out, maxPluginJSONDepth); err != nil {
-		return fail("answered something that is not its response: %v", err)
-	}
-	if err := json.Unmarshal(out, resp); err != nil {
-		return fail("answered something that is not its response (%d bytes): %v", len(out), untrusted.JSONError(err))
+	if err := decodePluginResponse(out, resp); err != nil {
+		return fail("answered something that is not its response (%d bytes): %v", len(out), err)
 	}
 	return nil
+}
+
+// decodePluginResponse decodes a plugin's standard output into resp: one
+// JSON value, nested at most maxPluginJSONDepth levels.
+func decodePluginResponse(out []byte, resp any) error {
+	if err := untrusted.CheckJSONDepth(out, maxPluginJSONDepth); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, resp); err != nil {
+		return untrusted.JSONError(err)
+	}
+	return nil
+}
+
+// pluginErrorMessage reads the plugin contract's JSON error from a
+// plugin's standard error: "CODE: MESSAGE", cut and made printable. It
+// reports false for anything else.
+func pluginErrorMessage(data []byte) (string, bool) {
+	var perr plugin.Error
+	if decodePluginResponse(data, &perr) != nil || (perr.ErrCode == "" && perr.Message == "") {
+		return "", false
+	}
+	msg := untrusted.Text(string(perr.ErrCode), 64)
+	if perr.Message != "" {
+		msg += ": " + untrusted.Text(perr.Message, maxPluginReason)
+	}
+	return msg, true
 }
 
 // failed explains a plugin that exited with an error: by the contract's
@@ -366,13 +390,8 @@ func (p *cliPlugin) failed(command plugin.Command, waitErr error, stderr *headWr
 			status = fmt.Sprintf("was killed by signal %s", ws.Signal())
 		}
 	}
-	var perr plugin.Error
 	data := stderr.Bytes()
-	if untrusted.CheckJSONDepth(data, maxPluginJSONDepth) == nil && json.Unmarshal(data, &perr) == nil && (perr.ErrCode != "" || perr.Message != "") {
-		msg := untrusted.Text(string(perr.ErrCode), 64)
-		if perr.Message != "" {
-			msg += ": " + untrusted.Text(perr.Message, maxPluginReason)
-		}
+	if msg, ok := pluginErrorMessage(data); ok {
 		return &PluginError{Plugin: p.name, Command: command, Msg: fmt.Sprintf("failed (%s): %s", status, msg)}
 	}
 	what := "nothing on standard error"
