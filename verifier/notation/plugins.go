@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sync"
 	"syscall"
@@ -79,9 +78,21 @@ type Plugins struct {
 	Env []string
 }
 
-// validPluginName is what notation accepts as a plugin name (the part of
-// the executable's name after "notation-"); "." and ".." are refused too.
-var validPluginName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,200}$`)
+// validPluginName tells whether name is what notation accepts as a plugin
+// name (the part of the executable's name after "notation-": letters,
+// digits, "_", "." and "-"), at most 200 bytes, and neither "." nor "..":
+// one path element below the plugin folder.
+func validPluginName(name string) bool {
+	if name == "" || len(name) > 200 || name == "." || name == ".." {
+		return false
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // PluginError is a verification plugin that could not be found or run, or
 // that answered something other than the plugin contract's response: the
@@ -154,7 +165,7 @@ func (m *pluginManager) get(name string) (*cliPlugin, error) {
 	if m.dir == "" {
 		return nil, errNoPluginDir
 	}
-	if !validPluginName.MatchString(name) || name == "." || name == ".." {
+	if !validPluginName(name) {
 		return nil, errors.New("not a valid plugin name")
 	}
 	path := filepath.Join(m.dir, name, plugin.BinaryPrefix+name)
@@ -185,7 +196,7 @@ func (m *pluginManager) List(context.Context) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() && validPluginName.MatchString(e.Name()) {
+		if e.IsDir() && validPluginName(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
