@@ -276,7 +276,7 @@ func (c *check) result() vouch.Result {
 			if version != "" && minVersion != "" && semver.IsValid("v"+version) && semver.Compare("v"+version, "v"+minVersion) < 0 {
 				return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("the signature requires verification plugin %q version %s or later; the installed one is version %s", plugin, minVersion, version), Details: details}
 			}
-			return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("notation could not use verification plugin %q, which the signature requires: %v", plugin, inconclusive), Details: details}
+			return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("notation could not use verification plugin %q, which the signature requires: %s", plugin, untrusted.Text(inconclusive.Error(), 1024)), Details: details}
 		}
 		return vouch.Result{Outcome: vouch.Errored, Reason: "notation could not decide: " + inconclusive.Error(), Details: details}
 	}

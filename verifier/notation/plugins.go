@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/notaryproject/notation-plugin-framework-go/plugin"
+	"golang.org/x/mod/semver"
 
 	"github.com/vouch-project/vouch/internal/untrusted"
 )
@@ -254,6 +255,8 @@ func (p *cliPlugin) checkMetadata(md *plugin.GetMetadataResponse) error {
 		return bad("name, description, version and url are required")
 	case md.Name != p.name:
 		return bad("it calls itself %q", untrusted.Text(md.Name, 200))
+	case !semver.IsValid("v" + md.Version):
+		return bad("version %q is not semantic versioning", untrusted.Text(md.Version, 64))
 	case len(md.Capabilities) == 0:
 		return bad("no capabilities")
 	case !slices.Contains(md.SupportedContractVersions, plugin.ContractVersion):

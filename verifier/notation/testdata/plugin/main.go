@@ -7,6 +7,7 @@
 //	accept (default)   success for every capability asked
 //	reject-identity    the trusted identity check fails
 //	reject-revocation  the revocation check fails
+//	no-result          answers without results
 //	error              exits 1 with the contract's JSON error
 //	stderr             exits 1 with a secret-looking log line on stderr
 //	hang               never answers
@@ -16,7 +17,9 @@
 //	                   other than PATH, naming them
 //
 // pluginConfig's "expect-identity", when set, must be among the trust
-// policy's trustedIdentities, or the identity check fails.
+// policy's trustedIdentities, or the identity check fails;
+// "metadata-name" and "metadata-version" change what get-plugin-metadata
+// answers.
 //
 // The tests build it as notation lays plugins out:
 // DIR/vouch-test/notation-vouch-test.
@@ -42,14 +45,17 @@ const (
 type testPlugin struct{}
 
 func (testPlugin) GetMetadata(_ context.Context, req *plugin.GetMetadataRequest) (*plugin.GetMetadataResponse, error) {
-	name := Name
+	name, version := Name, Version
 	if req.PluginConfig["metadata-name"] != "" {
 		name = req.PluginConfig["metadata-name"]
+	}
+	if req.PluginConfig["metadata-version"] != "" {
+		version = req.PluginConfig["metadata-version"]
 	}
 	return &plugin.GetMetadataResponse{
 		Name:                      name,
 		Description:               "vouch's test verification plugin",
-		Version:                   Version,
+		Version:                   version,
 		URL:                       "https://github.com/vouch-project/vouch",
 		SupportedContractVersions: []string{plugin.ContractVersion},
 		Capabilities:              []plugin.Capability{plugin.CapabilityTrustedIdentityVerifier, plugin.CapabilityRevocationCheckVerifier},
@@ -71,6 +77,8 @@ func (testPlugin) VerifySignature(_ context.Context, req *plugin.VerifySignature
 		fail(plugin.CapabilityTrustedIdentityVerifier, "signing profile arn:test:profile/revoked-team is not trusted")
 	case "reject-revocation":
 		fail(plugin.CapabilityRevocationCheckVerifier, "signing job 1234 was revoked")
+	case "no-result":
+		clear(results)
 	case "error":
 		return nil, plugin.NewError(plugin.ErrorCodeAccessDenied, "not allowed to call the signing service")
 	case "stderr":
