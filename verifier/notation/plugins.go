@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,8 +306,11 @@ func (p *cliPlugin) GenerateEnvelope(context.Context, *plugin.GenerateEnvelopeRe
 	return nil, errSigning
 }
 
-// errPluginTimeout is the cause of a call's context ending at the timeout.
-var errPluginTimeout = errors.New("plugin timeout")
+// Causes of a call's context ending: the timeout, too much output.
+var (
+	errPluginTimeout  = errors.New("plugin timeout")
+	errPluginOverflow = errors.New("plugin output over the limit")
+)
 
 // call runs the plugin with req's command as its one argument and req on
 // its standard input, and decodes its standard output into resp. Whatever
@@ -322,43 +324,39 @@ func (p *cliPlugin) call(ctx context.Context, req plugin.Request, resp any) erro
 	if err != nil {
 		return fail("request: %v", err)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, p.m.timeout, errPluginTimeout)
+	timed, cancel := context.WithTimeoutCause(ctx, p.m.timeout, errPluginTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.path, string(command))
+	run, stop := context.WithCancelCause(timed)
+	defer stop(nil)
+	cmd := exec.CommandContext(run, p.path, string(command))
 	cmd.Env = p.m.env
 	cmd.Dir = filepath.Dir(p.path)
 	cmd.Stdin = bytes.NewReader(input)
+	// Writers rather than pipes read here: exec copies the output, and
+	// WaitDelay bounds the wait for it even when something the plugin
+	// started, out of its process group, holds the output open.
+	stdout := &headWriter{max: MaxPluginOutputBytes, full: func() { stop(errPluginOverflow) }}
 	stderr := &headWriter{max: MaxPluginErrorBytes}
-	cmd.Stderr = stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process) }
 	cmd.WaitDelay = pluginWaitDelay
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return fail("could not start: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return fail("could not start: %v", err)
-	}
-	out, readErr := io.ReadAll(io.LimitReader(stdout, MaxPluginOutputBytes+1))
-	overflow := len(out) > MaxPluginOutputBytes
-	if overflow {
-		_ = killGroup(cmd.Process)
-	}
-	waitErr := cmd.Wait()
+	waitErr := cmd.Run()
+	// The plugin is gone; whatever it left behind in its group goes too.
 	_ = killGroup(cmd.Process)
-	switch {
-	case overflow:
+	switch cause := context.Cause(run); {
+	case cause == errPluginOverflow:
 		return fail("wrote more than %d bytes and was killed", MaxPluginOutputBytes)
-	case context.Cause(ctx) == errPluginTimeout:
+	case cause == errPluginTimeout:
 		return fail("did not finish within the timeout of %s and was killed", p.m.timeout)
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(waitErr, exec.ErrWaitDelay):
+		return fail("exited, but left a process holding its output open; its answer is not used")
 	case waitErr != nil:
 		return p.failed(command, waitErr, stderr)
-	case readErr != nil:
-		return fail("output could not be read: %v", readErr)
 	}
+	out := stdout.Bytes()
 	if err := decodePluginResponse(out, resp); err != nil {
 		return fail("answered something that is not its response (%d bytes): %v", len(out), err)
 	}
@@ -427,18 +425,29 @@ func killGroup(p *os.Process) error {
 	return err
 }
 
-// headWriter keeps the first max bytes written to it and discards the rest,
-// never blocking the writer.
+// headWriter keeps the first max bytes written to it. Without full, it
+// discards the rest, never blocking the writer; with full, it calls full
+// once, and fails, when more than max bytes come.
 type headWriter struct {
-	max int
-	mu  sync.Mutex
-	buf bytes.Buffer
+	max  int
+	full func()
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	over bool
 }
 
 func (w *headWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if room := w.max - w.buf.Len(); room > 0 {
+	room := w.max - w.buf.Len()
+	if w.full != nil && len(b) > room {
+		if !w.over {
+			w.over = true
+			w.full()
+		}
+		return 0, errPluginOverflow
+	}
+	if room > 0 {
 		w.buf.Write(b[:min(room, len(b))])
 	}
 	return len(b), nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,14 @@ var (
 	pluginBuildDir string
 	pluginBuildErr error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pluginBuildDir != "" {
+		os.RemoveAll(pluginBuildDir)
+	}
+	os.Exit(code)
+}
 
 // testPluginDir builds testdata/plugin once per test binary into a plugin
 // folder laid out as notation's (DIR/vouch-test/notation-vouch-test) and
@@ -219,6 +228,51 @@ func TestPlugins(t *testing.T) {
 				t.Errorf("verification took %s", elapsed)
 			}
 		})
+	}
+}
+
+// TestPluginsKillGroup checks that a plugin that runs past its timeout is
+// killed with what it started: its child, which holds the plugin's output
+// open, is gone too.
+func TestPluginsKillGroup(t *testing.T) {
+	ctx := t.Context()
+	trusted := newCA(t, "Vouch Plugin Group Root")
+	var good signerKey
+	good.key, good.chain = trusted.leaf(t, "plugin signer", leafOptions{})
+	reg := testbed.Distribution(t)
+	p := testbed.NewPusher(t, reg.Host, "plugin/group")
+	img := p.Image("", "image for the process group")
+	signNamingPlugin(ctx, t, p, img, good.key, good.chain, notation.MediaTypeJWS, testPluginName, "")
+
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	o := policyJSON(t, "strict", "")
+	o.TrustStores = notation.TrustStores{Inline: map[string][]string{"ca:acme": {trusted.pem()}}}
+	o.Plugins = notation.Plugins{Dir: testPluginDir(t), Timeout: time.Second, Config: map[string]string{"mode": "hang-child", "pid-file": pidFile}}
+	v, err := notation.New(*o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newGate(t, v).check(ctx, t, testbed.Ref(t, reg.Host+"/plugin/group@"+img.Digest.String()), vouch.Denied,
+		want{vouch.Errored, "did not finish within the timeout of 1s and was killed", nil})
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed: gone, or a zombie that nobody reaped yet.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin's child %d still runs: %s", pid, stat)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

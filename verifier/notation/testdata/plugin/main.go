@@ -11,6 +11,7 @@
 //	error              exits 1 with the contract's JSON error
 //	stderr             exits 1 with a secret-looking log line on stderr
 //	hang               never answers
+//	hang-child         never answers, and starts a child that never ends
 //	garbage            answers bytes that are not JSON
 //	flood              answers more than vouch reads
 //	env                fails the identity check if it sees any variable
@@ -28,7 +29,9 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +89,22 @@ func (testPlugin) VerifySignature(_ context.Context, req *plugin.VerifySignature
 		os.Exit(1)
 	case "hang":
 		time.Sleep(time.Hour)
+	case "hang-child":
+		// A child in the plugin's process group, holding its output open,
+		// whose PID goes to the file pluginConfig's "pid-file" names.
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		child := exec.Command(self, sleepForever)
+		child.Stdout = os.NewFile(1, "stdout")
+		if err := child.Start(); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(req.PluginConfig["pid-file"], []byte(strconv.Itoa(child.Process.Pid)), 0o600); err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Hour)
 	case "garbage":
 		os.NewFile(1, "stdout").WriteString("Hello! I am not JSON.\n")
 		os.Exit(0)
@@ -138,7 +157,15 @@ func (testPlugin) GenerateEnvelope(context.Context, *plugin.GenerateEnvelopeRequ
 	return nil, plugin.NewUnsupportedError("generate-envelope")
 }
 
+// sleepForever is the argument that makes the plugin sleep, as the child
+// of mode hang-child.
+const sleepForever = "sleep-forever"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == sleepForever {
+		time.Sleep(time.Hour)
+		return
+	}
 	c, err := cli.New(testPlugin{})
 	if err != nil {
 		os.Exit(3)
