@@ -73,8 +73,9 @@ type Plugins struct {
 	// `notation verify --plugin-config KEY=VALUE` does. Optional.
 	Config map[string]string
 	// Env names the variables of vouch's environment that plugins get
-	// (AWS_REGION, HOME…); they get no others, except PATH set to
-	// DefaultPluginPath unless PATH is named here. Optional.
+	// (AWS_REGION, HOME…), with the values they have when New runs; they
+	// get no others, except PATH set to DefaultPluginPath unless PATH is
+	// named here. Optional.
 	Env []string
 }
 
