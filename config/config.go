@@ -257,6 +257,9 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 			// naming one would run programs of its choosing there.
 			return fmt.Errorf("%s.type: a %s cannot run plugins (they execute inside vouch's container); ask the cluster admin to add the plugin to the %s", path, KindTenant, KindCluster)
 		}
+		if form == FormTenant && v.Notation != nil && v.Notation.Plugins != nil {
+			return fmt.Errorf("%s.notation.plugins: a %s cannot run notation verification plugins (they execute inside vouch's container); ask the cluster admin to set them in the %s", path, KindTenant, KindCluster)
+		}
 		for _, other := range kinds {
 			if other.set(v) && other.name != v.Type {
 				return fmt.Errorf("%s.%s: set, but the verifier's type is %s", path, other.name, v.Type)

@@ -13,7 +13,8 @@ import (
 // TrustFiles lists the files and folders whose content the file's
 // verifiers read, resolved: trust store certificates, Notation trust
 // policies and the trust store folder of a Notation configDir, cosign keys,
-// certificate roots and trusted roots, schema files, plugin executables.
+// certificate roots and trusted roots, schema files, plugin executables and
+// Notation plugin folders.
 // Caches (notation's crlCacheDir) and the Docker config (credentials, not
 // trust) are not listed.
 func (f *File) TrustFiles() []string {
@@ -49,6 +50,9 @@ func notationFiles(c *notation.Config) []string {
 	files := []string{c.TrustPolicy}
 	if c.ConfigDir != "" {
 		files = append(files, filepath.Join(c.ConfigDir, "truststore"))
+	}
+	if c.Plugins != nil && c.Plugins.Dir != "" {
+		files = append(files, c.Plugins.Dir)
 	}
 	return files
 }

@@ -28,21 +28,21 @@ func TestTrustFilesAndFingerprint(t *testing.T) {
 registries: {dockerConfig: docker.json}
 trustStores: [{name: "ca:acme", files: [certs/ca.pem]}]
 verifiers:
-  - {name: n, type: notation, notation: {trustPolicy: tp.json, configDir: notation, revocation: {crlCacheDir: crl}}}
+  - {name: n, type: notation, notation: {trustPolicy: tp.json, configDir: notation, revocation: {crlCacheDir: crl}, plugins: {dir: plugins}}}
   - {name: c, type: cosign, cosign: {keys: {files: [cosign.pub]}, certificateRoots: {files: [roots.pem]}, identities: [{issuer: i, subject: s}], trustedRoot: trusted_root.json}}
   - {name: s, type: schema, schema: {artifactTypes: [a], schemaURL: "https://x.example/s.json", schemaFile: s.json, resources: [{url: "https://x.example/r.json", file: r.json}]}}
   - {name: p, type: plugin, plugin: {path: /usr/bin/true, artifactTypes: ["*"], args: [args.txt]}}
   - {name: b, type: sbom, sbom: {}}
 `
 	write("vouch.yaml", doc)
-	for _, name := range []string{"docker.json", "certs/ca.pem", "tp.json", "notation/truststore/x509/ca/acme/root.pem", "crl/cached.crl", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json", "args.txt"} {
+	for _, name := range []string{"docker.json", "certs/ca.pem", "tp.json", "notation/truststore/x509/ca/acme/root.pem", "crl/cached.crl", "plugins/x/notation-x", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json", "args.txt"} {
 		write(name, name+" 1")
 	}
 	f, err := config.Load(filepath.Join(dir, "vouch.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"certs/ca.pem", "tp.json", "notation/truststore", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json"}
+	want := []string{"certs/ca.pem", "tp.json", "notation/truststore", "plugins", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json"}
 	for i, p := range want {
 		want[i] = filepath.Join(dir, p)
 	}
@@ -70,7 +70,7 @@ verifiers:
 			t.Fatalf("changing %s changed the fingerprint", name)
 		}
 	}
-	for _, name := range []string{"certs/ca.pem", "tp.json", "notation/truststore/x509/ca/acme/root.pem", "notation/truststore/x509/ca/acme/new.pem", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json"} {
+	for _, name := range []string{"certs/ca.pem", "tp.json", "notation/truststore/x509/ca/acme/root.pem", "notation/truststore/x509/ca/acme/new.pem", "plugins/x/notation-x", "plugins/y/notation-y", "cosign.pub", "roots.pem", "trusted_root.json", "s.json", "r.json"} {
 		before := fingerprint()
 		write(name, name+" 2")
 		if fingerprint() == before {

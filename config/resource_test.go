@@ -66,6 +66,8 @@ func TestParseResourcesErrors(t *testing.T) {
 			"spec.policy.scopes[0].namespaces: a VouchConfig applies to its own namespace only"},
 		{"a tenant running a plugin", tenant + "  verifiers: [{name: p, type: plugin, plugin: {path: /bin/true}}]\n",
 			"spec.verifiers[0].type: a VouchConfig cannot run plugins"},
+		{"a tenant running a notation plugin", tenant + "  verifiers: [{name: n, type: notation, notation: {trustPolicyRef: {kind: ConfigMap, name: a, key: b}, plugins: {dir: /plugins}}}]\n",
+			"spec.verifiers[0].notation.plugins: a VouchConfig cannot run notation verification plugins"},
 		{"a policy error", cluster + "  policy: {scopes: [{name: s, repositories: ['*']}]}\n",
 			"spec.policy.scopes[0].require: at least one requirement is required"},
 		{"a cluster resource with a namespace", strings.Replace(cluster, "{name: default}", "{name: default, namespace: x}", 1) + "  limits: {}\n",

@@ -136,6 +136,9 @@ func resolveNotation(c *notation.Config, abs func(string) string) {
 	if c.Revocation != nil {
 		c.Revocation.CRLCacheDir = abs(c.Revocation.CRLCacheDir)
 	}
+	if c.Plugins != nil {
+		c.Plugins.Dir = abs(c.Plugins.Dir)
+	}
 }
 
 func resolveCosign(c *cosign.Config, abs func(string) string) {
@@ -191,6 +194,7 @@ func buildNotation(b *building, path, name string, n *notation.Config) (vouch.Ve
 		TrustPolicy: doc,
 		TrustStores: stores,
 		Revocation:  n.Revocation.Revocation(),
+		Plugins:     n.Plugins.Options(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", path, name, err)

@@ -56,6 +56,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/cosign FuzzParseSimpleSigning
 ./verifier/internal/intoto FuzzParse
 ./verifier/notation FuzzParseTrustPolicy
+./verifier/notation FuzzPluginOutput
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse

@@ -2,6 +2,7 @@ package notation
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/vouch-project/vouch/internal/duration"
 	"github.com/vouch-project/vouch/trust"
@@ -29,6 +30,29 @@ type Config struct {
 	ConfigDir string `json:"configDir,omitempty"`
 	// Revocation configures OCSP and CRL checks. Optional.
 	Revocation *RevocationConfig `json:"revocation,omitempty"`
+	// Plugins configures the verification plugins that signatures may
+	// name. Optional; default none: plugins are disabled. Not in a
+	// VouchConfig: plugins run inside vouch's container.
+	Plugins *PluginsConfig `json:"plugins,omitempty"`
+}
+
+// PluginsConfig is the `plugins:` part of a notation section: the
+// config-file form of Plugins.
+//
+// +kubebuilder:object:generate=true
+type PluginsConfig struct {
+	// Dir is the plugin folder, laid out as notation's:
+	// DIR/NAME/notation-NAME. Optional; default none: a signature that
+	// names a verification plugin is errored.
+	Dir string `json:"dir,omitempty"`
+	// Timeout bounds each call of a plugin. Optional; default 10s.
+	Timeout Duration `json:"timeout,omitempty"`
+	// Config is passed to plugins as pluginConfig, as `notation verify
+	// --plugin-config` does. Optional.
+	Config map[string]string `json:"config,omitempty"`
+	// Env names the variables of vouch's environment that plugins get;
+	// they get no others, except PATH. Optional.
+	Env []string `json:"env,omitempty"`
 }
 
 // RevocationConfig is the `revocation:` part of a notation section: the
@@ -56,7 +80,25 @@ func (c *Config) Validate(prefix string) error {
 	if c == nil || (c.TrustPolicy == "" && c.TrustPolicyRef == nil) {
 		return fmt.Errorf("%s.trustPolicy: required for a notation verifier (trustPolicyRef in a custom resource)", prefix)
 	}
+	if p := c.Plugins; p != nil {
+		if p.Dir == "" && (len(p.Config) > 0 || len(p.Env) > 0 || p.Timeout.Duration != 0) {
+			return fmt.Errorf("%s.plugins.dir: required when other plugins fields are set", prefix)
+		}
+		for i, name := range p.Env {
+			if name == "" || strings.ContainsAny(name, "=\x00") {
+				return fmt.Errorf("%s.plugins.env[%d]: %q is not a variable name", prefix, i, name)
+			}
+		}
+	}
 	return nil
+}
+
+// Options returns p as Options.Plugins takes it; a nil p disables plugins.
+func (p *PluginsConfig) Options() Plugins {
+	if p == nil {
+		return Plugins{}
+	}
+	return Plugins{Dir: p.Dir, Timeout: p.Timeout.Duration, Config: p.Config, Env: p.Env}
 }
 
 // Revocation returns r as Options.Revocation takes it; a nil r is the

@@ -1,7 +1,8 @@
 // Package notation verifies Notary Project signatures (JWS and COSE
 // envelopes) attached to OCI artifacts as referrers, with notation-go: the
 // trust policy document and trust stores that notation reads, RFC 3161
-// timestamp countersignatures, and revocation by OCSP and CRL.
+// timestamp countersignatures, revocation by OCSP and CRL, and the
+// verification plugins that signatures name (Plugins).
 //
 // The checks and their order are notation's, from the Notary Project
 // specification's "Signature verification" section:
@@ -25,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -37,10 +39,13 @@ import (
 	"github.com/notaryproject/notation-go/verifier"
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
+	"github.com/notaryproject/notation-plugin-framework-go/plugin"
 	"github.com/notaryproject/tspclient-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/mod/semver"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
 // ArtifactType is the artifact type of a Notary Project signature manifest.
@@ -88,15 +93,19 @@ type Options struct {
 	// --scope`: a statement with this scope, else one with "*", applies.
 	// Optional; default "local/oci-layout".
 	LayoutScope string
+	// Plugins configures the verification plugins that signatures may
+	// name. Optional; default none: such signatures are errored.
+	Plugins Plugins
 }
 
 // Verifier verifies Notary Project signatures with notation-go. It is safe
 // for concurrent use.
 type Verifier struct {
-	name   string
-	policy *trustpolicy.Document
-	layout string
-	nv     notationgo.Verifier
+	name         string
+	policy       *trustpolicy.Document
+	layout       string
+	nv           notationgo.Verifier
+	pluginConfig map[string]string
 }
 
 // New checks opts and builds a Verifier: the policy must validate, every
@@ -132,7 +141,11 @@ func New(opts Options) (*Verifier, error) {
 	if opts.Revocation.DisableUnsafe {
 		skipRevocation(policy)
 	}
-	nv, err := verifier.NewWithOptions(policy, stores, nil, verifier.VerifierOptions{
+	plugins, err := newPluginManager(opts.Plugins)
+	if err != nil {
+		return nil, fmt.Errorf("notation: %w", err)
+	}
+	nv, err := verifier.NewWithOptions(policy, stores, plugins, verifier.VerifierOptions{
 		RevocationCodeSigningValidator:  validators.codeSigning,
 		RevocationTimestampingValidator: validators.timestamping,
 	})
@@ -143,7 +156,7 @@ func New(opts Options) (*Verifier, error) {
 	if name == "" {
 		name = DefaultName
 	}
-	return &Verifier{name: name, policy: policy, layout: layout, nv: nv}, nil
+	return &Verifier{name: name, policy: policy, layout: layout, nv: nv, pluginConfig: maps.Clone(opts.Plugins.Config)}, nil
 }
 
 // Name returns the verifier's name in reports.
@@ -158,9 +171,12 @@ func (v *Verifier) Handles(artifactType string) bool { return artifactType == Ar
 //
 // Outcomes: Passed when notation accepts the signature, with what it logged
 // only (levels permissive and audit) in the reason and Details; Failed with
-// the check that failed; Skipped when the applicable statement's level is
-// skip; Errored when notation cannot decide (a revocation status that cannot
-// be obtained while revocation is enforced, a plugin that is needed). An
+// the check that failed (or the verification plugin that rejected the
+// signature); Skipped when the applicable statement's level is skip;
+// Errored when notation cannot decide: a revocation status that cannot be
+// obtained while revocation is enforced, or a verification plugin that the
+// signature names and that is not configured, not installed, older than
+// the signature asks, or that fails, hangs or answers garbage (Plugins). An
 // error is returned when the envelope cannot be fetched.
 func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.Result, error) {
 	layers := req.Manifest.Layers
@@ -186,6 +202,7 @@ func (v *Verifier) Verify(ctx context.Context, req *vouch.VerifyRequest) (vouch.
 	outcome, err := v.nv.Verify(withRecorder(ctx, rec), req.Subject, blob, notationgo.VerifierVerifyOptions{
 		ArtifactReference:  ref,
 		SignatureMediaType: env.MediaType,
+		PluginConfig:       v.pluginConfig,
 	})
 	if ctx.Err() != nil {
 		return vouch.Result{}, ctx.Err()
@@ -240,6 +257,11 @@ func (c *check) result() vouch.Result {
 		}
 		return vouch.Pass(reason, details)
 	}
+	if err := c.rec.pluginState().err; err != nil {
+		// Found before or after notation's own checks, a plugin that
+		// cannot be run is what stopped verification.
+		return vouch.Result{Outcome: vouch.Errored, Reason: "the signature requires " + err.Error(), Details: details}
+	}
 	for _, r := range c.outcome.VerificationResults {
 		if r.Error != nil && r.Action == trustpolicy.ActionEnforce {
 			details["check"] = string(r.Type)
@@ -250,7 +272,11 @@ func (c *check) result() vouch.Result {
 	var inconclusive notationgo.ErrorVerificationInconclusive
 	if errors.As(c.err, &inconclusive) {
 		if plugin := c.plugin(); plugin != "" {
-			return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("the signature requires the notation verification plugin %q, and vouch does not run notation plugins", plugin), Details: details}
+			version, minVersion := c.rec.pluginState().version, c.pluginMinVersion()
+			if version != "" && minVersion != "" && semver.IsValid("v"+version) && semver.Compare("v"+version, "v"+minVersion) < 0 {
+				return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("the signature requires verification plugin %q version %s or later; the installed one is version %s", plugin, minVersion, version), Details: details}
+			}
+			return vouch.Result{Outcome: vouch.Errored, Reason: fmt.Sprintf("notation could not use verification plugin %q, which the signature requires: %s", plugin, untrusted.Text(inconclusive.Error(), 1024)), Details: details}
 		}
 		return vouch.Result{Outcome: vouch.Errored, Reason: "notation could not decide: " + inconclusive.Error(), Details: details}
 	}
@@ -272,6 +298,13 @@ func (c *check) explain(r *notationgo.ValidationResult) (vouch.Outcome, string) 
 	var certErr truststore.CertificateError
 	if errors.As(err, &inconclusive) || errors.As(err, &storeErr) || errors.As(err, &certErr) {
 		return vouch.Errored, fmt.Sprintf("notation could not check %s: %v", r.Type, err)
+	}
+	if res := c.pluginResult(r.Type); res != nil && !res.Success {
+		what := "rejected the signer's identity"
+		if r.Type == trustpolicy.TypeRevocation {
+			what = "failed the revocation check"
+		}
+		return vouch.Failed, fmt.Sprintf("verification plugin %q %s: %s", c.plugin(), what, untrusted.Text(res.Reason, maxPluginReason))
 	}
 	switch r.Type {
 	case trustpolicy.TypeIntegrity:
@@ -383,6 +416,12 @@ func (c *check) details() map[string]any {
 	if target, ok := c.target(); ok {
 		d["signedDigest"] = target.Digest.String()
 	}
+	if name := c.plugin(); name != "" {
+		d["verificationPlugin"] = name
+		if version := c.rec.pluginState().version; version != "" {
+			d["verificationPluginVersion"] = version
+		}
+	}
 	if ts := info.UnsignedAttributes.TimestampSignature; len(ts) > 0 {
 		if token, err := tspclient.ParseSignedToken(ts); err == nil {
 			if tst, err := token.Info(); err == nil {
@@ -438,16 +477,39 @@ func (c *check) hasTimestamp() bool {
 }
 
 // plugin names the verification plugin the signature asks for, if any.
+// The signer chose it: it is cut for reports.
 func (c *check) plugin() string {
+	return untrusted.Text(c.attribute(verifier.HeaderVerificationPlugin), 256)
+}
+
+// pluginMinVersion is the plugin version the signature asks for, if any.
+func (c *check) pluginMinVersion() string {
+	return untrusted.Text(c.attribute(verifier.HeaderVerificationPluginMinVersion), 64)
+}
+
+// attribute is a string-valued extended signed attribute of the envelope.
+func (c *check) attribute(key string) string {
 	if c.outcome.EnvelopeContent == nil {
 		return ""
 	}
-	attr, err := c.outcome.EnvelopeContent.SignerInfo.ExtendedAttribute(verifier.HeaderVerificationPlugin)
+	attr, err := c.outcome.EnvelopeContent.SignerInfo.ExtendedAttribute(key)
 	if err != nil {
 		return ""
 	}
-	name, _ := attr.Value.(string)
-	return name
+	value, _ := attr.Value.(string)
+	return value
+}
+
+// pluginResult is the verification plugin's answer for the capability
+// that takes over check t, if the plugin answered for it.
+func (c *check) pluginResult(t trustpolicy.ValidationType) *plugin.VerificationResult {
+	capability := plugin.CapabilityTrustedIdentityVerifier
+	if t == trustpolicy.TypeRevocation {
+		capability = plugin.CapabilityRevocationCheckVerifier
+	} else if t != trustpolicy.TypeAuthenticity {
+		return nil
+	}
+	return c.rec.pluginState().results[capability]
 }
 
 func (c *check) chain() []*x509.Certificate {

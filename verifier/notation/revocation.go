@@ -162,10 +162,12 @@ func namesServers(chain []*x509.Certificate) bool {
 
 type recorderKey struct{}
 
-// recorder keeps the revocation results of one Verify call.
+// recorder keeps the revocation results and what the verification plugin
+// did in one Verify call.
 type recorder struct {
 	mu                        sync.Mutex
 	codeSigning, timestamping revocationRecord
+	plugin                    pluginRecord
 }
 
 func withRecorder(ctx context.Context, rec *recorder) context.Context {
