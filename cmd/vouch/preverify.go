@@ -10,14 +10,16 @@ import (
 )
 
 // newPreverify returns the queue of pre-verification, verifying through
-// eng's Refresh, and, with --events-token-file, the events endpoints that
-// feed it.
-func newPreverify(sf *serveFlags, eng *engine.Engine, metrics *server.Metrics, logger *slog.Logger) (*preverify.Queue, *preverify.Handler, error) {
+// eng's Refresh under each policy scope that scopes saw, and, with
+// --events-token-file, the events endpoints that feed it.
+func newPreverify(sf *serveFlags, eng *engine.Engine, scopes *preverify.Scopes, metrics *server.Metrics, logger *slog.Logger) (*preverify.Queue, *preverify.Handler, error) {
 	logger = logger.With("component", "preverify")
 	queue, err := preverify.NewQueue(preverify.QueueOptions{
 		Verify:       eng.Refresh,
 		VerifyCached: eng.Verify,
 		Resolve:      eng.ResolveUncached,
+		Scopes:       scopes.Namespaces,
+		Cached:       eng.HasVerdict,
 		MaxQueued:    sf.preverifyQueue,
 		Rate:         sf.preverifyRate,
 		PerRegistry:  sf.preverifyPerRegistry,
