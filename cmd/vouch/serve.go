@@ -228,7 +228,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	var queue *preverify.Queue
 	var events *preverify.Handler
 	if sf.preverifyEnabled() {
-		if queue, events, err = newPreverify(sf, eng, scopes, metrics, logger); err != nil {
+		if queue, events, err = newPreverify(sf, eng, scopes, gf.timeout, metrics, logger); err != nil {
 			return err
 		}
 	}
