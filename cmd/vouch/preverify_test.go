@@ -438,6 +438,21 @@ func TestServeRegistryEventsNamespaces(t *testing.T) {
 		t.Fatalf("the denials should be cached: %v, hits %v → %v, misses %v → %v", got, h, hits(), m, misses())
 	}
 
+	registryRequests := func() float64 {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var n float64
+		for _, m := range regexp.MustCompile(`(?m)^vouch_registry_requests_total\{[^}]*\} (\S+)$`).FindAllSubmatch(data, -1) {
+			v, _ := strconv.ParseFloat(string(m[1]), 64)
+			n += v
+		}
+		return n
+	}
+	requestsBefore := registryRequests()
 	before := metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`)
 	notation("sign", "--insecure-registry", fmt.Sprintf("%s/events/app@%s", reg.Host, img.Digest))
 	// One verification for requests that name no namespace, one for each
@@ -445,6 +460,7 @@ func TestServeRegistryEventsNamespaces(t *testing.T) {
 	waitFor(t, 20*time.Second, logs, "the notification to be verified under the three policies", func() bool {
 		return metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`) >= before+3
 	})
+	t.Logf("signature pushed → verdicts replaced under 3 policies with %v registry requests by vouch", registryRequests()-requestsBefore)
 	h, m = hits(), misses()
 	if got := ask(all...); !got[""] || !got["prod"] || !got["dev"] {
 		t.Fatalf("signed image still denied after the notification: %v\n%s", got, logs.String())
