@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vouch-project/vouch"
 )
@@ -20,17 +21,18 @@ const DefaultMaxScopes = 4096
 // about an image re-verifies it under each of them (QueueOptions.Scopes).
 // It is safe for concurrent use.
 type Scopes struct {
-	max int
+	max  int
+	tick atomic.Uint64
 
-	mu   sync.Mutex
-	tick uint64
+	mu   sync.RWMutex
 	byNS map[string]*scope
 }
 
-// scope is one namespace's hash and when it was last seen.
+// scope is one namespace's hash (replaced, never changed) and when it was
+// last seen (a tick).
 type scope struct {
 	hash string
-	seen uint64
+	seen atomic.Uint64
 }
 
 // NewScopes returns a Scopes that remembers at most max namespaces (the
@@ -57,27 +59,33 @@ func (s *Scopes) Executor(f func(ctx context.Context, namespace string) (*vouch.
 }
 
 // Record notes that namespace ("" for requests that name none) decides
-// under hash.
+// under hash. A namespace seen again under the same hash, the common
+// case, costs a read lock.
 func (s *Scopes) Record(namespace, hash string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tick++
-	if sc, ok := s.byNS[namespace]; ok {
-		sc.hash, sc.seen = hash, s.tick
+	s.mu.RLock()
+	sc, ok := s.byNS[namespace]
+	if ok && sc.hash == hash {
+		sc.seen.Store(s.tick.Add(1))
+		s.mu.RUnlock()
 		return
 	}
-	if len(s.byNS) >= s.max {
+	s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byNS[namespace]; !ok && len(s.byNS) >= s.max {
 		s.evict()
 	}
-	s.byNS[namespace] = &scope{hash: hash, seen: s.tick}
+	sc = &scope{hash: hash}
+	sc.seen.Store(s.tick.Add(1))
+	s.byNS[namespace] = sc
 }
 
 // evict forgets the namespace seen least recently, never "". s.mu is held.
 func (s *Scopes) evict() {
 	oldest, at := "", uint64(0)
 	for ns, sc := range s.byNS {
-		if ns != "" && (oldest == "" || sc.seen < at) {
-			oldest, at = ns, sc.seen
+		if seen := sc.seen.Load(); ns != "" && (oldest == "" || seen < at) {
+			oldest, at = ns, seen
 		}
 	}
 	delete(s.byNS, oldest)
@@ -88,8 +96,8 @@ func (s *Scopes) evict() {
 // recently under it, sorted by name. A job for each re-verifies an image
 // under every policy scope in use.
 func (s *Scopes) Namespaces() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	base := s.byNS[""]
 	type pick struct {
 		ns   string
@@ -100,8 +108,8 @@ func (s *Scopes) Namespaces() []string {
 		if ns == "" || (base != nil && sc.hash == base.hash) {
 			continue
 		}
-		if p, ok := byHash[sc.hash]; !ok || sc.seen > p.seen {
-			byHash[sc.hash] = pick{ns, sc.seen}
+		if p, ok := byHash[sc.hash]; !ok || sc.seen.Load() > p.seen {
+			byHash[sc.hash] = pick{ns, sc.seen.Load()}
 		}
 	}
 	out := make([]string, 0, len(byHash))
