@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/vouch-project/vouch/server"
 	"github.com/vouch-project/vouch/server/engine"
@@ -10,14 +11,18 @@ import (
 )
 
 // newPreverify returns the queue of pre-verification, verifying through
-// eng's Refresh, and, with --events-token-file, the events endpoints that
-// feed it.
-func newPreverify(sf *serveFlags, eng *engine.Engine, metrics *server.Metrics, logger *slog.Logger) (*preverify.Queue, *preverify.Handler, error) {
+// eng's Refresh under each policy scope that scopes saw, each job bounded
+// by timeout (--timeout) as well, and, with --events-token-file, the
+// events endpoints that feed it.
+func newPreverify(sf *serveFlags, eng *engine.Engine, scopes *preverify.Scopes, timeout time.Duration, metrics *server.Metrics, logger *slog.Logger) (*preverify.Queue, *preverify.Handler, error) {
 	logger = logger.With("component", "preverify")
 	queue, err := preverify.NewQueue(preverify.QueueOptions{
 		Verify:       eng.Refresh,
 		VerifyCached: eng.Verify,
 		Resolve:      eng.ResolveUncached,
+		Scopes:       scopes.Namespaces,
+		Cached:       eng.HasVerdict,
+		Timeout:      min(timeout, preverify.DefaultTimeout),
 		MaxQueued:    sf.preverifyQueue,
 		Rate:         sf.preverifyRate,
 		PerRegistry:  sf.preverifyPerRegistry,

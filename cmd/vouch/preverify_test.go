@@ -303,3 +303,184 @@ func TestServePreverifyFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRegistryEventsNamespaces: a registry event replaces the cached
+// verdict of every policy scope that has one, not only the default's. The
+// config file has a scope that names a namespace, so that every namespace
+// caches its verdicts under a hash of its own; an unsigned image is denied
+// (and the denials cached for an hour) in "prod", in "dev" and for
+// requests that name no namespace; the notation CLI signs it, the real
+// registry's notification reaches vouch, and all three next answers are
+// allowed from the cache.
+func TestServeRegistryEventsNamespaces(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, stderr := vouchRun(t, "serve", "--generate-tls", dir); code != 0 {
+		t.Fatalf("--generate-tls: exit %d\n%s%s", code, out, stderr)
+	}
+	token := "events-token-0123456789abcdef"
+	tokenFile := filepath.Join(dir, "events-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	eventsAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	reg, err := testbed.StartDistribution(testbed.DistributionOptions{Bin: testbed.Bin(t, "registry"), Dir: t.TempDir(),
+		Notify: &testbed.Notify{URL: "https://" + eventsAddr + "/events/v1/registry", Token: token, CAFile: filepath.Join(dir, "ca.crt")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+
+	home := t.TempDir()
+	env := []string{"XDG_CONFIG_HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, "cache")}
+	notation := func(args ...string) {
+		t.Helper()
+		if out, err := testbed.RunErr(env, testbed.Bin(t, "notation"), args...); err != nil {
+			t.Fatalf("notation %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	notation("cert", "generate-test", "--default", "events.example")
+	files := configFiles("notation", readFile(t, filepath.Join(home, "notation", "localkeys", "events.example.crt")))
+	files["vouch.yaml"] = append(files["vouch.yaml"], []byte(`policy:
+  scopes:
+    - name: everywhere
+      repositories: ["*"]
+      require: [{artifactType: application/vnd.cncf.notary.signature}]
+    - name: prod
+      repositories: ["*"]
+      namespaces: [prod]
+      require: [{artifactType: application/vnd.cncf.notary.signature}]
+`)...)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p := testbed.NewPusher(t, reg.Host, "events/app")
+	img := p.Image("v1", "unsigned at first")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &lockedBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--events-listen", eventsAddr,
+			"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key"),
+			"--client-ca-file", filepath.Join(dir, "ca.crt"), "--events-token-file", tokenFile,
+			"--config", filepath.Join(dir, "vouch.yaml"),
+			"--deny-cache-ttl", "1h", "--tag-ttl", "1h", "--tag-max-stale", "2h",
+			"--plain-http", "--allow-internal-registry", "127.0.0.1"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
+	waitReady(t, metricsAddr, logs)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(dir, "ca.crt")))
+	clientCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}}}
+	image := reg.Host + "/events/app:v1"
+	// ask asks the Gatekeeper provider about the image in each of keys'
+	// namespaces ("" for none) and returns the answers by namespace.
+	ask := func(namespaces ...string) map[string]bool {
+		t.Helper()
+		keys := make([]string, len(namespaces))
+		for i, ns := range namespaces {
+			keys[i] = image
+			if ns != "" {
+				keys[i] = "[" + ns + "]" + image
+			}
+		}
+		body, _ := json.Marshal(map[string]any{"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest", "request": map[string]any{"keys": keys}})
+		resp, err := client.Post("https://"+addr+"/gatekeeper/v1/verify", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, logs.String())
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Response struct {
+				Items []struct {
+					Key   string `json:"key"`
+					Value struct {
+						IsSuccess bool `json:"isSuccess"`
+					} `json:"value"`
+				} `json:"items"`
+			} `json:"response"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || len(answer.Response.Items) != len(keys) {
+			t.Fatalf("answer %+v, %v", answer, err)
+		}
+		got := map[string]bool{}
+		for i, it := range answer.Response.Items {
+			got[namespaces[i]] = it.Value.IsSuccess
+			if it.Key != keys[i] {
+				t.Fatalf("answer %d is about %q, asked %q", i, it.Key, keys[i])
+			}
+		}
+		return got
+	}
+	metric := func(name string) float64 { return metricValue(t, metricsAddr, name) }
+	hits := func() float64 { return metric(`vouch_cache_lookups_total{kind="verdict",result="hit"}`) }
+	misses := func() float64 { return metric(`vouch_cache_lookups_total{kind="verdict",result="miss"}`) }
+	waitFor(t, 20*time.Second, logs, "the first push's notification", func() bool {
+		return metric(`vouch_preverifications_total{source="registry",verdict="denied"}`) >= 1
+	})
+
+	all := []string{"", "prod", "dev"}
+	if got := ask(all...); got[""] || got["prod"] || got["dev"] {
+		t.Fatalf("unsigned image allowed: %v", got)
+	}
+	h, m := hits(), misses()
+	if got := ask(all...); got[""] || got["prod"] || got["dev"] || hits() != h+3 || misses() != m {
+		t.Fatalf("the denials should be cached: %v, hits %v → %v, misses %v → %v", got, h, hits(), m, misses())
+	}
+
+	registryRequests := func() float64 {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var n float64
+		for _, m := range regexp.MustCompile(`(?m)^vouch_registry_requests_total\{[^}]*\} (\S+)$`).FindAllSubmatch(data, -1) {
+			v, _ := strconv.ParseFloat(string(m[1]), 64)
+			n += v
+		}
+		return n
+	}
+	requestsBefore := registryRequests()
+	before := metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`)
+	notation("sign", "--insecure-registry", fmt.Sprintf("%s/events/app@%s", reg.Host, img.Digest))
+	// One verification for requests that name no namespace, one for each
+	// namespace with a denial cached under a policy of its own.
+	waitFor(t, 20*time.Second, logs, "the notification to be verified under the three policies", func() bool {
+		return metric(`vouch_preverifications_total{source="registry",verdict="allowed"}`) >= before+3
+	})
+	t.Logf("signature pushed → verdicts replaced under 3 policies with %v registry requests by vouch", registryRequests()-requestsBefore)
+	h, m = hits(), misses()
+	if got := ask(all...); !got[""] || !got["prod"] || !got["dev"] {
+		t.Fatalf("signed image still denied after the notification: %v\n%s", got, logs.String())
+	}
+	if hits() != h+3 || misses() != m {
+		t.Fatalf("the allows should come from the cache: hits %v → %v, misses %v → %v", h, hits(), m, misses())
+	}
+	// A namespace that never asked has nothing cached: it was not
+	// verified ahead, and verifies now.
+	if got := ask("staging"); !got["staging"] || misses() != m+1 {
+		t.Fatalf("staging: %v, misses %v → %v", got, m, misses())
+	}
+
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("vouch serve did not stop")
+	}
+}

@@ -199,9 +199,18 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 		}
 		resultCache = rc
 	}
+	// With pre-verification, the namespaces that ask are remembered with
+	// the policy they decide under, so that an event replaces the
+	// verdicts of every policy scope (preverify.Scopes).
+	executor := engine.ExecutorFunc(holder.Executor)
+	var scopes *preverify.Scopes
+	if sf.preverifyEnabled() {
+		scopes = preverify.NewScopes(0)
+		executor = scopes.Executor(executor)
+	}
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
-		Executor:        holder.Executor,
+		Executor:        executor,
 		Cache:           resultCache,
 		AllowTTL:        ttlOption(sf.cacheTTL),
 		DenyTTL:         ttlOption(sf.denyTTL),
@@ -219,7 +228,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	var queue *preverify.Queue
 	var events *preverify.Handler
 	if sf.preverifyEnabled() {
-		if queue, events, err = newPreverify(sf, eng, metrics, logger); err != nil {
+		if queue, events, err = newPreverify(sf, eng, scopes, gf.timeout, metrics, logger); err != nil {
 			return err
 		}
 	}

@@ -88,3 +88,21 @@ func (e *Engine) ResolveUncached(ctx context.Context, namespace, image string) (
 	}
 	return desc.Digest.String(), nil
 }
+
+// HasVerdict reports whether a verdict on image, a reference by digest, is
+// cached under namespace's policy: for pre-verification, which replaces
+// the verdict of every policy scope that has one cached when an image
+// changes. It makes no registry request and is not counted in
+// Hooks.OnCache (no caller is answered); a reference by tag is false.
+func (e *Engine) HasVerdict(ctx context.Context, namespace, image string) bool {
+	ref, err := parse(image)
+	if err != nil || ref.Digest == "" {
+		return false
+	}
+	exec, hash := e.opts.Executor(ctx, namespace)
+	if exec == nil {
+		return false
+	}
+	_, ok := e.cache.Get(ctx, verdictKey(hash, ref))
+	return ok
+}

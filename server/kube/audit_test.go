@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/audit"
 	"github.com/vouch-project/vouch/config"
 	"github.com/vouch-project/vouch/server/kube"
 	"github.com/vouch-project/vouch/store/registry"
@@ -216,5 +218,68 @@ func TestAuditor(t *testing.T) {
 	}
 	if err := b.admin.List(ctx, &events, client.InNamespace("team-a")); err != nil || len(events.Items) != 1 {
 		t.Errorf("after another audit: %d events (%v), want still 1", len(events.Items), err)
+	}
+
+	// Periodic audits (Start, every Interval), no trigger after the first:
+	// trust moves back to CA1 without telling the auditor, and the first
+	// audit that starts after the change (within one interval) publishes
+	// it: the Pod batch, allowed under CA2, fails, with an Event. Counted
+	// in audits, not in time: the audit running at the change, if one
+	// was, may have verified before it; the next one must see it.
+	var current atomic.Pointer[vouch.Executor]
+	current.Store(exec)
+	var audits atomic.Int64
+	p, err := kube.NewAuditor(kube.AuditorOptions{Client: b.as(t, serviceAccount), Rate: 100, Interval: 100 * time.Millisecond,
+		Verify: func(ctx context.Context, _ string, image string) (*vouch.Report, error) {
+			ref, err := vouch.ParseReference(image)
+			if err != nil {
+				return nil, err
+			}
+			return current.Load().Verify(ctx, ref)
+		},
+		OnAudit: func(_ *audit.Report, err error) {
+			if err == nil {
+				audits.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = p.Start(runCtx) }()
+	defer func() { stop(); <-stopped }()
+	waitAudits := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); audits.Load() < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d audits, waited for %d", audits.Load(), n)
+			}
+		}
+	}
+	p.Trigger() // the first configuration serves
+	waitAudits(2)
+	if results, _, _ := report("team-a"); len(results) != 2 || line(results[0]) != "fail apps/v1/Deployment web "+b.image("one")+" container-main" {
+		t.Fatalf("under CA2: %v", results)
+	}
+	current.Store(&vouch.Executor{Store: st, Verifiers: verifiers, Policy: pol})
+	waitAudits(audits.Load() + 2)
+	results, _, _ = report("team-a")
+	got = nil
+	for _, res := range results {
+		got = append(got, line(res))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after a periodic audit under CA1: %v, want %v", got, want)
+	}
+	if err := b.admin.List(ctx, &events, client.InNamespace("team-a")); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events.Items {
+		found = found || (e.Reason == kube.ReasonImageNoLongerAllowed && e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == "batch")
+	}
+	if !found {
+		t.Errorf("no ImageNoLongerAllowed Event on Pod batch after the periodic audit: %+v", events.Items)
 	}
 }

@@ -201,8 +201,10 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatalf("%d jobs waiting, more than MaxQueued", q.Len())
 	}
 	close(rec.release)
+	// Until every job queued is verified: a job taken from the queue may
+	// still wait for the rate limiter, and the cancel below would drop it.
 	deadline = time.Now().Add(5 * time.Second)
-	for q.Len() > 0 && time.Now().Before(deadline) {
+	for (q.Len() > 0 || rec.count() < queued) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()

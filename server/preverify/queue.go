@@ -108,6 +108,19 @@ type QueueOptions struct {
 	// engine's verdict ("undecided" on an error). Optional; it must not
 	// block.
 	OnDone func(source string, verdict vouch.Verdict)
+	// Scopes returns namespaces whose verdicts are cached under a policy
+	// other than that of requests that name no namespace, one per policy
+	// (Scopes.Namespaces). After a job that names no namespace (a registry
+	// event, a /subjects request without one) is verified, its image (by
+	// digest) is queued again for each of these namespaces under whose
+	// policy Cached finds a verdict on it: an event replaces the verdict
+	// of every policy scope that has one cached, a tenant's as well as the
+	// default. Optional; with Cached.
+	Scopes func() []string
+	// Cached reports whether a verdict on image, a reference by digest, is
+	// cached under namespace's policy (the engine's HasVerdict), without
+	// registry requests. Optional; with Scopes.
+	Cached func(ctx context.Context, namespace, image string) bool
 	// Logger logs verifications that could not decide. Optional; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -352,6 +365,36 @@ func (q *Queue) verify(ctx context.Context, j Job) {
 	}
 	if q.opts.OnDone != nil {
 		q.opts.OnDone(j.Source, verdict)
+	}
+	if err == nil && r != nil && j.Namespace == "" && !j.UseCache {
+		q.scopes(ctx, j, r)
+	}
+}
+
+// scopes queues j's image again, by digest, for each namespace of
+// QueueOptions.Scopes under whose policy a verdict on it is cached: j
+// named no namespace, and replaced the verdict of requests that name none
+// only. Each such job counts in OnEnqueue as any.
+func (q *Queue) scopes(ctx context.Context, j Job, r *vouch.Report) {
+	if q.opts.Scopes == nil || q.opts.Cached == nil {
+		return
+	}
+	// The digest the verification pinned (a tag that moved names a new
+	// one), else the job's own when it names one.
+	pinned, err := vouch.ParseReference(r.Reference)
+	if err != nil || pinned.Digest == "" {
+		if pinned, err = vouch.ParseReference(j.Image); err != nil || pinned.Digest == "" {
+			return
+		}
+	}
+	image := pinned.Name() + "@" + pinned.Digest.String()
+	for _, ns := range q.opts.Scopes() {
+		if ctx.Err() != nil {
+			return
+		}
+		if q.opts.Cached(ctx, ns, image) {
+			q.Enqueue(Job{Namespace: ns, Image: image, Registry: j.Registry, Source: j.Source})
+		}
 	}
 }
 

@@ -14,5 +14,8 @@
 // 0 requests vouch failed to answer, no panic, and afterwards no leaked
 // goroutines and a bounded resident set. TestFaults runs each scenario
 // briefly in the test suite; BenchmarkSoak runs them longer and prints the
-// table that docs/reliability.md records. It holds tests only.
+// table that docs/reliability.md records. TestEventFlood floods the
+// pre-verification events endpoint while the registry stalls, and checks
+// that the queue stays within its bound and admission answers from the
+// cache as before (docs/pre-verification.md). It holds tests only.
 package fault
