@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2/registry"
 )
@@ -45,7 +44,8 @@ type Reference struct {
 // ParseReference parses a subject reference:
 //
 //   - a registry reference, parsed and normalised as Docker, containerd
-//     and Kubernetes do (github.com/distribution/reference): "alpine" is
+//     and Kubernetes do (github.com/distribution/reference's grammar, in
+//     dockerref.go): "alpine" is
 //     "docker.io/library/alpine:latest", "user/app" is
 //     "docker.io/user/app:latest", "index.docker.io/user/app" is
 //     "docker.io/user/app:latest", and "host:5000/app@sha256:…" names a
@@ -70,22 +70,16 @@ func ParseReference(s string) (Reference, error) {
 			return Reference{}, fmt.Errorf("invalid reference %q: bad digest: %v", s, err)
 		}
 	}
-	named, err := reference.ParseNormalizedNamed(s)
+	named, err := parseNormalizedNamed(s)
 	if err != nil {
 		return Reference{}, fmt.Errorf("invalid reference %q: %s", s, explain(s, err))
 	}
-	if host := reference.Domain(named); host != strings.ToLower(host) && isHost(strings.ToLower(host)) {
+	if host := named.domain; host != strings.ToLower(host) && isHost(strings.ToLower(host)) {
 		// Host names are not case-sensitive: normalise, so that policy
 		// scopes see one name ("INDEX.DOCKER.IO/x" is "docker.io/x").
 		return ParseReference(strings.ToLower(host) + s[len(host):])
 	}
-	ref := Reference{Registry: reference.Domain(named), Repository: reference.Path(named)}
-	if t, ok := named.(reference.Tagged); ok {
-		ref.Tag = t.Tag()
-	}
-	if d, ok := named.(reference.Digested); ok {
-		ref.Digest = d.Digest()
-	}
+	ref := Reference{Registry: named.domain, Repository: named.path, Tag: named.tag, Digest: named.digest}
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = "latest"
 	}
@@ -102,13 +96,13 @@ func isHost(first string) bool {
 // explain turns the reference library's terse errors into what is wrong
 // in s.
 func explain(s string, err error) string {
-	if !errors.Is(err, reference.ErrReferenceInvalidFormat) {
+	if !errors.Is(err, errReferenceInvalidFormat) {
 		return err.Error()
 	}
 	name, _, _ := strings.Cut(s, "@")
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		tag := name[i+1:]
-		if tag == "" || reference.TagRegexp.FindString(tag) != tag {
+		if !validTag(tag) {
 			return fmt.Sprintf("bad tag %q: a tag is 1 to 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'", tag)
 		}
 		name = name[:i]

@@ -45,6 +45,7 @@ if [ "$fuzztime" != 0 ]; then
     fi
   done <<'TARGETS'
 . FuzzParseReference
+. FuzzDockerReference
 ./verifier/sbom FuzzParseSPDX
 ./verifier/sbom FuzzParseCycloneDX
 ./verifier/sbom FuzzParseLicense

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -62,7 +63,7 @@ type Event struct {
 // an image's referrers on a registry without the referrers API, which
 // notation, oras and cosign v3 update on each attach) and cosign's
 // legacy sha256-<hex>.sig, .att and .sbom.
-var referrersTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})(\.sig|\.att|\.sbom)?$`)
+var referrersTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256)-([a-f0-9]{64})(\.sig|\.att|\.sbom)?$`) })
 
 // ErrBadEvent is matched (errors.Is) by the errors about a request that
 // cannot be read as events.
@@ -113,7 +114,7 @@ func eventJob(ev Event) (Job, bool) {
 		return Job{}, false
 	}
 	j := Job{Image: tagged.String(), Registry: tagged.Registry, Source: "registry"}
-	if m := referrersTag.FindStringSubmatch(t.Tag); m != nil {
+	if m := referrersTag().FindStringSubmatch(t.Tag); m != nil {
 		ref, err := vouch.ParseReference(name + "@" + m[1] + ":" + m[2])
 		if err != nil {
 			return Job{}, false

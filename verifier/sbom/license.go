@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/github/go-spdx/v2/spdxexp/spdxlicenses"
 )
@@ -351,17 +352,23 @@ func isOperator(tok string) bool {
 	return strings.EqualFold(tok, "AND") || strings.EqualFold(tok, "OR") || strings.EqualFold(tok, "WITH")
 }
 
+// Compiled on first use, not when vouch starts (every command pays for
+// package-level work at start-up).
 var (
 	// idstring from SPDX 2.3 Annex D: letters, digits, "-" and ".".
-	idstring     = regexp.MustCompile(`^[A-Za-z0-9.\-]+$`)
-	licenseRefRe = regexp.MustCompile(`^(?i:DocumentRef-[A-Za-z0-9.\-]+:)?(?i:LicenseRef-)[A-Za-z0-9.\-]+$`)
+	idstring     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.\-]+$`) })
+	licenseRefRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?i:DocumentRef-[A-Za-z0-9.\-]+:)?(?i:LicenseRef-)[A-Za-z0-9.\-]+$`)
+	})
 	// AdditionRef- is SPDX 3's user-defined exception; accept it after WITH.
-	exceptionRe = regexp.MustCompile(`^(?i:(DocumentRef-[A-Za-z0-9.\-]+:)?AdditionRef-)?[A-Za-z0-9.\-]+$`)
+	exceptionRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?i:(DocumentRef-[A-Za-z0-9.\-]+:)?AdditionRef-)?[A-Za-z0-9.\-]+$`)
+	})
 )
 
-func isLicenseRef(id string) bool { return licenseRefRe.MatchString(id) }
+func isLicenseRef(id string) bool { return licenseRefRe().MatchString(id) }
 
-func validException(s string) bool { return exceptionRe.MatchString(s) }
+func validException(s string) bool { return exceptionRe().MatchString(s) }
 
 // parseTerm parses one license word: an identifier with an optional "+",
 // or a license reference.
@@ -379,7 +386,7 @@ func parseTerm(tok string) (*licenseTerm, error) {
 		return nil, fmt.Errorf("%q is not a valid license reference", tok)
 	}
 	id, plus := strings.CutSuffix(tok, "+")
-	if !idstring.MatchString(id) {
+	if !idstring().MatchString(id) {
 		return nil, fmt.Errorf("%q is not a license identifier (letters, digits, \".\" and \"-\", optionally ending in \"+\")", tok)
 	}
 	return &licenseTerm{id: id, plus: plus}, nil

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vouch-project/vouch/internal/untrusted"
@@ -421,23 +422,31 @@ func tagSeverity(tags []string) Severity {
 	return best
 }
 
+// Compiled on first use, not when vouch starts (every command pays for
+// package-level work at start-up).
 var (
 	// "Severity: CRITICAL" (Trivy's message and help, Grype's help).
-	severityLine = regexp.MustCompile(`(?i)\bseverity:\s*(critical|high|medium|moderate|low|negligible)\b`)
+	severityLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\bseverity:\s*(critical|high|medium|moderate|low|negligible)\b`)
+	})
 	// "A critical vulnerability in …" (Grype's message and description).
-	severityWord = regexp.MustCompile(`(?i)\b(critical|high|medium|moderate|low|negligible) vulnerability\b`)
+	severityWord = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(critical|high|medium|moderate|low|negligible) vulnerability\b`)
+	})
 	// Trivy: "Package: log4j-core\nInstalled Version: 2.14.1".
-	trivyPackage = regexp.MustCompile(`(?m)^Package: (\S+)\s*$`)
-	trivyVersion = regexp.MustCompile(`(?m)^Installed Version: (\S+)\s*$`)
+	trivyPackage = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Package: (\S+)\s*$`) })
+	trivyVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Installed Version: (\S+)\s*$`) })
 	// Grype: "… package: log4j-core, version 2.14.1 was found …".
-	grypePackage = regexp.MustCompile(`package: ([^,\s]+), version (\S+)`)
+	grypePackage = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`package: ([^,\s]+), version (\S+)`) })
 	// Vulnerability ids inside a rule id.
-	vulnID = regexp.MustCompile(`(?i)\b(CVE-[0-9]{4}-[0-9]{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3})`)
+	vulnID = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(CVE-[0-9]{4}-[0-9]{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3})`)
+	})
 )
 
 func textSeverity(s string) Severity {
 	best := Unknown
-	for _, re := range []*regexp.Regexp{severityLine, severityWord} {
+	for _, re := range []*regexp.Regexp{severityLine(), severityWord()} {
 		for _, m := range re.FindAllStringSubmatch(s, 4) {
 			if v, ok := ParseSeverity(m[1]); ok && v > best {
 				best = v
@@ -448,14 +457,14 @@ func textSeverity(s string) Severity {
 }
 
 func packageOf(msg string) (string, string) {
-	if m := trivyPackage.FindStringSubmatch(msg); m != nil {
+	if m := trivyPackage().FindStringSubmatch(msg); m != nil {
 		version := ""
-		if v := trivyVersion.FindStringSubmatch(msg); v != nil {
+		if v := trivyVersion().FindStringSubmatch(msg); v != nil {
 			version = v[1]
 		}
 		return m[1], version
 	}
-	if m := grypePackage.FindStringSubmatch(msg); m != nil {
+	if m := grypePackage().FindStringSubmatch(msg); m != nil {
 		return m[1], m[2]
 	}
 	return "", ""
@@ -463,7 +472,7 @@ func packageOf(msg string) (string, string) {
 
 func vulnIDs(ruleID string) []string {
 	var ids []string
-	for _, m := range vulnID.FindAllString(ruleID, 8) {
+	for _, m := range vulnID().FindAllString(ruleID, 8) {
 		ids = append(ids, strings.ToUpper(m[:4])+m[4:])
 	}
 	if len(ids) == 0 && ruleID != "" {

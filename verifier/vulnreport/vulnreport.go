@@ -65,6 +65,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vouch-project/vouch/internal/maxage"
@@ -172,7 +173,7 @@ type policy struct {
 	vex        *VEXConfig
 }
 
-var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
+var idRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`) })
 
 func (c *Config) compile(prefix string) (*policy, error) {
 	if c == nil {
@@ -188,7 +189,7 @@ func (c *Config) compile(prefix string) (*policy, error) {
 	}
 	for i, id := range c.DeniedCVEs {
 		id = strings.TrimSpace(id)
-		if !idRe.MatchString(id) {
+		if !idRe().MatchString(id) {
 			return nil, fmt.Errorf("%s.deniedCVEs[%d]: %q is not a vulnerability id such as CVE-2021-44228", prefix, i, c.DeniedCVEs[i])
 		}
 		p.cves[strings.ToUpper(id)] = true
