@@ -1,6 +1,6 @@
 // Package schema validates JSON artifacts (an SBOM, a vulnerability report,
 // an in-house attestation, any referrer whose layer is JSON) against a JSON
-// Schema, with santhosh-tekuri/jsonschema (internal/jsonschema): drafts 2020-12, 2019-09, 7, 6
+// Schema, with santhosh-tekuri/jsonschema: drafts 2020-12, 2019-09, 7, 6
 // and 4, chosen by the schema's "$schema" (https://json-schema.org/specification).
 //
 // Schemas are read and compiled once, in New, from local files. A schema
@@ -31,7 +31,7 @@ import (
 	"github.com/vouch-project/vouch/verifier/internal/layer"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/vouch-project/vouch/internal/jsonschema"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/vouch-project/vouch"
 )
