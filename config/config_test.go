@@ -67,7 +67,7 @@ func TestStrictErrors(t *testing.T) {
 		{"version: v1\nverifiers: [{name: s, type: sbom, sbom: {}}, {name: v, type: vulnreport, vulnreport: {vex: {trustedBy: [s]}}}]", `verifiers[1].vulnreport.vex.trustedBy[0]: "s" is a sbom verifier, which checks no signatures`},
 		{"version: v1\nverifiers: [{name: v, type: vulnreport, vulnreport: {vex: {}}}]", "verifiers[0].vulnreport.vex.trustedBy: name at least one signature verifier"},
 		{"version: v1\ntrustStores: [{name: acme, pem: x}]", `trustStores[0].name: "acme" is not TYPE:NAME`},
-		{"version: v1\ntrustStores: [{name: 'ca:acme'}]", "trustStores[0]: needs files or pem"},
+		{"version: v1\ntrustStores: [{name: 'ca:acme'}]", "trustStores[0]: needs files, pem or azureKeyVault"},
 		{"version: v1\npolicy: {scopes: [{name: a, repositories: ['*'], require: [{artifactType: x, mach: all}]}]}", "policy.scopes[0].require[0].mach: unknown field"},
 		{"version: v1\npolicy: {scopes: [{name: a, repositories: ['*'], require: []}]}", "policy.scopes[0].require: at least one"},
 		{"version: v1\n---\nversion: v1", "more than one YAML document"},

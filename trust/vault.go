@@ -2,6 +2,8 @@ package trust
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -28,6 +30,12 @@ func (f VaultFunc) Material(uri string, max int64) ([]byte, error) { return f(ur
 // a source that does not fetch it (custom resources, for now).
 var ErrNoVault = errors.New("this vouch reads no key-management service: build it with -tags kms (the container image is), or download the key or certificate into a file")
 
+// ErrGone marks key-vault material that the service answered is gone: the
+// key or certificate does not exist (any more), or is disabled. It is no
+// longer trusted: a Vault reports it with an error wrapping ErrGone, and
+// vouch builds its verifiers without it.
+var ErrGone = errors.New("not found or disabled in the key-management service")
+
 // KMS URI schemes of cosign public keys, as cosign's --key takes them.
 var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
 
@@ -43,4 +51,75 @@ func IsKMSKey(s string) bool {
 		}
 	}
 	return false
+}
+
+// AzureKeyVault names certificates held in an Azure Key Vault, as the
+// parameters of Ratify's azurekeyvault key management provider do. vouch
+// reads each certificate's "cer" (the certificate itself, not its chain):
+// store the CA certificate for a ca trust store, the signing certificate
+// for a signingAuthority one.
+//
+// +kubebuilder:object:generate=true
+type AzureKeyVault struct {
+	// VaultURI is the vault's URI, such as https://myvault.vault.azure.net/.
+	// Required.
+	VaultURI string `json:"vaultURI"`
+	// Certificates are the certificates to read. Required.
+	// +kubebuilder:validation:MinItems=1
+	Certificates []KeyVaultCertificate `json:"certificates"`
+}
+
+// KeyVaultCertificate is one certificate of an Azure Key Vault.
+//
+// +kubebuilder:object:generate=true
+type KeyVaultCertificate struct {
+	// Name is the certificate's name in the vault. Required.
+	Name string `json:"name"`
+	// Version is the certificate's version. Optional; default the latest,
+	// read again at every refresh (a rotated certificate is picked up).
+	Version string `json:"version,omitempty"`
+}
+
+// URIs returns the identifiers of a's certificates, as a Vault takes
+// them: https://VAULT/certificates/NAME[/VERSION].
+func (a AzureKeyVault) URIs() []string {
+	base := strings.TrimRight(a.VaultURI, "/")
+	out := make([]string, len(a.Certificates))
+	for i, c := range a.Certificates {
+		out[i] = base + "/certificates/" + url.PathEscape(c.Name)
+		if c.Version != "" {
+			out[i] += "/" + url.PathEscape(c.Version)
+		}
+	}
+	return out
+}
+
+// Validate checks a's shape; errors name the field below path.
+func (a AzureKeyVault) Validate(path string) error {
+	u, err := url.Parse(a.VaultURI)
+	switch {
+	case a.VaultURI == "":
+		return fmt.Errorf("%s.vaultURI: required (https://NAME.vault.azure.net/)", path)
+	case err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil:
+		return fmt.Errorf("%s.vaultURI: %q is not a vault URI (https://NAME.vault.azure.net/)", path, a.VaultURI)
+	case len(a.Certificates) == 0:
+		return fmt.Errorf("%s.certificates: name at least one certificate", path)
+	}
+	for i, c := range a.Certificates {
+		if c.Name == "" {
+			return fmt.Errorf("%s.certificates[%d].name: required", path, i)
+		}
+		if strings.Contains(c.Name, "/") || strings.Contains(c.Version, "/") {
+			return fmt.Errorf("%s.certificates[%d]: a name or version has no \"/\"", path, i)
+		}
+	}
+	return nil
+}
+
+// ValidateKMSKey checks that s is a cosign KMS key URI; errors name path.
+func ValidateKMSKey(path, s string) error {
+	if !IsKMSKey(s) {
+		return fmt.Errorf("%s: %q is not a KMS key URI (%s)", path, s, strings.Join(kmsSchemes, ", "))
+	}
+	return nil
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,6 +24,12 @@ type verifierFlags struct {
 	notationConfigDir   string
 	cosignKeys          []string
 	namespace           string
+	// keyRefresh is how often key-vault material is fetched again
+	// (vouch serve's --key-refresh; default defaultKeyRefresh).
+	keyRefresh time.Duration
+	// vault holds the key-vault material of the config file; made by the
+	// first build that needs it, kept by vouch serve across reloads.
+	vault keyVault
 }
 
 func (f *verifierFlags) register(fs *pflag.FlagSet) {
@@ -56,12 +65,45 @@ func (f *verifierFlags) load() (*config.File, error) {
 
 // build returns the verifiers and the policy from the config file and the
 // quick flags.
-func (f *verifierFlags) build(cfg *config.File) ([]vouch.Verifier, vouch.Policy, error) {
+func (f *verifierFlags) build(ctx context.Context, cfg *config.File) ([]vouch.Verifier, vouch.Policy, error) {
+	if err := f.loadVault(ctx, cfg); err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
 	verifiers, pol, err := config.Build(cfg, f.quick())
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}
 	return verifiers, pol, nil
+}
+
+// loadVault fetches the key-vault material cfg names (cosign KMS keys,
+// Azure Key Vault certificates) into f.vault, unless held already, and
+// hands it to cfg; material that cannot be fetched is an error naming it,
+// and nothing is trusted without it (fail closed).
+func (f *verifierFlags) loadVault(ctx context.Context, cfg *config.File) error {
+	if cfg == nil {
+		return nil
+	}
+	uris := cfg.VaultURIs()
+	if len(uris) == 0 && f.vault == nil {
+		return nil
+	}
+	if f.vault == nil {
+		refresh := f.keyRefresh
+		if refresh == 0 {
+			refresh = defaultKeyRefresh
+		}
+		v, err := newKeyVault(refresh, slog.Default())
+		if err != nil {
+			return err
+		}
+		f.vault = v
+	}
+	if err := f.vault.Load(ctx, uris); err != nil {
+		return fmt.Errorf("config %s: key-vault material: %w", f.configPath, err)
+	}
+	cfg.Vault = f.vault
+	return nil
 }
 
 // verdictFingerprint hashes everything verdicts depend on, so that cached

@@ -42,7 +42,7 @@ const DefaultTimeout = 30 * time.Second
 // ErrGone marks a fetch that the service answered definitively: the key or
 // certificate does not exist (any more), or is disabled. A Cache drops the
 // material then, instead of keeping the last good value.
-var ErrGone = errors.New("not found or disabled in the key-management service")
+var ErrGone = trust.ErrGone
 
 // Fetcher fetches the PEM material a URI names (trust.Vault explains the
 // URIs). Errors wrap ErrGone when the service says the material is gone.
