@@ -149,6 +149,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	// files' first configuration is built before serving; the Kubernetes
 	// source's comes later, and /readyz says ready once one serves.
 	metrics := server.NewMetrics()
+	vf.logger = logger
 	gens := &generations{fs: cmd.Flags(), gf: gf, vf: vf, metrics: metrics}
 	var (
 		first *reload.Generation

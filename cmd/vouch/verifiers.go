@@ -30,6 +30,9 @@ type verifierFlags struct {
 	// vault holds the key-vault material of the config file; made by the
 	// first build that needs it, kept by vouch serve across reloads.
 	vault keyVault
+	// logger logs failed refreshes of key-vault material (vouch serve's
+	// logger). Optional; default slog.Default().
+	logger *slog.Logger
 }
 
 func (f *verifierFlags) register(fs *pflag.FlagSet) {
@@ -93,7 +96,11 @@ func (f *verifierFlags) loadVault(ctx context.Context, cfg *config.File) error {
 		if refresh == 0 {
 			refresh = defaultKeyRefresh
 		}
-		v, err := newKeyVault(refresh, slog.Default())
+		logger := f.logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		v, err := newKeyVault(refresh, logger)
 		if err != nil {
 			return err
 		}

@@ -190,6 +190,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 			c.mu.Unlock()
 			continue
 		}
+		wasGone := e.gone
 		switch {
 		case err == nil:
 			*e = entry{data: data, fetched: time.Now()}
@@ -200,7 +201,14 @@ func (c *Cache) Refresh(ctx context.Context) error {
 		}
 		kept := e.data != nil
 		c.mu.Unlock()
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrGone):
+			errs = append(errs, err)
+			if !wasGone { // said once, not at every refresh
+				c.logger.Warn("key-management material gone; no longer trusted", "uri", u, "error", err.Error())
+			}
+		default:
 			errs = append(errs, err)
 			if kept {
 				c.logger.Warn("key-management refresh failed; keeping the material fetched before", "uri", u, "error", err.Error())
