@@ -63,6 +63,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse
+./trust/kms FuzzParseCertificateBundle
 ./server/preverify FuzzParseEnvelope
 ./server/preverify FuzzParseSubjects
 ./config FuzzParse

@@ -109,6 +109,13 @@ func (kv *keyVault) certificate(ctx context.Context, id string) ([]byte, error) 
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("Key Vault answered %s: %s", resp.Status, keyVaultError(body))
 	}
+	return parseCertificateBundle(body)
+}
+
+// parseCertificateBundle reads Key Vault's CertificateBundle: its "cer"
+// (base64 DER, standard or URL alphabet) as PEM certificates; a disabled
+// certificate is ErrGone.
+func parseCertificateBundle(body []byte) ([]byte, error) {
 	var bundle struct {
 		ID         string `json:"id"`
 		CER        string `json:"cer"`
