@@ -100,6 +100,13 @@ func TestKMSCosignVerify(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d with %q\n%s%s", tt.ref, code, tt.want, tt.reason, out, stderr)
 		}
 	}
+	// The quick flag takes the URI as cosign's --key does.
+	if code, out, stderr := vouchRun(t, "verify", "--plain-http", "--cosign-key", "awskms:///alias/release", bed.good); code != exitAllowed {
+		t.Errorf("--cosign-key awskms:///alias/release: exit %d, want %d\n%s%s", code, exitAllowed, out, stderr)
+	}
+	if code, out, stderr := vouchRun(t, "verify", "--plain-http", "--cosign-key", "awskms:///alias/release", bed.bad); code != exitDenied {
+		t.Errorf("--cosign-key awskms:///alias/release, other key: exit %d, want %d\n%s%s", code, exitDenied, out, stderr)
+	}
 	// A key the KMS does not have when vouch starts: a configuration
 	// error, nothing verified (a key deleted while vouch serve runs is
 	// trusted no more from the next refresh: TestKeyVaultNotation).

@@ -39,7 +39,7 @@ func (f *verifierFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.configPath, "config", "c", "", "vouch config `FILE` (YAML or JSON): registries, limits, trust, verifiers, policy (see docs/configuration.md)")
 	fs.StringArrayVar(&f.notationCerts, "notation-cert", nil, "trust this certificate `FILE` (PEM or DER; a CA or signing certificate) for Notary Project signatures (repeatable)")
 	fs.StringVar(&f.notationTrustPolicy, "notation-trust-policy", "", "Notation trust policy `FILE` (trustpolicy.json), read as notation reads it")
-	fs.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "trust this cosign public key `FILE` (PEM, as `cosign generate-key-pair` writes) for cosign signatures; transparency-log evidence is not required (repeatable)")
+	fs.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "trust this cosign public key `FILE` (PEM, as `cosign generate-key-pair` writes), or KMS key URI (awskms://, gcpkms://, azurekms://, hashivault://; a vouch built with -tags kms), for cosign signatures; transparency-log evidence is not required (repeatable)")
 	fs.StringVar(&f.notationConfigDir, "notation-config-dir", "", "Notation configuration `DIR` holding truststore/x509/...; default with --notation-trust-policy: $XDG_CONFIG_HOME/notation or ~/.config/notation")
 }
 
@@ -51,6 +51,7 @@ func (f *verifierFlags) quick() config.Quick {
 		NotationConfigDir:   f.notationConfigDir,
 		CosignKeys:          f.cosignKeys,
 		Namespace:           f.namespace,
+		Vault:               f.vaultOrNil(),
 	}
 }
 
@@ -84,10 +85,10 @@ func (f *verifierFlags) build(ctx context.Context, cfg *config.File) ([]vouch.Ve
 // hands it to cfg; material that cannot be fetched is an error naming it,
 // and nothing is trusted without it (fail closed).
 func (f *verifierFlags) loadVault(ctx context.Context, cfg *config.File) error {
-	if cfg == nil {
-		return nil
+	uris := f.quick().VaultURIs()
+	if cfg != nil {
+		uris = append(cfg.VaultURIs(), uris...)
 	}
-	uris := cfg.VaultURIs()
 	if len(uris) == 0 && f.vault == nil {
 		return nil
 	}
@@ -107,10 +108,24 @@ func (f *verifierFlags) loadVault(ctx context.Context, cfg *config.File) error {
 		f.vault = v
 	}
 	if err := f.vault.Load(ctx, uris); err != nil {
+		if f.configPath == "" {
+			return fmt.Errorf("--cosign-key: %w", err)
+		}
 		return fmt.Errorf("config %s: key-vault material: %w", f.configPath, err)
 	}
-	cfg.Vault = f.vault
+	if cfg != nil {
+		cfg.Vault = f.vault
+	}
 	return nil
+}
+
+// vaultOrNil returns f.vault as a trust.Vault, nil when there is none
+// (not a non-nil interface holding nil).
+func (f *verifierFlags) vaultOrNil() trust.Vault {
+	if f.vault == nil {
+		return nil
+	}
+	return f.vault
 }
 
 // verdictFingerprint hashes everything verdicts depend on, so that cached
