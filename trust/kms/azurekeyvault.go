@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -42,19 +43,34 @@ func newKeyVault(cred azcore.TokenCredential, client *http.Client) *keyVault {
 	// The token's scope depends on the vault's cloud: the policy below
 	// asks for it per request (keyVaultScope).
 	return &keyVault{pipeline: runtime.NewPipeline("vouch", "v1", runtime.PipelineOptions{
-		PerRetry: []policy.Policy{&scopedBearer{cred: cred, opts: opts}},
+		PerRetry: []policy.Policy{&scopedBearer{cred: cred}},
 	}, opts)}
 }
 
-// scopedBearer adds a bearer token for the scope of the request's vault.
+// scopedBearer adds a bearer token for the scope of the request's vault,
+// through one BearerTokenPolicy per scope (each caches its token until
+// shortly before it expires).
 type scopedBearer struct {
 	cred azcore.TokenCredential
-	opts *policy.ClientOptions
+
+	mu       sync.Mutex
+	policies map[string]policy.Policy
 }
 
 // Do implements policy.Policy.
 func (p *scopedBearer) Do(req *policy.Request) (*http.Response, error) {
-	return runtime.NewBearerTokenPolicy(p.cred, []string{keyVaultScope(req.Raw().URL.Host)}, nil).Do(req)
+	scope := keyVaultScope(req.Raw().URL.Host)
+	p.mu.Lock()
+	bp, ok := p.policies[scope]
+	if !ok {
+		if p.policies == nil {
+			p.policies = map[string]policy.Policy{}
+		}
+		bp = runtime.NewBearerTokenPolicy(p.cred, []string{scope}, nil)
+		p.policies[scope] = bp
+	}
+	p.mu.Unlock()
+	return bp.Do(req)
 }
 
 // keyVaultScope is the token scope of a vault host: "https://vault.azure.net/.default"
