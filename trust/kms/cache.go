@@ -41,7 +41,8 @@ const DefaultTimeout = 30 * time.Second
 
 // ErrGone marks a fetch that the service answered definitively: the key or
 // certificate does not exist (any more), or is disabled. A Cache drops the
-// material then, instead of keeping the last good value.
+// material then, instead of keeping the last good value. It is
+// trust.ErrGone, which vouch's config package checks.
 var ErrGone = trust.ErrGone
 
 // Fetcher fetches the PEM material a URI names (trust.Vault explains the
