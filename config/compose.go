@@ -171,7 +171,7 @@ func compose(cluster *Spec, tenants []Tenant, r trust.Resolver) (*Composition, [
 	if err := cluster.Validate(FormCluster, "spec."); err != nil {
 		return nil, nil, err
 	}
-	verifiers, names, err := cluster.buildVerifiers(r, "spec.", nil)
+	verifiers, names, err := cluster.buildVerifiers(r, nil, "spec.", nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,7 +264,7 @@ func buildTenant(t *Tenant, r trust.Resolver) (*builtTenant, error) {
 		}
 		return data, err
 	})
-	verifiers, names, err := spec.buildVerifiers(read, "spec.", t.VerifierName)
+	verifiers, names, err := spec.buildVerifiers(read, nil, "spec.", t.VerifierName)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,12 @@ type File struct {
 	// Spec is everything else; a ClusterVouchConfig's spec is the same.
 	Spec `json:",inline"`
 
+	// Vault hands out the key-vault material the file names (VaultURIs):
+	// cosign KMS keys and Azure Key Vault certificates, as fetched by
+	// trust/kms. Optional; without it, naming such material is an error
+	// (trust.ErrNoVault). Not read from the file.
+	Vault trust.Vault `json:"-"`
+
 	// data is the document the file was parsed from.
 	data []byte
 }
@@ -119,6 +125,11 @@ type TrustStore struct {
 	Refs []trust.Ref `json:"refs,omitempty"`
 	// PEM holds certificates inline. Optional.
 	PEM string `json:"pem,omitempty"`
+	// AzureKeyVault reads certificates from an Azure Key Vault, fetched
+	// when vouch starts and refreshed (docs/key-management.md). Optional;
+	// config file only; needs a vouch built with -tags kms (the container
+	// image is).
+	AzureKeyVault *trust.AzureKeyVault `json:"azureKeyVault,omitempty"`
 }
 
 // Verifier configures one verifier: its name, its type, and the section
@@ -224,9 +235,17 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 		if err := checkSources(form, storeSources(&s, path)); err != nil {
 			return err
 		}
-		if len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == "" {
+		if s.AzureKeyVault != nil {
+			if form != FormFile {
+				return fmt.Errorf("%s.azureKeyVault: key vaults are read from a config file only, for now; download the certificates into a Secret or ConfigMap and name it in refs", path)
+			}
+			if err := s.AzureKeyVault.Validate(path + ".azureKeyVault"); err != nil {
+				return err
+			}
+		}
+		if len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == "" && s.AzureKeyVault == nil {
 			if form == FormFile {
-				return fmt.Errorf("%s: needs files or pem", path)
+				return fmt.Errorf("%s: needs files, pem or azureKeyVault", path)
 			}
 			return fmt.Errorf("%s: needs refs or pem", path)
 		}
@@ -272,6 +291,9 @@ func (t *TenantSpec) Validate(form Form, prefix string) error {
 		}
 		if err := k.validate(v, path+"."+k.name); err != nil {
 			return err
+		}
+		if form != FormFile && v.Cosign != nil && len(v.Cosign.Keys.KMS) > 0 {
+			return fmt.Errorf("%s.cosign.keys.kms: KMS keys are read from a config file only, for now; put the public key into a Secret or ConfigMap and name it in keys.refs", path)
 		}
 	}
 	types := make(map[string]string, len(t.Verifiers))
@@ -384,7 +406,7 @@ func (f *File) NamespacePolicies(verifierNames []string) func(namespace string) 
 // Build constructs the verifiers and the policy the file describes, reading
 // the trust material it names. A file has no references to resolve.
 func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
-	return f.Spec.Build(nil, "")
+	return f.Spec.build(nil, f.Vault, "")
 }
 
 // Build constructs the verifiers and the policy s describes (s validated
@@ -392,7 +414,12 @@ func (f *File) Build() ([]vouch.Verifier, vouch.Policy, error) {
 // through r (nil: a reference is an error, trust.ErrNoResolver). Errors
 // name fields after prefix, as Validate does.
 func (s *Spec) Build(r trust.Resolver, prefix string) ([]vouch.Verifier, vouch.Policy, error) {
-	verifiers, names, err := s.TenantSpec.buildVerifiers(r, prefix, nil)
+	return s.build(r, nil, prefix)
+}
+
+// build is Build, reading key-vault material through v (nil: an error).
+func (s *Spec) build(r trust.Resolver, v trust.Vault, prefix string) ([]vouch.Verifier, vouch.Policy, error) {
+	verifiers, names, err := s.TenantSpec.buildVerifiers(r, v, prefix, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -410,8 +437,8 @@ func (s *Spec) Build(r trust.Resolver, prefix string) ([]vouch.Verifier, vouch.P
 // (files, and references through r), and returns them with their names.
 // rename, when not nil, gives each verifier the name it reports under
 // (a tenant's, see Tenant.VerifierName); errors name fields after prefix.
-func (t *TenantSpec) buildVerifiers(r trust.Resolver, prefix string, rename func(string) string) ([]vouch.Verifier, []string, error) {
-	b := &building{spec: t, resolver: r, prefix: prefix}
+func (t *TenantSpec) buildVerifiers(r trust.Resolver, v trust.Vault, prefix string, rename func(string) string) ([]vouch.Verifier, []string, error) {
+	b := &building{spec: t, resolver: r, vault: v, prefix: prefix}
 	var verifiers []vouch.Verifier
 	var names []string
 	for i := range t.Verifiers {
@@ -457,5 +484,16 @@ func (t *TenantSpec) buildVerifiers(r trust.Resolver, prefix string, rename func
 type building struct {
 	spec     *TenantSpec
 	resolver trust.Resolver
-	prefix   string
+	// vault hands out key-vault material; nil: naming some is an error.
+	vault  trust.Vault
+	prefix string
+}
+
+// material reads the key-vault material uri names, at most max bytes;
+// without a Vault it is trust.ErrNoVault.
+func (b *building) material(uri string, max int64) ([]byte, error) {
+	if b.vault == nil {
+		return nil, trust.ErrNoVault
+	}
+	return b.vault.Material(uri, max)
 }

@@ -43,6 +43,20 @@ func (f *File) Fingerprint() (string, error) {
 			return "", err
 		}
 	}
+	// Key-vault material as the Vault holds it now: a rotated or removed
+	// key changes the sum, so no verdict of the old material is reused.
+	for _, uri := range f.VaultURIs() {
+		if f.Vault == nil {
+			fp.Add("vault "+uri, "not fetched")
+			continue
+		}
+		data, err := f.Vault.Material(uri, MaxFileBytes)
+		if err != nil {
+			fp.Add("vault "+uri, "error: "+err.Error())
+			continue
+		}
+		fp.Add("vault "+uri, string(data))
+	}
 	return fp.Sum(), nil
 }
 

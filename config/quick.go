@@ -9,6 +9,7 @@ import (
 
 	"github.com/vouch-project/vouch"
 	"github.com/vouch-project/vouch/policy"
+	"github.com/vouch-project/vouch/trust"
 	"github.com/vouch-project/vouch/verifier/cosign"
 	"github.com/vouch-project/vouch/verifier/notation"
 )
@@ -34,8 +35,13 @@ type Quick struct {
 	// default DefaultNotationDir().
 	NotationConfigDir string
 	// CosignKeys are cosign public key files (--cosign-key), trusted as
-	// cosign.KeyConfig says. Optional.
+	// cosign.KeyConfig says, or KMS key URIs (awskms://…, as cosign's
+	// --key takes them), read through Vault. Optional.
 	CosignKeys []string
+	// Vault hands out the public keys of the KMS key URIs in CosignKeys
+	// (VaultURIs). Optional; without it such a key is an error
+	// (trust.ErrNoVault).
+	Vault trust.Vault
 	// Namespace applies the config file's policy as in this Kubernetes
 	// namespace (--namespace): its scopes naming the namespace, and those
 	// naming none (policy.InNamespace). Optional; default none.
@@ -54,7 +60,13 @@ func (q Quick) notationDir() string {
 // read: certificates, keys, the trust policy and, with it, the trust store
 // folder of the Notation configuration.
 func (q Quick) TrustFiles() []string {
-	files := slices.Concat(q.NotationCerts, q.CosignKeys)
+	var keyFiles []string
+	for _, k := range q.CosignKeys {
+		if !trust.IsKMSKey(k) {
+			keyFiles = append(keyFiles, k)
+		}
+	}
+	files := slices.Concat(q.NotationCerts, keyFiles)
 	if q.NotationTrustPolicy != "" {
 		files = append(files, q.NotationTrustPolicy, filepath.Join(q.notationDir(), "truststore"))
 	}
@@ -133,11 +145,39 @@ func (q Quick) cosign(existing []vouch.Verifier) (vouch.Verifier, error) {
 	if len(q.CosignKeys) == 0 {
 		return nil, nil
 	}
-	v, err := cosign.New(quickName("cosign", existing), cosign.KeyConfig(q.CosignKeys))
+	var files []string
+	c := cosign.KeyConfig(nil)
+	for _, k := range q.CosignKeys {
+		if !trust.IsKMSKey(k) {
+			files = append(files, k)
+			continue
+		}
+		if q.Vault == nil {
+			return nil, fmt.Errorf("--cosign-key %s: %w", k, trust.ErrNoVault)
+		}
+		data, err := q.Vault.Material(k, cosign.MaxTrustFileBytes)
+		if err != nil {
+			return nil, fmt.Errorf("--cosign-key %s: %w", k, err)
+		}
+		c.Keys.KMS, c.Keys.KMSPEM = append(c.Keys.KMS, k), append(c.Keys.KMSPEM, string(data))
+	}
+	c.Keys.Files = files
+	v, err := cosign.New(quickName("cosign", existing), c)
 	if err != nil {
 		return nil, fmt.Errorf("--cosign-key: %w", err)
 	}
 	return v, nil
+}
+
+// VaultURIs lists the KMS key URIs among CosignKeys.
+func (q Quick) VaultURIs() []string {
+	var out []string
+	for _, k := range q.CosignKeys {
+		if trust.IsKMSKey(k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // notation builds the notation verifier of the Notation fields, or nil.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -230,6 +231,22 @@ func (b *building) trustStores(doc *trustpolicy.Document, dir string) (notation.
 			}
 			ts.Inline[s.Name] = append(ts.Inline[s.Name], string(data))
 		}
+		if kv := s.AzureKeyVault; kv != nil {
+			for j, uri := range kv.URIs() {
+				data, err := b.material(uri, notation.MaxCertificateFileBytes)
+				switch {
+				case errors.Is(err, trust.ErrGone):
+					// The vault no longer has it: trusted no more.
+					if !slices.Contains(ts.Emptied, s.Name) {
+						ts.Emptied = append(ts.Emptied, s.Name)
+					}
+					continue
+				case err != nil:
+					return ts, fmt.Errorf("%strustStores[%d].azureKeyVault.certificates[%d]: %w", b.prefix, i, j, err)
+				}
+				ts.Inline[s.Name] = append(ts.Inline[s.Name], string(data))
+			}
+		}
 	}
 	return ts, nil
 }
@@ -250,6 +267,18 @@ func buildCosign(b *building, path, name string, c *cosign.Config) (vouch.Verifi
 			}
 			s.src.RefsPEM = append(s.src.RefsPEM, string(data))
 		}
+	}
+	cc.Keys.KMSPEM = nil
+	for i, uri := range cc.Keys.KMS {
+		data, err := b.material(uri, cosign.MaxTrustFileBytes)
+		switch {
+		case errors.Is(err, trust.ErrGone):
+			// The service no longer has the key: it is trusted no more.
+			data = nil
+		case err != nil:
+			return nil, fmt.Errorf("%s.cosign.keys.kms[%d]: %w", path, i, err)
+		}
+		cc.Keys.KMSPEM = append(cc.Keys.KMSPEM, string(data))
 	}
 	if r := cc.TrustedRootRef; r != nil {
 		data, err := trust.Referenced(*r, b.resolver).Read(cosign.MaxTrustFileBytes)

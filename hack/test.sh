@@ -22,7 +22,11 @@ go build -tags kubernetes -o /dev/null ./cmd/vouch
 # The Rego and CEL engines are linked only with -tags policycode
 # (policy/engines.go), as the container image is built.
 go vet -tags policycode ./policy/... ./config/... ./cmd/vouch
-go build -tags kubernetes,policycode -o /dev/null ./cmd/vouch
+# The key-management providers (trust/kms: the AWS, Google Cloud, Azure and
+# Vault clients) are linked only with -tags kms (cmd/vouch/keyvault_kms.go).
+go vet -tags kms ./cmd/vouch
+# The container image's set of tags (hack/image).
+go build -tags kubernetes,policycode,kms -o /dev/null ./cmd/vouch
 
 # A brief fuzzing pass over the parsers of outside input (VOUCH_FUZZTIME each;
 # 0 skips). Longer runs: go test -run '^$' -fuzz '^NAME$' -fuzztime 5m PKG.
@@ -61,6 +65,7 @@ if [ "$fuzztime" != 0 ]; then
 ./verifier/plugin FuzzParseResponse
 ./internal/untrusted FuzzCheckJSONDepth
 ./trust FuzzParse
+./trust/kms FuzzParseCertificateBundle
 ./server/preverify FuzzParseEnvelope
 ./server/preverify FuzzParseSubjects
 ./config FuzzParse
@@ -83,3 +88,4 @@ go test -count=1 -timeout 20m ./...
 go test -count=1 -timeout 5m -tags kubernetes -run 'Kubernetes' ./cmd/vouch
 go test -count=1 -timeout 10m -tags policycode ./policy/... ./config/...
 go test -count=1 -timeout 10m -tags policycode -run 'Policy|Code' ./cmd/vouch
+go test -count=1 -timeout 5m -tags kms -run 'KMS|KeyVault' ./cmd/vouch

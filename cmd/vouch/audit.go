@@ -120,7 +120,7 @@ func runAudit(cmd *cobra.Command, stdin io.Reader, gf *graphFlags, vf *verifierF
 	if err != nil {
 		return err
 	}
-	verifiers, pol, err := vf.build(cfg)
+	verifiers, pol, err := vf.build(cmd.Context(), cfg)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,11 @@ their shape, not read: this command does not talk to a cluster.`,
 			}
 			cfg, err := config.Load(args[0])
 			if err == nil {
+				// Key-vault material is fetched as vouch verify would.
+				vf := verifierFlags{configPath: args[0]}
+				err = vf.loadVault(cmd.Context(), cfg)
+			}
+			if err == nil {
 				_, _, err = cfg.Build()
 			}
 			if err != nil {

@@ -57,6 +57,10 @@ func (b *generations) fingerprint() (string, error) {
 		}
 	}
 	paths = append(paths, b.vf.quick().TrustFiles()...)
+	if b.vf.vault != nil {
+		// Refreshed key-vault material (a rotated key) builds again.
+		fp.Add("key-vault", b.vf.vault.Fingerprint())
+	}
 	for _, p := range paths {
 		if err := fp.Path(p); err != nil {
 			return "", err
@@ -72,13 +76,13 @@ func (b *generations) fingerprint() (string, error) {
 // build reads the config file and the trust material, and builds the
 // verifiers, the policy, the executors of every namespace and the hash
 // their verdicts are cached under.
-func (b *generations) build(context.Context) (*reload.Generation, error) {
+func (b *generations) build(ctx context.Context) (*reload.Generation, error) {
 	gf := *b.gf
 	cfg, err := loadConfig(b.fs, &gf, b.vf)
 	if err != nil {
 		return nil, err
 	}
-	verifiers, pol, err := b.vf.build(cfg)
+	verifiers, pol, err := b.vf.build(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

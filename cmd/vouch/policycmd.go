@@ -156,7 +156,7 @@ func (pt *policyTest) live(path string) policytest.Live {
 			if err != nil {
 				return nil, err
 			}
-			verifiers, _, err := vf.build(cfg)
+			verifiers, _, err := vf.build(pt.cmd.Context(), cfg)
 			if err != nil {
 				return nil, err
 			}

@@ -108,6 +108,9 @@ images of new or changed workload templates. See docs/pre-verification.md.`,
 					server.CertFile, server.KeyFile, server.ClientCertFile, server.ClientKeyFile, sf.generateTLS)
 				return nil
 			}
+			if vf.keyRefresh <= 0 {
+				return usageErrorf("--key-refresh must be positive")
+			}
 			if err := validateKubernetesSource(&sf, &vf); err != nil {
 				return err
 			}
@@ -119,6 +122,7 @@ images of new or changed workload templates. See docs/pre-verification.md.`,
 	}
 	sf.register(cmd.Flags())
 	vf.register(cmd.Flags())
+	cmd.Flags().DurationVar(&vf.keyRefresh, "key-refresh", defaultKeyRefresh, "fetch the config file's key-vault material (cosign KMS keys, Azure Key Vault certificates; -tags kms) again this often; a rotated key serves from the next config reload, a failed fetch keeps the material fetched before (docs/key-management.md)")
 	gf.register(cmd.Flags())
 	registerTargetFlags(cmd.Flags(), &gf)
 	fs := cmd.Flags()
@@ -145,6 +149,7 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	// files' first configuration is built before serving; the Kubernetes
 	// source's comes later, and /readyz says ready once one serves.
 	metrics := server.NewMetrics()
+	vf.logger = logger
 	gens := &generations{fs: cmd.Flags(), gf: gf, vf: vf, metrics: metrics}
 	var (
 		first *reload.Generation
@@ -265,6 +270,13 @@ func serve(cmd *cobra.Command, gf *graphFlags, vf *verifierFlags, sf *serveFlags
 	ctx, stop := context.WithCancel(cmd.Context())
 	wait := watch(ctx, src, holder)
 	defer func() { stop(); wait() }()
+	if vf.vault != nil && src != nil {
+		// Refreshed key-vault material reaches the verifiers through the
+		// config reload, whose fingerprint hashes it.
+		done := make(chan struct{})
+		go func() { defer close(done); _ = vf.vault.Start(ctx) }()
+		defer func() { stop(); <-done }()
+	}
 	if queue != nil {
 		done := make(chan struct{})
 		go func() {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,13 +24,22 @@ type verifierFlags struct {
 	notationConfigDir   string
 	cosignKeys          []string
 	namespace           string
+	// keyRefresh is how often key-vault material is fetched again
+	// (vouch serve's --key-refresh; default defaultKeyRefresh).
+	keyRefresh time.Duration
+	// vault holds the key-vault material of the config file; made by the
+	// first build that needs it, kept by vouch serve across reloads.
+	vault keyVault
+	// logger logs failed refreshes of key-vault material (vouch serve's
+	// logger). Optional; default slog.Default().
+	logger *slog.Logger
 }
 
 func (f *verifierFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.configPath, "config", "c", "", "vouch config `FILE` (YAML or JSON): registries, limits, trust, verifiers, policy (see docs/configuration.md)")
 	fs.StringArrayVar(&f.notationCerts, "notation-cert", nil, "trust this certificate `FILE` (PEM or DER; a CA or signing certificate) for Notary Project signatures (repeatable)")
 	fs.StringVar(&f.notationTrustPolicy, "notation-trust-policy", "", "Notation trust policy `FILE` (trustpolicy.json), read as notation reads it")
-	fs.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "trust this cosign public key `FILE` (PEM, as `cosign generate-key-pair` writes) for cosign signatures; transparency-log evidence is not required (repeatable)")
+	fs.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "trust this cosign public key `FILE` (PEM, as `cosign generate-key-pair` writes), or KMS key URI (awskms://, gcpkms://, azurekms://, hashivault://; a vouch built with -tags kms), for cosign signatures; transparency-log evidence is not required (repeatable)")
 	fs.StringVar(&f.notationConfigDir, "notation-config-dir", "", "Notation configuration `DIR` holding truststore/x509/...; default with --notation-trust-policy: $XDG_CONFIG_HOME/notation or ~/.config/notation")
 }
 
@@ -39,6 +51,7 @@ func (f *verifierFlags) quick() config.Quick {
 		NotationConfigDir:   f.notationConfigDir,
 		CosignKeys:          f.cosignKeys,
 		Namespace:           f.namespace,
+		Vault:               f.vaultOrNil(),
 	}
 }
 
@@ -56,12 +69,63 @@ func (f *verifierFlags) load() (*config.File, error) {
 
 // build returns the verifiers and the policy from the config file and the
 // quick flags.
-func (f *verifierFlags) build(cfg *config.File) ([]vouch.Verifier, vouch.Policy, error) {
+func (f *verifierFlags) build(ctx context.Context, cfg *config.File) ([]vouch.Verifier, vouch.Policy, error) {
+	if err := f.loadVault(ctx, cfg); err != nil {
+		return nil, nil, &exitError{code: exitUndecided, err: err}
+	}
 	verifiers, pol, err := config.Build(cfg, f.quick())
 	if err != nil {
 		return nil, nil, &exitError{code: exitUndecided, err: err}
 	}
 	return verifiers, pol, nil
+}
+
+// loadVault fetches the key-vault material cfg names (cosign KMS keys,
+// Azure Key Vault certificates) into f.vault, unless held already, and
+// hands it to cfg; material that cannot be fetched is an error naming it,
+// and nothing is trusted without it (fail closed).
+func (f *verifierFlags) loadVault(ctx context.Context, cfg *config.File) error {
+	uris := f.quick().VaultURIs()
+	if cfg != nil {
+		uris = append(cfg.VaultURIs(), uris...)
+	}
+	if len(uris) == 0 && f.vault == nil {
+		return nil
+	}
+	if f.vault == nil {
+		refresh := f.keyRefresh
+		if refresh == 0 {
+			refresh = defaultKeyRefresh
+		}
+		logger := f.logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		v, err := newKeyVault(refresh, logger)
+		if err != nil {
+			return err
+		}
+		f.vault = v
+	}
+	if err := f.vault.Load(ctx, uris); err != nil {
+		if f.configPath == "" {
+			return fmt.Errorf("--cosign-key: %w", err)
+		}
+		return fmt.Errorf("config %s: key-vault material: %w", f.configPath, err)
+	}
+	if cfg != nil {
+		cfg.Vault = f.vault
+	}
+	return nil
+}
+
+// vaultOrNil returns f.vault as a trust.Vault, nil when there is none
+// (not a non-nil interface holding nil).
+func (f *verifierFlags) vaultOrNil() trust.Vault {
+	if f.vault == nil {
+		return nil
+	}
+	return f.vault
 }
 
 // verdictFingerprint hashes everything verdicts depend on, so that cached

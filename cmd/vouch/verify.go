@@ -69,7 +69,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			verifiers, pol, err := vf.build(cfg)
+			verifiers, pol, err := vf.build(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

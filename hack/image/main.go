@@ -1,5 +1,5 @@
 // Command image builds vouch's container image without Docker: for each
-// platform it builds the static vouch binary (-tags kubernetes,policycode,
+// platform it builds the static vouch binary (-tags kubernetes,policycode,kms,
 // CGO_ENABLED=0, -trimpath), puts it in an image beside the CA certificates
 // of golang.org/x/crypto/x509roots/fallback and the non-root user 65532,
 // and writes the multi-platform image index into an OCI image layout with
@@ -143,12 +143,12 @@ func buildEnv(p Platform) []string {
 }
 
 // goBuild builds cmd/vouch for p into out: static, with the Kubernetes
-// source and the Rego and CEL engines (-tags kubernetes,policycode),
-// without file system paths (-trimpath), without the symbol table and
-// DWARF (-s -w; stack traces keep function names and lines), and with the
-// version linked in.
+// source, the Rego and CEL engines and the key-management providers
+// (-tags kubernetes,policycode,kms), without file system paths
+// (-trimpath), without the symbol table and DWARF (-s -w; stack traces
+// keep function names and lines), and with the version linked in.
 func goBuild(ctx context.Context, p Platform, version, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "kubernetes,policycode",
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "kubernetes,policycode,kms",
 		"-ldflags", "-s -w -X main.version="+version, "-o", out, "./cmd/vouch")
 	cmd.Env = append(os.Environ(), buildEnv(p)...)
 	if output, err := cmd.CombinedOutput(); err != nil {

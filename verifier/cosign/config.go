@@ -88,6 +88,20 @@ type PEMSource struct {
 	Refs []trust.Ref `json:"refs,omitempty"`
 	// PEM holds PEM blocks inline. Optional.
 	PEM string `json:"pem,omitempty"`
+	// KMS are cosign KMS key URIs, as `cosign verify --key` takes them:
+	// awskms:///alias/NAME, gcpkms://projects/…/cryptoKeys/KEY,
+	// azurekms://VAULT.vault.azure.net/KEY, hashivault://KEY. vouch fetches
+	// each key's public key when it starts and refreshes it
+	// (docs/key-management.md). Optional; keys only; config file only;
+	// needs a vouch built with -tags kms (the container image is). The
+	// cosign verifier does not fetch them: vouch's config package hands it
+	// their PEM (KMSPEM).
+	KMS []string `json:"kms,omitempty"`
+	// KMSPEM holds the PEM public key of each of KMS, in order, as fetched;
+	// "" for a key the service no longer has (trusted no more). Messages
+	// and reports name each key by its URI. Not read from the config.
+	// Optional.
+	KMSPEM []string `json:"-"`
 	// RefsPEM holds the PEM of each of Refs, in order, when vouch's config
 	// package has read them; messages and reports name each by its
 	// reference ("secret vouch/cosign-pub key cosign.pub"). Not read from
@@ -108,7 +122,7 @@ func (s PEMSource) name(i int) string {
 }
 
 func (s PEMSource) empty() bool {
-	return len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == ""
+	return len(s.Files) == 0 && len(s.Refs) == 0 && strings.TrimSpace(s.PEM) == "" && len(s.KMS) == 0
 }
 
 // hasTrustedRoot reports whether c names a trusted root in any form.
@@ -305,6 +319,9 @@ func (c *Config) Validate(prefix string) error {
 	if err := c.CertificateRoots.validate(prefix + ".certificateRoots"); err != nil {
 		return err
 	}
+	if len(c.CertificateRoots.KMS) > 0 {
+		return fmt.Errorf("%s.certificateRoots.kms: KMS URIs name keys; move them to keys.kms", prefix)
+	}
 	certs := !c.CertificateRoots.empty() || (c.hasTrustedRoot() && c.Keys.empty())
 	switch {
 	case certs && len(c.Identities) == 0:
@@ -340,6 +357,14 @@ func (s PEMSource) validate(path string) error {
 	for i, f := range s.Files {
 		if strings.TrimSpace(f) == "" {
 			return fmt.Errorf("%s.files[%d]: empty path", path, i)
+		}
+		if trust.IsKMSKey(f) {
+			return fmt.Errorf("%s.files[%d]: %q is a KMS key URI; name it in %s.kms", path, i, f, path)
+		}
+	}
+	for i, u := range s.KMS {
+		if err := trust.ValidateKMSKey(fmt.Sprintf("%s.kms[%d]", path, i), u); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -66,6 +66,17 @@ func loadKeys(src PEMSource, path string) ([]*trustedKey, error) {
 	if err := src.eachRef(path, add); err != nil {
 		return nil, err
 	}
+	if len(src.KMS) != len(src.KMSPEM) {
+		return nil, fmt.Errorf("%s.kms: %w", path, trust.ErrNoVault)
+	}
+	for i, uri := range src.KMS {
+		if src.KMSPEM[i] == "" {
+			continue // gone from the service: trusted no more
+		}
+		if err := add([]byte(src.KMSPEM[i]), uri, fmt.Sprintf("%s.kms[%d] (%s)", path, i, uri)); err != nil {
+			return nil, err
+		}
+	}
 	if strings.TrimSpace(src.PEM) != "" {
 		n := len(keys)
 		if err := add([]byte(src.PEM), "", path+".pem"); err != nil {

@@ -126,6 +126,16 @@ func (in *PEMSource) DeepCopyInto(out *PEMSource) {
 		*out = make([]trust.Ref, len(*in))
 		copy(*out, *in)
 	}
+	if in.KMS != nil {
+		in, out := &in.KMS, &out.KMS
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.KMSPEM != nil {
+		in, out := &in.KMSPEM, &out.KMSPEM
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.RefsPEM != nil {
 		in, out := &in.RefsPEM, &out.RefsPEM
 		*out = make([]string, len(*in))

@@ -124,7 +124,7 @@ func New(opts Options) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notation: %w", err)
 	}
-	if err := stores.checkAgainst(policy, opts.TrustStores.Dir); err != nil {
+	if err := stores.checkAgainst(policy, opts.TrustStores.Dir, opts.TrustStores.Emptied); err != nil {
 		return nil, fmt.Errorf("notation: %w", err)
 	}
 	layout := opts.LayoutScope

@@ -40,6 +40,11 @@ type TrustStores struct {
 	Files map[string][]string
 	// Inline maps "TYPE:NAME" to PEM text. Optional.
 	Inline map[string][]string
+	// Emptied lists the stores whose certificates came from a key vault
+	// that no longer has them (deleted or disabled): such a store may hold
+	// no certificate, and then every signature the trust policy checks
+	// against it fails. Optional.
+	Emptied []string
 }
 
 // certStore is a read-only, in-memory truststore.X509TrustStore.
@@ -125,7 +130,7 @@ func loadTrustStores(ts TrustStores) (certStore, error) {
 // checkAgainst reads the stores the policy names from dir (when set), then
 // checks that every named store holds certificates and every configured
 // store is named.
-func (s certStore) checkAgainst(doc *trustpolicy.Document, dir string) error {
+func (s certStore) checkAgainst(doc *trustpolicy.Document, dir string, emptied []string) error {
 	named := map[string]bool{}
 	for _, st := range doc.TrustPolicies {
 		for _, key := range st.TrustStores {
@@ -148,7 +153,7 @@ func (s certStore) checkAgainst(doc *trustpolicy.Document, dir string) error {
 	}
 	for _, st := range doc.TrustPolicies {
 		for _, key := range st.TrustStores {
-			if len(s[key]) == 0 {
+			if len(s[key]) == 0 && !slices.Contains(emptied, key) {
 				t, name, _ := parseStoreKey(key)
 				return fmt.Errorf("trust policy statement %q names trust store %q, which holds no certificates: add them to TrustStores.Files[%q], TrustStores.Inline[%q] or TrustStores.Dir as truststore/x509/%s/%s/", st.Name, key, key, key, t, name)
 			}
