@@ -9,7 +9,11 @@
 // -tags policycode) whose config file decides with the same policy
 // written as a require list, in Rego and in CEL.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies]
+// With -baseline BIN it also measures `vouch serve` from the program BIN
+// (vouch-base: a vouch built from another commit), interleaved with the
+// others: an A/B comparison of two builds in the same minutes.
+//
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS]
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +38,9 @@ func main() {
 	keys := flag.Int("keys", 10, "images per request")
 	keep := flag.Bool("keep", false, "keep the scratch folder")
 	policies := flag.Bool("policies", false, "also measure vouch with the policy as a require list, in Rego and in CEL (a config file each)")
+	flag.StringVar(&extra.baseline, "baseline", "", "also measure `vouch serve` from this program (vouch-base), for an A/B comparison of two builds")
+	flag.BoolVar(&extra.noRatify, "no-ratify", false, "do not start Ratify (A/B runs of vouch builds only)")
+	flag.StringVar(&extra.only, "only", "", "comma-separated scenarios to run, of 1,n,open,admission (default all)")
 	flag.Parse()
 	if err := run(*runs, *duration, *workers, *rate, *keys, *keep, *policies); err != nil {
 		fmt.Fprintln(os.Stderr, "b3:", err)
@@ -40,7 +48,15 @@ func main() {
 	}
 }
 
+// extra are the flags for A/B comparisons of vouch builds.
+var extra struct {
+	baseline, only string
+	noRatify       bool
+}
+
 type scenario struct {
+	// id names the scenario for -only: 1, n, open or admission.
+	id      string
 	name    string
 	workers int
 	rate    float64
@@ -78,14 +94,26 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		return err
 	}
 	defer vouch.Stop()
-	// Ratify's cache TTL is 10 s by default; B3 measures answers from the
-	// cache, so it gets as long as vouch's (5 min).
-	ratify, err := env.StartRatify("ratify", fx.RatifyNotation, "--cache-enabled", "--cache-type", "ristretto", "--cache-ttl", "5m")
-	if err != nil {
-		return err
+	servers := []*benchenv.Server{vouch}
+	var ratify *benchenv.Server
+	if !extra.noRatify {
+		// Ratify's cache TTL is 10 s by default; B3 measures answers from
+		// the cache, so it gets as long as vouch's (5 min).
+		ratify, err = env.StartRatify("ratify", fx.RatifyNotation, "--cache-enabled", "--cache-type", "ristretto", "--cache-ttl", "5m")
+		if err != nil {
+			return err
+		}
+		defer ratify.Stop()
+		servers = append(servers, ratify)
 	}
-	defer ratify.Stop()
-	servers := []*benchenv.Server{vouch, ratify}
+	if extra.baseline != "" {
+		base, err := env.StartVouchBinary("vouch-base", extra.baseline, "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host)
+		if err != nil {
+			return err
+		}
+		defer base.Stop()
+		servers = append(servers, base)
+	}
 	if policies {
 		more, err := policyServers(env, fx.Signer.CAFile, fx.Registry.Host)
 		if err != nil {
@@ -109,10 +137,19 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		size[s.Name] = n
 	}
 	scenarios := []scenario{
-		{name: "1 client, closed loop", workers: 1},
-		{name: fmt.Sprintf("%d clients, closed loop (saturation)", workers), workers: workers},
-		{name: fmt.Sprintf("open loop, %g requests/s", rate), rate: rate},
-		{name: fmt.Sprintf("admission webhook (Pod of %d containers), %d clients", nkeys, workers), workers: workers, admission: true},
+		{id: "1", name: "1 client, closed loop", workers: 1},
+		{id: "n", name: fmt.Sprintf("%d clients, closed loop (saturation)", workers), workers: workers},
+		{id: "open", name: fmt.Sprintf("open loop, %g requests/s", rate), rate: rate},
+		{id: "admission", name: fmt.Sprintf("admission webhook (Pod of %d containers), %d clients", nkeys, workers), workers: workers, admission: true},
+	}
+	if extra.only != "" {
+		var some []scenario
+		for _, sc := range scenarios {
+			if slices.Contains(strings.Split(extra.only, ","), sc.id) {
+				some = append(some, sc)
+			}
+		}
+		scenarios = some
 	}
 	res := map[string]*measure{}
 	for r := 0; r < runs; r++ {
@@ -183,11 +220,23 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		}
 	}
 	fmt.Print(header)
-	fmt.Printf("- load average at end: %s\n- each figure is the median of %d measurements of %v; servers measured one at a time, alternating; the load generator runs on the same %d cores\n- peak RSS: vouch %s MiB, ratify %s MiB\n- answer to one request of %d keys: vouch %d bytes, ratify %d bytes\n\n", benchenv.LoadAvg(), runs, duration, benchenv.Describe().NProc, benchenv.MiB(vouch.PeakRSS()), benchenv.MiB(ratify.PeakRSS()), nkeys, size["vouch"], size["ratify"])
+	fmt.Printf("- load average at end: %s\n- each figure is the median of %d measurements of %v; servers measured one at a time, alternating; the load generator runs on the same %d cores\n- peak RSS: %s\n- answer to one request of %d keys: %s\n\n", benchenv.LoadAvg(), runs, duration, benchenv.Describe().NProc, each(servers, func(s *benchenv.Server) string { return benchenv.MiB(s.PeakRSS()) + " MiB" }), nkeys, each(servers, func(s *benchenv.Server) string { return fmt.Sprint(size[s.Name], " bytes") }))
 	fmt.Print(tbl.String())
-	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\nvouch %s\nratify %s\n```\n",
-		env.Redact(strings.Join(vouch.Args, " "), fx.Registry.Host), env.Redact(strings.Join(ratify.Args, " "), fx.Registry.Host))
+	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\n")
+	for _, s := range servers {
+		fmt.Printf("%s %s\n", s.Name, env.Redact(strings.Join(s.Args, " "), fx.Registry.Host))
+	}
+	fmt.Printf("```\n")
 	return nil
+}
+
+// each joins f of every server, named.
+func each(servers []*benchenv.Server, f func(*benchenv.Server) string) string {
+	var parts []string
+	for _, s := range servers {
+		parts = append(parts, s.Name+" "+f(s))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // policyServers starts vouch servers (built with -tags policycode) whose

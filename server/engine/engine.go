@@ -139,6 +139,7 @@ type Engine struct {
 	verdicts flight.Group[verified]
 	tags     flight.Group[digest.Digest]
 	memo     reportMemo
+	refs     references
 
 	refreshMu sync.Mutex
 	// refreshing holds, per tag key, the time before which no background
@@ -224,14 +225,15 @@ func answer(r *vouch.Report, err error) string {
 }
 
 func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
-	ref, err := parse(image)
+	p, err := e.refs.parse(image)
 	if err != nil {
 		return undecided(image, image, err), 0, err
 	}
+	ref := p.ref
 	exec, hash := e.opts.Executor(ctx, namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
-		return undecided(ref.String(), ref.String(), err), 0, err
+		return undecided(p.str, p.str, err), 0, err
 	}
 	// A subject that no scope covers is decided before any request: the
 	// image name is the Pod author's, and so is the host it names.
@@ -240,12 +242,12 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 	}
 	pinned, err := e.pin(ctx, exec, ref)
 	if err != nil {
-		return undecided(ref.String(), ref.String(), err), 0, err
+		return undecided(p.str, p.str, err), 0, err
 	}
 	key := verdictKey(hash, pinned)
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(m.r, ref, pinned), m.id, nil
+		return personal(m.r, p, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
 	// A pre-verification of the image that runs (Refresh) knows more
@@ -257,12 +259,12 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 		})
 	}
 	if err != nil && v.r == nil {
-		return undecided(ref.String(), pinned.String(), err), 0, err
+		return undecided(p.str, pinned.String(), err), 0, err
 	}
 	if err != nil {
-		return personal(v.r, ref, pinned), 0, err
+		return personal(v.r, p, pinned), 0, err
 	}
-	return personal(v.r, ref, pinned), v.id, nil
+	return personal(v.r, p, pinned), v.id, nil
 }
 
 func (e *Engine) hook(kind string, hit bool) {
@@ -285,10 +287,13 @@ func parse(image string) (vouch.Reference, error) {
 }
 
 // personal returns a copy of the shared report r as the caller named the
-// subject.
-func personal(r *vouch.Report, ref, pinned vouch.Reference) *vouch.Report {
+// subject (ref).
+func personal(r *vouch.Report, ref parsedReference, pinned vouch.Reference) *vouch.Report {
 	c := *r
-	c.Subject, c.Reference = ref.String(), pinned.String()
+	c.Subject, c.Reference = ref.str, ref.str
+	if pinned != ref.ref {
+		c.Reference = pinned.String()
+	}
 	return &c
 }
 

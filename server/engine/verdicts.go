@@ -17,7 +17,9 @@ import (
 // verdictKey is the cache key of the verdict on pinned under the policy
 // whose hash is policyHash.
 func verdictKey(policyHash string, pinned vouch.Reference) string {
-	return "verdict:" + policyHash + ":" + pinned.Name() + "@" + pinned.Digest.String()
+	// One concatenation: pinned.Name() spelled out (no layout reference
+	// gets here).
+	return "verdict:" + policyHash + ":" + pinned.Registry + "/" + pinned.Repository + "@" + string(pinned.Digest)
 }
 
 // verified is the result of one executor run: the report, and the id of
