@@ -240,9 +240,13 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 	if r, ok := exec.Screen(ctx, ref); ok {
 		return r, 0, nil
 	}
-	pinned, err := e.pin(ctx, exec, ref)
-	if err != nil {
-		return undecided(p.str, p.str, err), 0, err
+	// A reference by digest is pinned already, unless requests carry
+	// credentials of their own (pin then checks this one's).
+	pinned := ref
+	if ref.Digest == "" || e.opts.CredentialScope != nil {
+		if pinned, err = e.pin(ctx, exec, ref); err != nil {
+			return undecided(p.str, p.str, err), 0, err
+		}
 	}
 	key := verdictKey(hash, pinned)
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {

@@ -74,7 +74,7 @@ type Provider struct {
 	opts      Options
 	cached    CachingDecider // nil when the Decider is not one
 	encodings encodings      // of cached verdicts, when cached is not nil
-	buffers   sync.Pool      // of *[]byte, for answers
+	buffers   sync.Pool      // of *[]byte, for requests and answers
 }
 
 // maxPooledBuffer bounds the answer buffers kept for reuse.
@@ -195,7 +195,12 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(c
 		writeError(w, http.StatusMethodNotAllowed, APIVersion, "method "+r.Method+" not allowed: POST a ProviderRequest")
 		return
 	}
-	req, status, err := decode(r.Body, p.opts.MaxKeys)
+	body, _ := p.buffers.Get().(*[]byte)
+	if body == nil {
+		body = new([]byte)
+	}
+	req, status, err := decode(r.Body, p.opts.MaxKeys, body)
+	p.release(body)
 	if err != nil {
 		writeError(w, status, APIVersion, err.Error())
 		return
@@ -226,6 +231,11 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(c
 	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(*buf)
+	p.release(buf)
+}
+
+// release puts buf back in the pool, unless it is too big to keep.
+func (p *Provider) release(buf *[]byte) {
 	if cap(*buf) <= maxPooledBuffer {
 		p.buffers.Put(buf)
 	}
