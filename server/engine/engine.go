@@ -212,6 +212,49 @@ func (e *Engine) VerifyCached(ctx context.Context, namespace, image string) (*vo
 	return report, id, err
 }
 
+// VerifyLocal is VerifyCached for the images the engine can answer at
+// once, from memory, without I/O or waiting: an image by digest (when
+// requests share one set of credentials) whose verdict is in the local
+// cache (cache.Local), or that no policy scope covers. For any other image
+// it returns false having done nothing, not even reported to Hooks: call
+// VerifyCached then. A caller answers the keys VerifyLocal answers in its
+// own goroutine and spreads only the others over goroutines.
+func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vouch.Report, uint64, bool) {
+	local, ok := e.cache.(cache.Local)
+	if !ok || e.opts.CredentialScope != nil {
+		return nil, 0, false
+	}
+	p, err := e.refs.parse(image)
+	if err != nil || p.ref.Digest == "" {
+		return nil, 0, false
+	}
+	exec, hash := e.opts.Executor(ctx, namespace)
+	if exec == nil {
+		return nil, 0, false
+	}
+	var report *vouch.Report
+	var id uint64
+	if r, ok := exec.Screen(ctx, p.ref); ok {
+		report = r
+	} else {
+		key := verdictKey(hash, p.ref)
+		data, ok := local.GetLocal(key)
+		if !ok {
+			return nil, 0, false
+		}
+		m, ok := e.memo.entry(key, data)
+		if !ok {
+			return nil, 0, false
+		}
+		e.hook("verdict", true)
+		report, id = personal(m.r, p, p.ref), m.id
+	}
+	if h := e.opts.Hooks.OnAnswer; h != nil {
+		h(answer(report, nil))
+	}
+	return report, id, true
+}
+
 func answer(r *vouch.Report, err error) string {
 	switch {
 	case errors.Is(err, ErrInvalidReference):

@@ -111,6 +111,11 @@ func (m *reportMemo) report(ctx context.Context, c cache.Cache, key string) (*me
 	if !ok {
 		return nil, false
 	}
+	return m.entry(key, data)
+}
+
+// entry returns the memo entry of data, the report cached under key.
+func (m *reportMemo) entry(key string, data []byte) (*memoEntry, bool) {
 	m.mu.Lock()
 	e, ok := m.m[key]
 	m.mu.Unlock()
