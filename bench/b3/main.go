@@ -13,13 +13,16 @@
 // (vouch-base: a vouch built from another commit), interleaved with the
 // others: an A/B comparison of two builds in the same minutes.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS]
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N]
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +44,7 @@ func main() {
 	flag.StringVar(&extra.baseline, "baseline", "", "also measure `vouch serve` from this program (vouch-base), for an A/B comparison of two builds")
 	flag.BoolVar(&extra.noRatify, "no-ratify", false, "do not start Ratify (A/B runs of vouch builds only)")
 	flag.StringVar(&extra.only, "only", "", "comma-separated scenarios to run, of 1,n,open,admission (default all)")
+	flag.IntVar(&extra.checkEvery, "check-every", 1, "decode one Gatekeeper answer in N in full and check the others by a search for substrings (loadgen.Options.CheckEvery): a lighter load generator, the same for every server")
 	flag.Parse()
 	if err := run(*runs, *duration, *workers, *rate, *keys, *keep, *policies); err != nil {
 		fmt.Fprintln(os.Stderr, "b3:", err)
@@ -52,6 +56,7 @@ func main() {
 var extra struct {
 	baseline, only string
 	noRatify       bool
+	checkEvery     int
 }
 
 type scenario struct {
@@ -77,7 +82,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d%s", runs, duration, workers, rate, nkeys, map[bool]string{true: " -policies"}[policies]))
+	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d -check-every %d%s", runs, duration, workers, rate, nkeys, extra.checkEvery, map[bool]string{true: " -policies"}[policies]))
 
 	var keys []string
 	for i := 0; i < nkeys; i++ {
@@ -135,6 +140,17 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 			return fmt.Errorf("%s: warm-up: %w", s.Name, err)
 		}
 		size[s.Name] = n
+		if extra.checkEvery > 1 {
+			// The quick check must pass every server's answer, or the
+			// lighter load favours some.
+			body, err := answer(ctx, client, s.URL, keys)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			if !(loadgen.Gatekeeper{}).Quick(body, keys) {
+				return fmt.Errorf("%s: its answer does not pass loadgen's quick check: %.300s", s.Name, body)
+			}
+		}
 	}
 	scenarios := []scenario{
 		{id: "1", name: "1 client, closed loop", workers: 1},
@@ -168,7 +184,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 				out, err := loadgen.Run(ctx, loadgen.Options{
 					URL: url, Client: client, Protocol: proto,
 					Keys:     func(int) []string { return keys },
-					Duration: duration, Workers: sc.workers, Rate: sc.rate,
+					Duration: duration, Workers: sc.workers, Rate: sc.rate, CheckEvery: extra.checkEvery,
 				})
 				if err != nil {
 					return err
@@ -228,6 +244,25 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	}
 	fmt.Printf("```\n")
 	return nil
+}
+
+// answer returns the body of a Gatekeeper answer for keys from url.
+func answer(ctx context.Context, client *http.Client, url string, keys []string) ([]byte, error) {
+	body, err := loadgen.Gatekeeper{}.Body(keys)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 }
 
 // each joins f of every server, named.
