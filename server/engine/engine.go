@@ -218,7 +218,8 @@ func (e *Engine) VerifyCached(ctx context.Context, namespace, image string) (*vo
 // cache (cache.Local), or that no policy scope covers. For any other image
 // it returns false having done nothing, not even reported to Hooks: call
 // VerifyCached then. A caller answers the keys VerifyLocal answers in its
-// own goroutine and spreads only the others over goroutines.
+// own goroutine and spreads only the others over goroutines. The report
+// may be the one an earlier call returned: callers must not modify it.
 func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vouch.Report, uint64, bool) {
 	local, ok := e.cache.(cache.Local)
 	if !ok || e.opts.CredentialScope != nil {
@@ -237,7 +238,7 @@ func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vou
 	if r, ok := exec.Screen(ctx, p.ref); ok {
 		report = r
 	} else {
-		key := verdictKey(hash, p.ref)
+		key := p.verdictKey(hash)
 		data, ok := local.GetLocal(key)
 		if !ok {
 			return nil, 0, false
@@ -247,7 +248,7 @@ func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vou
 			return nil, 0, false
 		}
 		e.hook("verdict", true)
-		report, id = personal(m.r, p, p.ref), m.id
+		report, id = p.personal(hash, key, m), m.id
 	}
 	if h := e.opts.Hooks.OnAnswer; h != nil {
 		h(answer(report, nil))
@@ -291,10 +292,15 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 			return undecided(p.str, p.str, err), 0, err
 		}
 	}
-	key := verdictKey(hash, pinned)
+	var key string
+	if pinned == ref {
+		key = p.verdictKey(hash)
+	} else {
+		key = verdictKey(hash, pinned)
+	}
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(m.r, p, pinned), m.id, nil
+		return personal(m.r, p.str, ref, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
 	// A pre-verification of the image that runs (Refresh) knows more
@@ -309,9 +315,9 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 		return undecided(p.str, pinned.String(), err), 0, err
 	}
 	if err != nil {
-		return personal(v.r, p, pinned), 0, err
+		return personal(v.r, p.str, ref, pinned), 0, err
 	}
-	return personal(v.r, p, pinned), v.id, nil
+	return personal(v.r, p.str, ref, pinned), v.id, nil
 }
 
 func (e *Engine) hook(kind string, hit bool) {
@@ -334,11 +340,11 @@ func parse(image string) (vouch.Reference, error) {
 }
 
 // personal returns a copy of the shared report r as the caller named the
-// subject (ref).
-func personal(r *vouch.Report, ref parsedReference, pinned vouch.Reference) *vouch.Report {
+// subject (ref, whose String is subject).
+func personal(r *vouch.Report, subject string, ref, pinned vouch.Reference) *vouch.Report {
 	c := *r
-	c.Subject, c.Reference = ref.str, ref.str
-	if pinned != ref.ref {
+	c.Subject, c.Reference = subject, subject
+	if pinned != ref {
 		c.Reference = pinned.String()
 	}
 	return &c

@@ -54,8 +54,10 @@ func TestVerifyLocal(t *testing.T) {
 	declines("not cached yet", good)
 	declines("a tag", f.ref("good"))
 	declines("malformed", "NOT A REFERENCE")
+	ids := map[string]uint64{}
 	for _, image := range []string{good, bad} {
 		want, wantID, err := e.VerifyCached(ctx, "", image)
+		ids[image] = wantID
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +79,15 @@ func TestVerifyLocal(t *testing.T) {
 	hash = "h1"
 	clk.Advance(2 * time.Minute)
 	declines("expired", good)
+	// Verified again: a new verdict, with a new id, which VerifyLocal
+	// answers from then on.
+	again, id, err := e.VerifyCached(ctx, "", good)
+	if err != nil || id == 0 || id == ids[good] {
+		t.Fatalf("verified again: id %d (was %d), %v", id, ids[good], err)
+	}
+	if got, gotID, ok := e.VerifyLocal(ctx, "", good); !ok || gotID != id || got.Verdict != again.Verdict || got.Root != again.Root {
+		t.Fatalf("after a new verdict: VerifyLocal %v id %d, want id %d", ok, gotID, id)
+	}
 
 	scoped := f.engine(t, engine.Options{
 		Cache: cache.NewMemory(cache.MemoryOptions{}), CredentialScope: func(context.Context, string) string { return "" },

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vouch-project/vouch"
 )
@@ -21,7 +23,7 @@ const (
 // stale; only valid references are kept. When full, it starts afresh.
 type references struct {
 	mu    sync.RWMutex
-	m     map[string]parsedReference
+	m     map[string]*parsedReference
 	bytes int
 }
 
@@ -29,27 +31,62 @@ type references struct {
 type parsedReference struct {
 	ref vouch.Reference
 	str string
+	// last is what the reference was last answered with from the cache
+	// (VerifyLocal): a hot image then costs no allocation.
+	last atomic.Pointer[lastAnswer]
+}
+
+// lastAnswer is a verdict key of a reference by digest, under a policy
+// hash, and the report last answered for it, made from a memo entry.
+type lastAnswer struct {
+	hash, key string
+	entry     *memoEntry
+	report    *vouch.Report
+}
+
+// verdictKey returns the verdict key of p (a reference by digest) under
+// hash.
+func (p *parsedReference) verdictKey(hash string) string {
+	if l := p.last.Load(); l != nil && l.hash == hash {
+		return l.key
+	}
+	return verdictKey(hash, p.ref)
+}
+
+// personal returns the report of memo entry m, cached under key (p's
+// verdict key under hash), as p names its subject: the one it returned
+// last when m has not changed since.
+func (p *parsedReference) personal(hash, key string, m *memoEntry) *vouch.Report {
+	if l := p.last.Load(); l != nil && l.entry == m && l.hash == hash {
+		return l.report
+	}
+	r := personal(m.r, p.str, p.ref, p.ref)
+	p.last.Store(&lastAnswer{hash: hash, key: key, entry: m, report: r})
+	return r
 }
 
 // parse returns parse(image), with its String, from the memo when it is
 // there.
-func (rs *references) parse(image string) (parsedReference, error) {
+func (rs *references) parse(image string) (*parsedReference, error) {
 	rs.mu.RLock()
 	p, ok := rs.m[image]
 	rs.mu.RUnlock()
 	if ok {
 		return p, nil
 	}
+	// A copy, which the entry and its parts keep: image may be a piece
+	// of a whole request body.
+	image = strings.Clone(image)
 	ref, err := parse(image)
 	if err != nil {
-		return parsedReference{}, err
+		return nil, err
 	}
-	p = parsedReference{ref: ref, str: ref.String()}
+	p = &parsedReference{ref: ref, str: ref.String()}
 	size := len(image) + len(p.str) + len(ref.Registry) + len(ref.Repository) + len(ref.Tag) + len(ref.Digest)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.m == nil || len(rs.m) >= maxReferences || rs.bytes+size > maxReferenceBytes {
-		rs.m, rs.bytes = make(map[string]parsedReference), 0
+		rs.m, rs.bytes = make(map[string]*parsedReference), 0
 	}
 	if _, ok := rs.m[image]; !ok {
 		rs.m[image] = p

@@ -154,9 +154,9 @@ func appendResponse(b []byte, apiVersion string, answers []answer) []byte {
 		b = append(b, `{"key":`...)
 		b = appendString(b, a.Key)
 		switch {
-		case a.value != nil:
+		case a.value.report != nil:
 			b = append(b, `,"value":`...)
-			b = appendValue(b, a.value)
+			b = appendValue(b, &a.value)
 		case a.Value != nil:
 			data, err := json.Marshal(a.Value)
 			if err != nil {

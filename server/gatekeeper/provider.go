@@ -163,7 +163,7 @@ func (p *Provider) Mutate(w http.ResponseWriter, r *http.Request) {
 // the value is encoded from.
 type answer struct {
 	Item
-	value *valueParts
+	value valueParts // a verify value when value.report is not nil
 }
 
 func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, traceID, timestamp string) answer {
@@ -203,7 +203,7 @@ func (p *Provider) verified(ctx context.Context, ns, image string, report *vouch
 	if report.Verdict != vouch.Allowed {
 		p.opts.Logger.InfoContext(ctx, "denied", "namespace", ns, "image", image, "reason", report.Reason)
 	}
-	return answer{value: &valueParts{report: report, traceID: traceID, timestamp: timestamp, verdict: verdict}}
+	return answer{value: valueParts{report: report, traceID: traceID, timestamp: timestamp, verdict: verdict}}
 }
 
 func (p *Provider) mutateKey(ctx context.Context, ns, image string) answer {
