@@ -13,7 +13,7 @@
 // (vouch-base: a vouch built from another commit), interleaved with the
 // others: an A/B comparison of two builds in the same minutes.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N]
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N] [-floor]
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 func main() {
@@ -44,6 +46,7 @@ func main() {
 	flag.StringVar(&extra.baseline, "baseline", "", "also measure `vouch serve` from this program (vouch-base), for an A/B comparison of two builds")
 	flag.BoolVar(&extra.noRatify, "no-ratify", false, "do not start Ratify (A/B runs of vouch builds only)")
 	flag.StringVar(&extra.only, "only", "", "comma-separated scenarios to run, of 1,n,open,admission (default all)")
+	flag.BoolVar(&extra.floor, "floor", false, "also measure the floor: a minimal Go HTTPS server answering a fixed body of vouch's size (bench/b3/floor)")
 	flag.IntVar(&extra.checkEvery, "check-every", 1, "decode one Gatekeeper answer in N in full and check the others by a search for substrings (loadgen.Options.CheckEvery): a lighter load generator, the same for every server")
 	flag.Parse()
 	if err := run(*runs, *duration, *workers, *rate, *keys, *keep, *policies); err != nil {
@@ -54,9 +57,9 @@ func main() {
 
 // extra are the flags for A/B comparisons of vouch builds.
 var extra struct {
-	baseline, only string
-	noRatify       bool
-	checkEvery     int
+	baseline, only  string
+	noRatify, floor bool
+	checkEvery      int
 }
 
 type scenario struct {
@@ -128,6 +131,24 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 			defer s.Stop()
 		}
 		servers = append(servers, more...)
+	}
+	if extra.floor {
+		bin := filepath.Join(env.Dir("bin"), "floor")
+		root, err := testbed.ModuleRoot()
+		if err != nil {
+			return err
+		}
+		build := exec.Command("go", "build", "-o", bin, "./bench/b3/floor")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build the floor server: %v\n%s", err, out)
+		}
+		floor, err := env.StartVouchBinary("floor", bin)
+		if err != nil {
+			return err
+		}
+		defer floor.Stop()
+		servers = append(servers, floor)
 	}
 	client, err := env.Client(1024)
 	if err != nil {
