@@ -13,7 +13,7 @@
 // (vouch-base: a vouch built from another commit), interleaved with the
 // others: an A/B comparison of two builds in the same minutes.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N] [-floor]
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N] [-floor] [-vouch-args ARGS]
 package main
 
 import (
@@ -46,6 +46,7 @@ func main() {
 	flag.StringVar(&extra.baseline, "baseline", "", "also measure `vouch serve` from this program (vouch-base), for an A/B comparison of two builds")
 	flag.BoolVar(&extra.noRatify, "no-ratify", false, "do not start Ratify (A/B runs of vouch builds only)")
 	flag.StringVar(&extra.only, "only", "", "comma-separated scenarios to run, of 1,n,open,admission (default all)")
+	flag.StringVar(&extra.vouchArgs, "vouch-args", "", "more arguments for the vouch server (not vouch-base), space-separated: e.g. \"--log-level warn\" to measure the request log")
 	flag.BoolVar(&extra.floor, "floor", false, "also measure the floor: a minimal Go HTTPS server answering a fixed body of vouch's size (bench/b3/floor)")
 	flag.IntVar(&extra.checkEvery, "check-every", 1, "decode one Gatekeeper answer in N in full and check the others by a search for substrings (loadgen.Options.CheckEvery): a lighter load generator, the same for every server")
 	flag.Parse()
@@ -57,9 +58,9 @@ func main() {
 
 // extra are the flags for A/B comparisons of vouch builds.
 var extra struct {
-	baseline, only  string
-	noRatify, floor bool
-	checkEvery      int
+	baseline, only, vouchArgs string
+	noRatify, floor           bool
+	checkEvery                int
 }
 
 type scenario struct {
@@ -97,7 +98,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	}
 	// The registry is on 127.0.0.1, which vouch serve reaches only when
 	// told to (docs/serving.md).
-	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host)
+	vouch, err := env.StartVouch("vouch", append([]string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host}, strings.Fields(extra.vouchArgs)...)...)
 	if err != nil {
 		return err
 	}
