@@ -248,7 +248,7 @@ func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vou
 			return nil, 0, false
 		}
 		e.hook("verdict", true)
-		report, id = p.personal(hash, key, m), m.id
+		report, id = m.personal(p.str, p.ref), m.id
 	}
 	if h := e.opts.Hooks.OnAnswer; h != nil {
 		h(answer(report, nil))

@@ -31,38 +31,24 @@ type references struct {
 type parsedReference struct {
 	ref vouch.Reference
 	str string
-	// last is what the reference was last answered with from the cache
-	// (VerifyLocal): a hot image then costs no allocation.
-	last atomic.Pointer[lastAnswer]
+	// key is the reference's verdict key under the latest policy hash it
+	// was looked up with (VerifyLocal), kept so that a hot image costs no
+	// allocation.
+	key atomic.Pointer[hashedKey]
 }
 
-// lastAnswer is a verdict key of a reference by digest, under a policy
-// hash, and the report last answered for it, made from a memo entry.
-type lastAnswer struct {
-	hash, key string
-	entry     *memoEntry
-	report    *vouch.Report
-}
+// hashedKey is a verdict key and the policy hash it is under.
+type hashedKey struct{ hash, key string }
 
 // verdictKey returns the verdict key of p (a reference by digest) under
 // hash.
 func (p *parsedReference) verdictKey(hash string) string {
-	if l := p.last.Load(); l != nil && l.hash == hash {
-		return l.key
+	if k := p.key.Load(); k != nil && k.hash == hash {
+		return k.key
 	}
-	return verdictKey(hash, p.ref)
-}
-
-// personal returns the report of memo entry m, cached under key (p's
-// verdict key under hash), as p names its subject: the one it returned
-// last when m has not changed since.
-func (p *parsedReference) personal(hash, key string, m *memoEntry) *vouch.Report {
-	if l := p.last.Load(); l != nil && l.entry == m && l.hash == hash {
-		return l.report
-	}
-	r := personal(m.r, p.str, p.ref, p.ref)
-	p.last.Store(&lastAnswer{hash: hash, key: key, entry: m, report: r})
-	return r
+	key := verdictKey(hash, p.ref)
+	p.key.Store(&hashedKey{hash, key})
+	return key
 }
 
 // parse returns parse(image), with its String, from the memo when it is
@@ -82,7 +68,8 @@ func (rs *references) parse(image string) (*parsedReference, error) {
 		return nil, err
 	}
 	p = &parsedReference{ref: ref, str: ref.String()}
-	size := len(image) + len(p.str) + len(ref.Registry) + len(ref.Repository) + len(ref.Tag) + len(ref.Digest)
+	// The strings, and a verdict key (the image and a policy hash).
+	size := len(image) + len(p.str) + len(ref.Registry) + len(ref.Repository) + len(ref.Tag) + len(ref.Digest) + len(image) + 96
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.m == nil || len(rs.m) >= maxReferences || rs.bytes+size > maxReferenceBytes {
