@@ -212,6 +212,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 					return err
 				}
 				cpu := s.CPU() - cpu0
+				settle(s)
 				m := res[s.Name+"|"+sc.name]
 				if m == nil {
 					m = &measure{}
@@ -266,6 +267,20 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	}
 	fmt.Printf("```\n")
 	return nil
+}
+
+// settle waits, up to 15 s, until s is idle (under 5% of a core for a
+// quarter of a second): a server that fell behind an open-loop rate works
+// off its backlog after the measurement, and would otherwise take the CPU
+// from the next server measured.
+func settle(s *benchenv.Server) {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		c0 := s.CPU()
+		time.Sleep(250 * time.Millisecond)
+		if s.CPU()-c0 < 13*time.Millisecond {
+			return
+		}
+	}
 }
 
 // answer returns the body of a Gatekeeper answer for keys from url.
