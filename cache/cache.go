@@ -30,6 +30,14 @@ type Cache interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
 }
 
+// Local is a Cache that can answer from the process's memory alone.
+type Local interface {
+	Cache
+	// GetLocal is Get without I/O: false when the value is not in memory
+	// (Get might still find it elsewhere).
+	GetLocal(key string) ([]byte, bool)
+}
+
 // Report returns the report stored under key by SetReport. A value that is
 // not a report (corrupt, or written by an incompatible version) is a miss.
 func Report(ctx context.Context, c Cache, key string) (*vouch.Report, bool) {

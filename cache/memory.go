@@ -67,6 +67,12 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool) {
 	return v, ok
 }
 
+// GetLocal implements Local: a Memory is all in memory.
+func (m *Memory) GetLocal(key string) ([]byte, bool) {
+	v, _, ok := m.get(key)
+	return v, ok
+}
+
 // get returns the value and its remaining time to live.
 func (m *Memory) get(key string) ([]byte, time.Duration, bool) {
 	m.mu.Lock()

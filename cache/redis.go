@@ -234,6 +234,11 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	return &Redis{opts: opts, target: target, local: opts.Local, client: client, log: opts.Logger, keys: keys}, nil
 }
 
+// GetLocal implements Local: the local layer alone, which Get reads first.
+func (r *Redis) GetLocal(key string) ([]byte, bool) {
+	return r.local.GetLocal(key)
+}
+
 // Get implements Cache: the local layer first, then Redis.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	if v, ok := r.local.Get(ctx, key); ok {

@@ -77,6 +77,7 @@ if [ "$fuzztime" != 0 ]; then
 ./server/admission FuzzImages
 ./audit FuzzReadManifests
 ./server/gatekeeper/fuzz FuzzProviderRequest
+./server/gatekeeper/fuzz FuzzParseRequest
 ./policy/policytest FuzzParseSuite
 ./policy/policytest FuzzParseReports
 ./policy/code FuzzInput

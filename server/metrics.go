@@ -193,18 +193,41 @@ func (m *Metrics) EngineHooks(inFlight func() int64) engine.Hooks {
 			Name: "vouch_verifications_in_flight", Help: "Verifications of subjects in progress.",
 		}, func() float64 { return float64(inFlight()) }))
 	}
+	// The counters of every answer are resolved once, not on each call
+	// (a lookup by labels per image asked).
+	type lookups struct{ hit, miss prometheus.Counter }
+	cacheLookups := map[string]lookups{}
+	for _, kind := range []string{"verdict", "tag"} {
+		cacheLookups[kind] = lookups{m.cacheLookups.WithLabelValues(kind, "hit"), m.cacheLookups.WithLabelValues(kind, "miss")}
+	}
+	answers := map[string]prometheus.Counter{}
+	for _, outcome := range []string{string(vouch.Allowed), string(vouch.Denied), string(vouch.Undecided), "timeout", "invalid"} {
+		answers[outcome] = m.answers.WithLabelValues(outcome)
+	}
 	return engine.Hooks{
 		OnCache: func(kind string, hit bool) {
-			result := "miss"
-			if hit {
-				result = "hit"
+			l, ok := cacheLookups[kind]
+			switch {
+			case !ok && hit:
+				m.cacheLookups.WithLabelValues(kind, "hit").Inc()
+			case !ok:
+				m.cacheLookups.WithLabelValues(kind, "miss").Inc()
+			case hit:
+				l.hit.Inc()
+			default:
+				l.miss.Inc()
 			}
-			m.cacheLookups.WithLabelValues(kind, result).Inc()
 		},
 		OnVerification: func(v vouch.Verdict, d time.Duration) {
 			m.verifications.WithLabelValues(string(v)).Observe(d.Seconds())
 		},
-		OnAnswer: func(outcome string) { m.answers.WithLabelValues(outcome).Inc() },
+		OnAnswer: func(outcome string) {
+			if c, ok := answers[outcome]; ok {
+				c.Inc()
+				return
+			}
+			m.answers.WithLabelValues(outcome).Inc()
+		},
 		OnTagRefresh: func(err error) {
 			result := "ok"
 			if err != nil {

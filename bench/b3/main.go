@@ -9,20 +9,30 @@
 // -tags policycode) whose config file decides with the same policy
 // written as a require list, in Rego and in CEL.
 //
-// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies]
+// With -baseline BIN it also measures `vouch serve` from the program BIN
+// (vouch-base: a vouch built from another commit), interleaved with the
+// others: an A/B comparison of two builds in the same minutes.
+//
+// Usage: go run ./bench/b3 [-runs 5] [-duration 5s] [-workers 16] [-rate 200] [-policies] [-baseline BIN] [-no-ratify] [-only SCENARIOS] [-check-every N] [-floor] [-vouch-args ARGS]
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
+	"github.com/vouch-project/vouch/internal/testbed"
 )
 
 func main() {
@@ -33,6 +43,12 @@ func main() {
 	keys := flag.Int("keys", 10, "images per request")
 	keep := flag.Bool("keep", false, "keep the scratch folder")
 	policies := flag.Bool("policies", false, "also measure vouch with the policy as a require list, in Rego and in CEL (a config file each)")
+	flag.StringVar(&extra.baseline, "baseline", "", "also measure `vouch serve` from this program (vouch-base), for an A/B comparison of two builds")
+	flag.BoolVar(&extra.noRatify, "no-ratify", false, "do not start Ratify (A/B runs of vouch builds only)")
+	flag.StringVar(&extra.only, "only", "", "comma-separated scenarios to run, of 1,n,open,admission (default all)")
+	flag.StringVar(&extra.vouchArgs, "vouch-args", "", "more arguments for the vouch server (not vouch-base), space-separated: e.g. \"--log-level warn\" to measure the request log")
+	flag.BoolVar(&extra.floor, "floor", false, "also measure the floor: a minimal Go HTTPS server answering a fixed body of vouch's size (bench/b3/floor)")
+	flag.IntVar(&extra.checkEvery, "check-every", 1, "decode one Gatekeeper answer in N in full and check the others by a search for substrings (loadgen.Options.CheckEvery): a lighter load generator, the same for every server")
 	flag.Parse()
 	if err := run(*runs, *duration, *workers, *rate, *keys, *keep, *policies); err != nil {
 		fmt.Fprintln(os.Stderr, "b3:", err)
@@ -40,7 +56,16 @@ func main() {
 	}
 }
 
+// extra are the flags for A/B comparisons of vouch builds.
+var extra struct {
+	baseline, only, vouchArgs string
+	noRatify, floor           bool
+	checkEvery                int
+}
+
 type scenario struct {
+	// id names the scenario for -only: 1, n, open or admission.
+	id      string
 	name    string
 	workers int
 	rate    float64
@@ -61,7 +86,7 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d%s", runs, duration, workers, rate, nkeys, map[bool]string{true: " -policies"}[policies]))
+	header := env.Header("B3: warm server, Gatekeeper requests of 10 cached images", fmt.Sprintf("go run ./bench/b3 -runs %d -duration %v -workers %d -rate %g -keys %d -check-every %d%s", runs, duration, workers, rate, nkeys, extra.checkEvery, map[bool]string{true: " -policies"}[policies]))
 
 	var keys []string
 	for i := 0; i < nkeys; i++ {
@@ -73,19 +98,31 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 	}
 	// The registry is on 127.0.0.1, which vouch serve reaches only when
 	// told to (docs/serving.md).
-	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host)
+	vouch, err := env.StartVouch("vouch", append([]string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host}, strings.Fields(extra.vouchArgs)...)...)
 	if err != nil {
 		return err
 	}
 	defer vouch.Stop()
-	// Ratify's cache TTL is 10 s by default; B3 measures answers from the
-	// cache, so it gets as long as vouch's (5 min).
-	ratify, err := env.StartRatify("ratify", fx.RatifyNotation, "--cache-enabled", "--cache-type", "ristretto", "--cache-ttl", "5m")
-	if err != nil {
-		return err
+	servers := []*benchenv.Server{vouch}
+	var ratify *benchenv.Server
+	if !extra.noRatify {
+		// Ratify's cache TTL is 10 s by default; B3 measures answers from
+		// the cache, so it gets as long as vouch's (5 min).
+		ratify, err = env.StartRatify("ratify", fx.RatifyNotation, "--cache-enabled", "--cache-type", "ristretto", "--cache-ttl", "5m")
+		if err != nil {
+			return err
+		}
+		defer ratify.Stop()
+		servers = append(servers, ratify)
 	}
-	defer ratify.Stop()
-	servers := []*benchenv.Server{vouch, ratify}
+	if extra.baseline != "" {
+		base, err := env.StartVouchBinary("vouch-base", extra.baseline, "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", fx.Registry.Host)
+		if err != nil {
+			return err
+		}
+		defer base.Stop()
+		servers = append(servers, base)
+	}
 	if policies {
 		more, err := policyServers(env, fx.Signer.CAFile, fx.Registry.Host)
 		if err != nil {
@@ -95,6 +132,24 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 			defer s.Stop()
 		}
 		servers = append(servers, more...)
+	}
+	if extra.floor {
+		bin := filepath.Join(env.Dir("bin"), "floor")
+		root, err := testbed.ModuleRoot()
+		if err != nil {
+			return err
+		}
+		build := exec.Command("go", "build", "-o", bin, "./bench/b3/floor")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build the floor server: %v\n%s", err, out)
+		}
+		floor, err := env.StartVouchBinary("floor", bin)
+		if err != nil {
+			return err
+		}
+		defer floor.Stop()
+		servers = append(servers, floor)
 	}
 	client, err := env.Client(1024)
 	if err != nil {
@@ -107,12 +162,32 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 			return fmt.Errorf("%s: warm-up: %w", s.Name, err)
 		}
 		size[s.Name] = n
+		if extra.checkEvery > 1 {
+			// The quick check must pass every server's answer, or the
+			// lighter load favours some.
+			body, err := answer(ctx, client, s.URL, keys)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			if !(loadgen.Gatekeeper{}).Quick(body, keys) {
+				return fmt.Errorf("%s: its answer does not pass loadgen's quick check: %.300s", s.Name, body)
+			}
+		}
 	}
 	scenarios := []scenario{
-		{name: "1 client, closed loop", workers: 1},
-		{name: fmt.Sprintf("%d clients, closed loop (saturation)", workers), workers: workers},
-		{name: fmt.Sprintf("open loop, %g requests/s", rate), rate: rate},
-		{name: fmt.Sprintf("admission webhook (Pod of %d containers), %d clients", nkeys, workers), workers: workers, admission: true},
+		{id: "1", name: "1 client, closed loop", workers: 1},
+		{id: "n", name: fmt.Sprintf("%d clients, closed loop (saturation)", workers), workers: workers},
+		{id: "open", name: fmt.Sprintf("open loop, %g requests/s", rate), rate: rate},
+		{id: "admission", name: fmt.Sprintf("admission webhook (Pod of %d containers), %d clients", nkeys, workers), workers: workers, admission: true},
+	}
+	if extra.only != "" {
+		var some []scenario
+		for _, sc := range scenarios {
+			if slices.Contains(strings.Split(extra.only, ","), sc.id) {
+				some = append(some, sc)
+			}
+		}
+		scenarios = some
 	}
 	res := map[string]*measure{}
 	for r := 0; r < runs; r++ {
@@ -131,12 +206,13 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 				out, err := loadgen.Run(ctx, loadgen.Options{
 					URL: url, Client: client, Protocol: proto,
 					Keys:     func(int) []string { return keys },
-					Duration: duration, Workers: sc.workers, Rate: sc.rate,
+					Duration: duration, Workers: sc.workers, Rate: sc.rate, CheckEvery: extra.checkEvery,
 				})
 				if err != nil {
 					return err
 				}
 				cpu := s.CPU() - cpu0
+				settle(s)
 				m := res[s.Name+"|"+sc.name]
 				if m == nil {
 					m = &measure{}
@@ -183,11 +259,56 @@ func run(runs int, duration time.Duration, workers int, rate float64, nkeys int,
 		}
 	}
 	fmt.Print(header)
-	fmt.Printf("- load average at end: %s\n- each figure is the median of %d measurements of %v; servers measured one at a time, alternating; the load generator runs on the same %d cores\n- peak RSS: vouch %s MiB, ratify %s MiB\n- answer to one request of %d keys: vouch %d bytes, ratify %d bytes\n\n", benchenv.LoadAvg(), runs, duration, benchenv.Describe().NProc, benchenv.MiB(vouch.PeakRSS()), benchenv.MiB(ratify.PeakRSS()), nkeys, size["vouch"], size["ratify"])
+	fmt.Printf("- load average at end: %s\n- each figure is the median of %d measurements of %v; servers measured one at a time, alternating; the load generator runs on the same %d cores\n- peak RSS: %s\n- answer to one request of %d keys: %s\n\n", benchenv.LoadAvg(), runs, duration, benchenv.Describe().NProc, each(servers, func(s *benchenv.Server) string { return benchenv.MiB(s.PeakRSS()) + " MiB" }), nkeys, each(servers, func(s *benchenv.Server) string { return fmt.Sprint(size[s.Name], " bytes") }))
 	fmt.Print(tbl.String())
-	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\nvouch %s\nratify %s\n```\n",
-		env.Redact(strings.Join(vouch.Args, " "), fx.Registry.Host), env.Redact(strings.Join(ratify.Args, " "), fx.Registry.Host))
+	fmt.Printf("\n\"vouch advantage\": throughput vouch ÷ ratify, and p99 ratify ÷ vouch (above 1: vouch is ahead). Keys are digest-pinned references (HOST/bench/b3@sha256:…), all verified once before measuring.\n\nServers (REGISTRY is a distribution v3.1.2 process; WORK the scratch folder; logs at their default levels, written to files):\n\n```\n")
+	for _, s := range servers {
+		fmt.Printf("%s %s\n", s.Name, env.Redact(strings.Join(s.Args, " "), fx.Registry.Host))
+	}
+	fmt.Printf("```\n")
 	return nil
+}
+
+// settle waits, up to 15 s, until s is idle (under 5% of a core for a
+// quarter of a second): a server that fell behind an open-loop rate works
+// off its backlog after the measurement, and would otherwise take the CPU
+// from the next server measured.
+func settle(s *benchenv.Server) {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		c0 := s.CPU()
+		time.Sleep(250 * time.Millisecond)
+		if s.CPU()-c0 < 13*time.Millisecond {
+			return
+		}
+	}
+}
+
+// answer returns the body of a Gatekeeper answer for keys from url.
+func answer(ctx context.Context, client *http.Client, url string, keys []string) ([]byte, error) {
+	body, err := loadgen.Gatekeeper{}.Body(keys)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// each joins f of every server, named.
+func each(servers []*benchenv.Server, f func(*benchenv.Server) string) string {
+	var parts []string
+	for _, s := range servers {
+		parts = append(parts, s.Name+" "+f(s))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // policyServers starts vouch servers (built with -tags policycode) whose

@@ -164,3 +164,30 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+// TestGatekeeperQuick checks that the quick check passes only answers that
+// Check finds free of errors, and declines the others.
+func TestGatekeeperQuick(t *testing.T) {
+	keys := []string{"a.io/x@sha256:1", "[ns]b.io/y:v1"}
+	for _, tc := range []struct {
+		name, body string
+		quick      bool
+	}{
+		{"all answered", `{"response":{"items":[{"key":"a.io/x@sha256:1","value":{"isSuccess":true}},{"key":"[ns]b.io/y:v1","value":{"isSuccess":true}}]}}` + "\n", true},
+		{"a key missing", `{"response":{"items":[{"key":"a.io/x@sha256:1","value":{"isSuccess":true}}],"x":"[ns]b.io/y:v1"}}`, false},
+		{"a key with an error", `{"response":{"items":[{"key":"a.io/x@sha256:1","value":{}},{"key":"[ns]b.io/y:v1","error":"no"}]}}`, false},
+		{"a system error", `{"response":{"items":[{"key":"a.io/x@sha256:1"},{"key":"[ns]b.io/y:v1"}],"systemError":"down"}}`, false},
+		{"cut short", `{"response":{"items":[{"key":"a.io/x@sha256:1"},{"key":"[ns]b.io/y:v1"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (loadgen.Gatekeeper{}).Quick([]byte(tc.body), keys); got != tc.quick {
+				t.Fatalf("Quick = %v, want %v", got, tc.quick)
+			}
+			if tc.quick {
+				if bad, err := (loadgen.Gatekeeper{}).Check([]byte(tc.body), keys); err != nil || bad != 0 {
+					t.Fatalf("Quick passed an answer Check finds %d key errors in (%v)", bad, err)
+				}
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@
 //
 // Usage: go run ./bench/profile [-scenario warm|cold|replay] [-duration 10s] [-out DIR]
 //
-//	[-registry-concurrency N] [-tag-ttl D] [-tag-max-stale D] [-linger D] [-images N]
+//	[-registry-concurrency N] [-tag-ttl D] [-tag-max-stale D] [-linger D] [-images N] [-log-level L]
 //
 //	go tool pprof -top -nodecount 40 DIR/cpu.pprof
 package main
@@ -47,6 +47,7 @@ func main() {
 	flag.DurationVar(&knobs.tagMaxStale, "tag-max-stale", 0, "engine.Options.TagMaxStale: serve a cached tag digest this long while refreshing it (0: vouch's default; negative: not past the tag TTL)")
 	flag.DurationVar(&knobs.linger, "linger", 0, "engine.Options.Linger")
 	flag.IntVar(&knobs.images, "images", 500, "distinct images for the replay scenario")
+	flag.TextVar(&knobs.logLevel, "log-level", slog.LevelInfo, "level of the server's log (written to a temporary file, as B3 does)")
 	flag.Parse()
 	if err := run(*scenario, *duration, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
@@ -59,6 +60,7 @@ var knobs struct {
 	maxConcurrency              int
 	tagTTL, tagMaxStale, linger time.Duration
 	images                      int
+	logLevel                    slog.Level
 }
 
 func run(scenario string, duration time.Duration, out string) error {
@@ -147,7 +149,15 @@ func run(scenario string, duration time.Duration, out string) error {
 		return err
 	}
 	exec := &vouch.Executor{Store: st, Verifiers: []vouch.Verifier{metrics.Verifier(nv)}, Policy: policy.Default([]string{"notation"})}
-	logger := server.NewLogger(os.Stderr, slog.LevelError)
+	// vouch serve's default: JSON lines at info, here into a file as B3
+	// writes them.
+	logFile, err := os.CreateTemp("", "vouch-profile-*.log")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(logFile.Name())
+	defer logFile.Close()
+	logger := server.NewLogger(logFile, knobs.logLevel)
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
 		Executor:    func(context.Context, string) (*vouch.Executor, string) { return exec, "profile" },

@@ -89,6 +89,16 @@ type Status struct {
 	Message string `json:"message,omitempty"`
 }
 
+// LocalDecider is a Decider that can also answer some images at once,
+// from memory; *engine.Engine is one (engine.VerifyLocal).
+type LocalDecider interface {
+	Decider
+	// VerifyLocal is Verify for an image it can answer without I/O or
+	// waiting; false (having done nothing) for any other. The report may
+	// be shared with other callers: it must not be modified.
+	VerifyLocal(ctx context.Context, namespace, image string) (report *vouch.Report, id uint64, ok bool)
+}
+
 // Decider decides on and pins images; *engine.Engine is one.
 type Decider interface {
 	// Verify returns the report on image under namespace's policy; an
@@ -215,7 +225,21 @@ func (wh *Webhook) validate(ctx context.Context, req *Request) *Response {
 		}
 	}
 	verdicts := make([]verdict, len(list))
-	wh.each(len(list), func(i int) {
+	// Images the decider holds in memory are answered here, the others
+	// concurrently.
+	local, _ := wh.opts.Decider.(LocalDecider)
+	pending := make([]int, 0, len(list))
+	for i, im := range list {
+		if local != nil {
+			if r, _, ok := local.VerifyLocal(ctx, req.Namespace, im); ok {
+				verdicts[i] = verdict{r, nil}
+				continue
+			}
+		}
+		pending = append(pending, i)
+	}
+	wh.each(len(pending), func(j int) {
+		i := pending[j]
 		r, err := wh.opts.Decider.Verify(ctx, req.Namespace, list[i])
 		verdicts[i] = verdict{r, err}
 	})

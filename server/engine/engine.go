@@ -4,7 +4,10 @@
 // verdict up in a cache keyed by the digest and the policy, runs vouch's
 // Executor on a miss, and lets concurrent requests for the same image share
 // one verification. Each cached verdict has an id (VerifyCached), under
-// which endpoints keep their encoding of it.
+// which endpoints keep their encoding of it; VerifyLocal answers an image
+// by digest whose verdict is in memory without I/O or waiting, and parsed
+// references are kept, so that a hot image costs no parsing and no
+// allocation.
 package engine
 
 import (
@@ -139,6 +142,7 @@ type Engine struct {
 	verdicts flight.Group[verified]
 	tags     flight.Group[digest.Digest]
 	memo     reportMemo
+	refs     references
 
 	refreshMu sync.Mutex
 	// refreshing holds, per tag key, the time before which no background
@@ -211,6 +215,50 @@ func (e *Engine) VerifyCached(ctx context.Context, namespace, image string) (*vo
 	return report, id, err
 }
 
+// VerifyLocal is VerifyCached for the images the engine can answer at
+// once, from memory, without I/O or waiting: an image by digest (when
+// requests share one set of credentials) whose verdict is in the local
+// cache (cache.Local), or that no policy scope covers. For any other image
+// it returns false having done nothing, not even reported to Hooks: call
+// VerifyCached then. A caller answers the keys VerifyLocal answers in its
+// own goroutine and spreads only the others over goroutines. The report
+// may be the one an earlier call returned: callers must not modify it.
+func (e *Engine) VerifyLocal(ctx context.Context, namespace, image string) (*vouch.Report, uint64, bool) {
+	local, ok := e.cache.(cache.Local)
+	if !ok || e.opts.CredentialScope != nil {
+		return nil, 0, false
+	}
+	p, err := e.refs.parse(image)
+	if err != nil || p.ref.Digest == "" {
+		return nil, 0, false
+	}
+	exec, hash := e.opts.Executor(ctx, namespace)
+	if exec == nil {
+		return nil, 0, false
+	}
+	var report *vouch.Report
+	var id uint64
+	if r, ok := exec.Screen(ctx, p.ref); ok {
+		report = r
+	} else {
+		key := p.verdictKey(hash)
+		data, ok := local.GetLocal(key)
+		if !ok {
+			return nil, 0, false
+		}
+		m, ok := e.memo.entry(key, data)
+		if !ok {
+			return nil, 0, false
+		}
+		e.hook("verdict", true)
+		report, id = m.personal(p.str, p.ref), m.id
+	}
+	if h := e.opts.Hooks.OnAnswer; h != nil {
+		h(answer(report, nil))
+	}
+	return report, id, true
+}
+
 func answer(r *vouch.Report, err error) string {
 	switch {
 	case errors.Is(err, ErrInvalidReference):
@@ -224,28 +272,38 @@ func answer(r *vouch.Report, err error) string {
 }
 
 func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Report, uint64, error) {
-	ref, err := parse(image)
+	p, err := e.refs.parse(image)
 	if err != nil {
 		return undecided(image, image, err), 0, err
 	}
+	ref := p.ref
 	exec, hash := e.opts.Executor(ctx, namespace)
 	if exec == nil {
 		err := fmt.Errorf("no executor for namespace %q", namespace)
-		return undecided(ref.String(), ref.String(), err), 0, err
+		return undecided(p.str, p.str, err), 0, err
 	}
 	// A subject that no scope covers is decided before any request: the
 	// image name is the Pod author's, and so is the host it names.
 	if r, ok := exec.Screen(ctx, ref); ok {
 		return r, 0, nil
 	}
-	pinned, err := e.pin(ctx, exec, ref)
-	if err != nil {
-		return undecided(ref.String(), ref.String(), err), 0, err
+	// A reference by digest is pinned already, unless requests carry
+	// credentials of their own (pin then checks this one's).
+	pinned := ref
+	if ref.Digest == "" || e.opts.CredentialScope != nil {
+		if pinned, err = e.pin(ctx, exec, ref); err != nil {
+			return undecided(p.str, p.str, err), 0, err
+		}
 	}
-	key := verdictKey(hash, pinned)
+	var key string
+	if pinned == ref {
+		key = p.verdictKey(hash)
+	} else {
+		key = verdictKey(hash, pinned)
+	}
 	if m, ok := e.memo.report(ctx, e.cache, key); ok {
 		e.hook("verdict", true)
-		return personal(m.r, ref, pinned), m.id, nil
+		return personal(m.r, p.str, ref, pinned), m.id, nil
 	}
 	e.hook("verdict", false)
 	// A pre-verification of the image that runs (Refresh) knows more
@@ -257,12 +315,12 @@ func (e *Engine) verify(ctx context.Context, namespace, image string) (*vouch.Re
 		})
 	}
 	if err != nil && v.r == nil {
-		return undecided(ref.String(), pinned.String(), err), 0, err
+		return undecided(p.str, pinned.String(), err), 0, err
 	}
 	if err != nil {
-		return personal(v.r, ref, pinned), 0, err
+		return personal(v.r, p.str, ref, pinned), 0, err
 	}
-	return personal(v.r, ref, pinned), v.id, nil
+	return personal(v.r, p.str, ref, pinned), v.id, nil
 }
 
 func (e *Engine) hook(kind string, hit bool) {
@@ -285,10 +343,13 @@ func parse(image string) (vouch.Reference, error) {
 }
 
 // personal returns a copy of the shared report r as the caller named the
-// subject.
-func personal(r *vouch.Report, ref, pinned vouch.Reference) *vouch.Report {
+// subject (ref, whose String is subject).
+func personal(r *vouch.Report, subject string, ref, pinned vouch.Reference) *vouch.Report {
 	c := *r
-	c.Subject, c.Reference = ref.String(), pinned.String()
+	c.Subject, c.Reference = subject, subject
+	if pinned != ref {
+		c.Reference = pinned.String()
+	}
 	return &c
 }
 

@@ -62,7 +62,7 @@ func (e *Engine) Refresh(ctx context.Context, namespace, image string) (*vouch.R
 		}
 		return undecided(ref.String(), pinned.String(), err), err
 	}
-	return personal(v.r, ref, pinned), err
+	return personal(v.r, ref.String(), ref, pinned), err
 }
 
 // ResolveUncached resolves image at the registry under namespace's

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vouch-project/vouch"
@@ -17,7 +18,9 @@ import (
 // verdictKey is the cache key of the verdict on pinned under the policy
 // whose hash is policyHash.
 func verdictKey(policyHash string, pinned vouch.Reference) string {
-	return "verdict:" + policyHash + ":" + pinned.Name() + "@" + pinned.Digest.String()
+	// One concatenation: pinned.Name() spelled out (no layout reference
+	// gets here).
+	return "verdict:" + policyHash + ":" + pinned.Registry + "/" + pinned.Repository + "@" + string(pinned.Digest)
 }
 
 // verified is the result of one executor run: the report, and the id of
@@ -95,11 +98,32 @@ type reportMemo struct {
 	last  uint64 // the id of the latest entry
 }
 
-// memoEntry is one verdict key's report. It never changes.
+// memoEntry is one verdict key's report. It never changes, but for last.
 type memoEntry struct {
 	raw []byte
 	r   *vouch.Report
 	id  uint64
+	// last is the report VerifyLocal last answered from this entry, as
+	// its caller named the subject: answered again while the subject is
+	// the same, without an allocation.
+	last atomic.Pointer[subjectReport]
+}
+
+// subjectReport is a report personal to a caller's name of its subject.
+type subjectReport struct {
+	subject string
+	r       *vouch.Report
+}
+
+// personal returns the entry's report as the caller named the subject,
+// ref (by digest, whose String is subject).
+func (e *memoEntry) personal(subject string, ref vouch.Reference) *vouch.Report {
+	if l := e.last.Load(); l != nil && l.subject == subject {
+		return l.r
+	}
+	r := personal(e.r, subject, ref, ref)
+	e.last.Store(&subjectReport{subject, r})
+	return r
 }
 
 // report returns the memo entry of the report cached under key, decoding
@@ -109,6 +133,11 @@ func (m *reportMemo) report(ctx context.Context, c cache.Cache, key string) (*me
 	if !ok {
 		return nil, false
 	}
+	return m.entry(key, data)
+}
+
+// entry returns the memo entry of data, the report cached under key.
+func (m *reportMemo) entry(key string, data []byte) (*memoEntry, bool) {
 	m.mu.Lock()
 	e, ok := m.m[key]
 	m.mu.Unlock()

@@ -7,7 +7,9 @@
 // https://open-policy-agent.github.io/gatekeeper/website/docs/externaldata
 // Keys may start with "[namespace]", Ratify's convention for choosing the
 // namespace whose policy applies. The Provider (provider.go) answers the
-// keys of a request concurrently; its answers are written by splicing
+// keys a LocalDecider holds in memory at once, in the request's goroutine,
+// and the others concurrently; requests of the usual shape are parsed
+// without reflection (protocol.go), and answers are written by splicing
 // encoded parts, each cached verdict encoded once (encoding.go).
 //
 // A verify item's value is a JSON object with these fields, in this order:

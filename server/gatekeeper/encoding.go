@@ -122,7 +122,7 @@ func appendValue(b []byte, v *valueParts) []byte {
 // (HTML characters escaped).
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plain[s[i]] {
 			q, _ := json.Marshal(s) // a string always encodes
 			return append(b, q...)
 		}
@@ -131,6 +131,14 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plain says which bytes encoding/json writes in a string as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendResponse appends a successful ProviderResponse, encoded as
 // json.Encoder does (with a trailing newline); verify values are spliced
@@ -146,9 +154,9 @@ func appendResponse(b []byte, apiVersion string, answers []answer) []byte {
 		b = append(b, `{"key":`...)
 		b = appendString(b, a.Key)
 		switch {
-		case a.value != nil:
+		case a.value.report != nil:
 			b = append(b, `,"value":`...)
-			b = appendValue(b, a.value)
+			b = appendValue(b, &a.value)
 		case a.Value != nil:
 			data, err := json.Marshal(a.Value)
 			if err != nil {

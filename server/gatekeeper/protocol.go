@@ -1,6 +1,7 @@
 package gatekeeper
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,37 +106,217 @@ func validNamespace(s string) bool {
 	return true
 }
 
-// decode reads a ProviderRequest, returning the HTTP status for the error
-// when it is not one.
-func decode(body io.Reader, maxKeys int) (*ProviderRequest, int, error) {
-	var req ProviderRequest
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(&req); err != nil {
+// decode reads a ProviderRequest from body into *buf (kept for the next
+// request), returning the HTTP status for the error when it is not one.
+func decode(body io.Reader, maxKeys int, buf *[]byte) (*ProviderRequest, int, error) {
+	data, err := readAll(body, (*buf)[:0])
+	*buf = data
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", tooBig.Limit)
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed ProviderRequest: %v", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", tooBig.Limit)
+	req, err := ParseRequest(data, maxKeys)
+	if err != nil {
+		var tooMany *tooManyKeysError
+		if errors.As(err, &tooMany) {
+			return nil, http.StatusRequestEntityTooLarge, err
 		}
-		return nil, http.StatusBadRequest, errors.New("malformed ProviderRequest: data after the JSON object")
+		return nil, http.StatusBadRequest, err
+	}
+	return req, 0, nil
+}
+
+// readAll is io.ReadAll appending to b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// tooManyKeysError is the error of a request with more keys than allowed.
+type tooManyKeysError struct{ n, max int }
+
+func (e *tooManyKeysError) Error() string {
+	return fmt.Sprintf("%d keys is over the limit of %d per request", e.n, e.max)
+}
+
+// ParseRequest parses the body of a ProviderRequest (one JSON object, as
+// encoding/json decodes it) and checks its apiVersion, its kind and that it
+// has at most maxKeys keys.
+func ParseRequest(data []byte, maxKeys int) (*ProviderRequest, error) {
+	req, ok := parseCanonical(data)
+	if !ok {
+		req = new(ProviderRequest)
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(req); err != nil {
+			return nil, fmt.Errorf("malformed ProviderRequest: %v", err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, errors.New("malformed ProviderRequest: data after the JSON object")
+		}
 	}
 	switch req.APIVersion {
 	case APIVersion, APIVersionAlpha:
 	default:
-		return nil, http.StatusBadRequest, fmt.Errorf("apiVersion %q is not %s or %s", req.APIVersion, APIVersion, APIVersionAlpha)
+		return nil, fmt.Errorf("apiVersion %q is not %s or %s", req.APIVersion, APIVersion, APIVersionAlpha)
 	}
 	if req.Kind != KindRequest {
-		return nil, http.StatusBadRequest, fmt.Errorf("kind %q is not %s", req.Kind, KindRequest)
+		return nil, fmt.Errorf("kind %q is not %s", req.Kind, KindRequest)
 	}
 	if n := len(req.Request.Keys); n > maxKeys {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%d keys is over the limit of %d per request", n, maxKeys)
+		return nil, &tooManyKeysError{n, maxKeys}
 	}
-	return &req, 0, nil
+	return req, nil
+}
+
+// parseCanonical parses, without reflection, a ProviderRequest of the shape
+// Gatekeeper sends: an object whose members are apiVersion and kind
+// (strings) and request (an object whose one member is keys, an array of
+// strings), each at most once, in any order, with no escapes and no bytes
+// beyond ASCII in its strings. It returns false for anything else, which
+// encoding/json then decodes: where it returns true, the request is the one
+// json.Unmarshal gives (FuzzParseRequest checks it). Decoding by
+// reflection was a fifth of the server's CPU on cached requests.
+func parseCanonical(data []byte) (*ProviderRequest, bool) {
+	// The strings are cut from one copy of the body: one allocation.
+	s := scanner{b: data, s: string(data)}
+	req := new(ProviderRequest)
+	var seenVersion, seenKind, seenRequest bool
+	if !s.next('{') {
+		return nil, false
+	}
+	for first := true; ; first = false {
+		if first && s.next('}') {
+			break
+		}
+		name, ok := s.str()
+		if !ok || !s.next(':') {
+			return nil, false
+		}
+		switch name {
+		case "apiVersion":
+			v, ok := s.str()
+			if !ok || seenVersion {
+				return nil, false
+			}
+			req.APIVersion, seenVersion = intern(v, APIVersion, APIVersionAlpha), true
+		case "kind":
+			v, ok := s.str()
+			if !ok || seenKind {
+				return nil, false
+			}
+			req.Kind, seenKind = intern(v, KindRequest), true
+		case "request":
+			if seenRequest || !s.next('{') {
+				return nil, false
+			}
+			seenRequest = true
+			if name, ok := s.str(); !ok || name != "keys" || !s.next(':') || !s.next('[') {
+				return nil, false
+			}
+			req.Request.Keys = make([]string, 0, 16)
+			if !s.next(']') {
+				for {
+					k, ok := s.str()
+					if !ok {
+						return nil, false
+					}
+					req.Request.Keys = append(req.Request.Keys, k)
+					if s.next(']') {
+						break
+					}
+					if !s.next(',') {
+						return nil, false
+					}
+				}
+			}
+			if !s.next('}') {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if s.next('}') {
+			break
+		}
+		if !s.next(',') {
+			return nil, false
+		}
+	}
+	s.space()
+	return req, s.i == len(s.b)
+}
+
+// intern returns s, or the one of known equal to it (a constant, rather
+// than a piece of the body).
+func intern(s string, known ...string) string {
+	for _, k := range known {
+		if s == k {
+			return k
+		}
+	}
+	return s
+}
+
+// scanner reads the JSON tokens parseCanonical accepts.
+type scanner struct {
+	b []byte
+	s string // b as a string
+	i int
+}
+
+// space skips white space.
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and then c, reporting whether c was there.
+func (s *scanner) next(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str skips white space and reads a string without escapes, control
+// characters or bytes beyond ASCII, and returns its contents.
+func (s *scanner) str() (string, bool) {
+	if !s.next('"') {
+		return "", false
+	}
+	for j := s.i; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			v := s.s[s.i:j]
+			s.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // MaxFailures bounds the failed nodes a verify value lists; its

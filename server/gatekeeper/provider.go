@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,17 @@ type CachingDecider interface {
 	// the report comes from: the same id, the same report but for its
 	// Subject and Reference. The id is 0 when the verdict is not cached.
 	VerifyCached(ctx context.Context, namespace, image string) (report *vouch.Report, id uint64, err error)
+}
+
+// LocalDecider is a CachingDecider that can also answer some images at
+// once, from memory; *engine.Engine is one. The Provider answers those
+// keys in the request's goroutine and spreads only the others over its
+// workers.
+type LocalDecider interface {
+	CachingDecider
+	// VerifyLocal is VerifyCached for an image it can answer without I/O
+	// or waiting; false (having done nothing) for any other.
+	VerifyLocal(ctx context.Context, namespace, image string) (report *vouch.Report, id uint64, ok bool)
 }
 
 // Decider decides on and pins images; *engine.Engine is one.
@@ -73,8 +85,9 @@ type Options struct {
 type Provider struct {
 	opts      Options
 	cached    CachingDecider // nil when the Decider is not one
+	local     LocalDecider   // nil when the Decider is not one
 	encodings encodings      // of cached verdicts, when cached is not nil
-	buffers   sync.Pool      // of *[]byte, for answers
+	buffers   sync.Pool      // of *[]byte, for requests and answers
 }
 
 // maxPooledBuffer bounds the answer buffers kept for reuse.
@@ -102,6 +115,7 @@ func New(opts Options) (*Provider, error) {
 	}
 	p := &Provider{opts: opts}
 	p.cached, _ = opts.Decider.(CachingDecider)
+	p.local, _ = opts.Decider.(LocalDecider)
 	return p, nil
 }
 
@@ -122,23 +136,34 @@ func (p *Provider) Verify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	traceID, timestamp := p.opts.TraceID(r.Context()), p.opts.Now().UTC().Format(time.RFC3339)
+	var local func(ctx context.Context, ns, image string) (answer, bool)
+	if p.local != nil {
+		local = func(ctx context.Context, ns, image string) (answer, bool) {
+			report, id, ok := p.local.VerifyLocal(ctx, ns, image)
+			if !ok {
+				return answer{}, false
+			}
+			verdict, err := p.encodings.verdict(report, id, graph)
+			return p.verified(ctx, ns, image, report, verdict, err, traceID, timestamp), true
+		}
+	}
 	p.serve(w, r, func(ctx context.Context, ns, image string) answer {
 		return p.verifyKey(ctx, ns, image, graph, traceID, timestamp)
-	})
+	}, local)
 }
 
 // Mutate serves the mutate endpoint: each item's value is the image pinned
 // to its digest, "registry/repository@sha256:…" (normalised, tag dropped,
 // as Ratify answers); a key that names a digest comes back unchanged.
 func (p *Provider) Mutate(w http.ResponseWriter, r *http.Request) {
-	p.serve(w, r, p.mutateKey)
+	p.serve(w, r, p.mutateKey, nil)
 }
 
 // answer is one key's answer: an Item, or for a verify value the parts
 // the value is encoded from.
 type answer struct {
 	Item
-	value *valueParts
+	value valueParts // a verify value when value.report is not nil
 }
 
 func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, traceID, timestamp string) answer {
@@ -157,6 +182,12 @@ func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, 
 			verdict, err = encodeVerdict(report, graph)
 		}
 	}
+	return p.verified(ctx, ns, image, report, verdict, err, traceID, timestamp)
+}
+
+// verified is the answer for image given the decider's report, its
+// encoded verdict fields and the error of either.
+func (p *Provider) verified(ctx context.Context, ns, image string, report *vouch.Report, verdict []byte, err error, traceID, timestamp string) answer {
 	if err != nil {
 		reason := err.Error()
 		if report != nil && report.Reason != "" {
@@ -172,7 +203,7 @@ func (p *Provider) verifyKey(ctx context.Context, ns, image string, graph bool, 
 	if report.Verdict != vouch.Allowed {
 		p.opts.Logger.InfoContext(ctx, "denied", "namespace", ns, "image", image, "reason", report.Reason)
 	}
-	return answer{value: &valueParts{report: report, traceID: traceID, timestamp: timestamp, verdict: verdict}}
+	return answer{value: valueParts{report: report, traceID: traceID, timestamp: timestamp, verdict: verdict}}
 }
 
 func (p *Provider) mutateKey(ctx context.Context, ns, image string) answer {
@@ -187,15 +218,21 @@ func (p *Provider) mutateKey(ctx context.Context, ns, image string) answer {
 	return answer{Item: Item{Value: ref.Name() + "@" + ref.Digest.String()}}
 }
 
-// serve decodes a request, answers its distinct keys concurrently and
-// writes the response.
-func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(ctx context.Context, ns, image string) answer) {
+// serve decodes a request, answers its distinct keys and writes the
+// response: with localFn, when set and it can, in this goroutine, else
+// with answerFn, concurrently.
+func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(ctx context.Context, ns, image string) answer, localFn func(ctx context.Context, ns, image string) (answer, bool)) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, APIVersion, "method "+r.Method+" not allowed: POST a ProviderRequest")
 		return
 	}
-	req, status, err := decode(r.Body, p.opts.MaxKeys)
+	body, _ := p.buffers.Get().(*[]byte)
+	if body == nil {
+		body = new([]byte)
+	}
+	req, status, err := decode(r.Body, p.opts.MaxKeys, body)
+	p.release(body)
 	if err != nil {
 		writeError(w, status, APIVersion, err.Error())
 		return
@@ -203,20 +240,35 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(c
 	keys := distinct(req.Request.Keys)
 	answers := make([]answer, len(keys))
 	ctx := r.Context()
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(p.opts.Concurrency, len(keys)) {
-		wg.Go(func() {
-			for i := range jobs {
-				answers[i] = p.answerKey(ctx, keys[i], answerFn)
+	pending := make([]int, 0, len(keys))
+	for i, key := range keys {
+		if localFn != nil {
+			if ns, image, err := SplitKey(key); err == nil {
+				if a, ok := localFn(ctx, ns, image); ok {
+					a.Key = key
+					answers[i] = a
+					continue
+				}
 			}
-		})
+		}
+		pending = append(pending, i)
 	}
-	for i := range keys {
-		jobs <- i
+	if len(pending) > 0 {
+		jobs := make(chan int)
+		var wg sync.WaitGroup
+		for range min(p.opts.Concurrency, len(pending)) {
+			wg.Go(func() {
+				for i := range jobs {
+					answers[i] = p.answerKey(ctx, keys[i], answerFn)
+				}
+			})
+		}
+		for _, i := range pending {
+			jobs <- i
+		}
+		close(jobs)
+		wg.Wait()
 	}
-	close(jobs)
-	wg.Wait()
 	buf, _ := p.buffers.Get().(*[]byte)
 	if buf == nil {
 		buf = new([]byte)
@@ -226,6 +278,11 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request, answerFn func(c
 	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(*buf)
+	p.release(buf)
+}
+
+// release puts buf back in the pool, unless it is too big to keep.
+func (p *Provider) release(buf *[]byte) {
 	if cap(*buf) <= maxPooledBuffer {
 		p.buffers.Put(buf)
 	}
@@ -245,6 +302,16 @@ func (p *Provider) answerKey(ctx context.Context, key string, answerFn func(ctx 
 
 // distinct returns keys without repeats, in the order first seen.
 func distinct(keys []string) []string {
+	if len(keys) <= 16 {
+		// Few keys (a Pod's images): no map.
+		out := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
 	seen := make(map[string]bool, len(keys))
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {

@@ -1,4 +1,4 @@
-// Package fuzz holds the fuzz target of the Gatekeeper provider's request
+// Package fuzz holds the fuzz targets of the Gatekeeper provider's request
 // parsing, apart from server/gatekeeper's other tests: those link OPA's
 // Gatekeeper frameworks (constraint_test.go), whose instrumented build
 // would cost a fuzz run minutes; this package links only the provider.
@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -79,6 +81,39 @@ func FuzzProviderRequest(f *testing.F) {
 			if !seen[it.Key] || (it.Error == "") == (it.Value == nil) {
 				t.Fatalf("item %+v", it)
 			}
+		}
+	})
+}
+
+// FuzzParseRequest checks ParseRequest against encoding/json: a body is
+// accepted exactly when json.Unmarshal decodes it into a ProviderRequest
+// with a valid apiVersion and kind, and then into the same request (the
+// hand-written parser of the usual shape must not differ from the decoder
+// it stands in for).
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["a","[ns]b","a"]}}`,
+		` { "kind" : "ProviderRequest" , "apiVersion" : "externaldata.gatekeeper.sh/v1alpha1" , "request" : { "keys" : [ ] } } `,
+		`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest"}`,
+		`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["\u00e9\n"]}}`,
+		`{"APIVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":null}}`,
+		`{"apiVersion":"x","apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["é"]}} x`,
+		`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["a",]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := gatekeeper.ParseRequest(body, 1000)
+		var want gatekeeper.ProviderRequest
+		wantErr := json.Unmarshal(body, &want)
+		if wantErr == nil && (want.APIVersion != gatekeeper.APIVersion && want.APIVersion != gatekeeper.APIVersionAlpha || want.Kind != gatekeeper.KindRequest || len(want.Request.Keys) > 1000) {
+			wantErr = errors.New("invalid")
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%q: ParseRequest error %v, json.Unmarshal error %v", body, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(*got, want) {
+			t.Fatalf("%q: ParseRequest %#v, json.Unmarshal %#v", body, *got, want)
 		}
 	})
 }
