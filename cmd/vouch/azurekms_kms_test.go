@@ -3,7 +3,10 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -33,8 +36,10 @@ import (
 // where the stand-in serves TLS on port 443 with a certificate of a test
 // CA that only that process trusts (SSL_CERT_FILE). It authenticates with
 // Azure workload identity. A cosign CLI signature made with the key the
-// vault holds is allowed, one made with another key denied; with the key
-// missing from the vault, vouch cannot decide (exit 2). Needs root
+// vault holds (EC, then RSA) is allowed, one made with another key
+// denied; a URI without a version follows the key's newest version, one
+// with a version keeps it; with the key missing from the vault, vouch
+// cannot decide (exit 2). Needs root
 // (unshare --mount, mount --bind, port 443).
 func TestKMSAzureCLI(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -115,6 +120,47 @@ func TestKMSAzureCLI(t *testing.T) {
 	}
 	if kv.TokenRequests.Load() == 0 {
 		t.Error("no workload-identity token was exchanged")
+	}
+	// A new version (key B): the URI without a version follows it, one
+	// naming the first version keeps key A.
+	kv.SetKey("cosign", bed.pubB)
+	if code, out := vouch("verify", "--config", config, bed.bad); code != exitAllowed {
+		t.Errorf("latest version is key B: %s exit %d, want %d\n%s", bed.bad, code, exitAllowed, out)
+	}
+	pinned := uri + "/" + kmstest.KeyVersion(0)
+	if code, out := vouch("verify", "--config", kmsConfig(t, pinned), "-o", "json", bed.good); code != exitAllowed || !strings.Contains(out, "signed by key "+pinned) {
+		t.Errorf("%s (key A): exit %d, want %d\n%s", pinned, code, exitAllowed, out)
+	}
+	// An RSA key (kty RSA), imported into cosign and signing the good
+	// image too.
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile := filepath.Join(dir, "rsa.pem")
+	if err := os.WriteFile(rsaFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cosignEnv := []string{"COSIGN_PASSWORD=", "COSIGN_YES=true", "HOME=" + dir, "COSIGN_EXPERIMENTAL=0"}
+	for _, args := range [][]string{
+		{"import-key-pair", "--key", rsaFile, "--output-key-prefix", filepath.Join(dir, "rsa")},
+		{"sign", "--key", filepath.Join(dir, "rsa.key"), "--tlog-upload=false", "--allow-http-registry", bed.good},
+	} {
+		if out, err := testbed.RunErr(cosignEnv, testbed.Bin(t, "cosign"), args...); err != nil {
+			t.Fatalf("cosign %v: %v\n%s", args, err, out)
+		}
+	}
+	kv.SetKey("cosign-rsa", &rsaKey.PublicKey)
+	rsaConfig := kmsConfig(t, "azurekms://"+vault+"/cosign-rsa")
+	if code, out := vouch("verify", "--config", rsaConfig, bed.good); code != exitAllowed {
+		t.Errorf("RSA key: %s exit %d, want %d\n%s", bed.good, code, exitAllowed, out)
+	}
+	if code, out := vouch("verify", "--config", rsaConfig, bed.bad); code != exitDenied {
+		t.Errorf("RSA key: %s exit %d, want %d\n%s", bed.bad, code, exitDenied, out)
 	}
 	// A key the vault does not have: nothing verified, the vault's answer
 	// named.

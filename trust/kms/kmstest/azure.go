@@ -158,7 +158,7 @@ func (kv *KeyVault) handler() http.Handler {
 		if version != "" {
 			i = -1
 			for j := range versions {
-				if keyVersion(j) == version {
+				if KeyVersion(j) == version {
 					i = j
 				}
 			}
@@ -174,7 +174,7 @@ func (kv *KeyVault) handler() http.Handler {
 			fmt.Fprintf(w, `{"error":{"code":"InternalError","message":%q}}`, err.Error())
 			return
 		}
-		jwk["kid"] = "https://" + r.Host + "/keys/" + name + "/" + keyVersion(i)
+		jwk["kid"] = "https://" + r.Host + "/keys/" + name + "/" + KeyVersion(i)
 		jwk["key_ops"] = []string{"sign", "verify"}
 		_ = json.NewEncoder(w).Encode(map[string]any{"key": jwk, "attributes": map[string]any{"enabled": true, "recoveryLevel": "Recoverable+Purgeable"}})
 	}
@@ -211,9 +211,9 @@ func (kv *KeyVault) handler() http.Handler {
 	})
 }
 
-// keyVersion is the version identifier of a key's i-th version (32 hex
-// digits, as Key Vault's).
-func keyVersion(i int) string { return fmt.Sprintf("%032x", i+1) }
+// KeyVersion is the version identifier of the i-th version (from 0) that
+// SetKey gave a key: 32 hex digits, as Key Vault's.
+func KeyVersion(i int) string { return fmt.Sprintf("%032x", i+1) }
 
 // jsonWebKey returns the JSON Web Key members (RFC 7517, 7518) of an EC or
 // RSA public key as Key Vault writes them.
@@ -234,7 +234,8 @@ func jsonWebKey(pub crypto.PublicKey) (map[string]any, error) {
 	return nil, fmt.Errorf("no JSON Web Key for a %T", pub)
 }
 
-// SetKey adds pub as the newest version of key name; nil deletes the key.
+// SetKey adds pub (ECDSA or RSA) as the newest version of key name; nil
+// deletes the key and its versions.
 func (kv *KeyVault) SetKey(name string, pub crypto.PublicKey) { kv.keys.set(name, pub) }
 
 // tenant is the first segment of r's path.
