@@ -1,6 +1,6 @@
 // Package kmstest serves stand-ins of key-management services on
 // 127.0.0.1 for tests: HashiCorp Vault's transit keys, AWS KMS, and Azure
-// Key Vault certificates with the Microsoft identity platform's token
+// Key Vault keys and certificates with the Microsoft identity platform's token
 // endpoint (workload identity). They are NOT the real services: each
 // answers the documented REST exchanges that vouch's clients make (the
 // requests and responses written in each type's comment), checks the
