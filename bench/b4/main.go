@@ -9,7 +9,9 @@
 // timeout: each is an unverified admission), errors, registry requests
 // and peak memory. Configuration vouchpre is vouch with pre-verification:
 // each image is announced on /events/v1/subjects -lead (2 s) before the
-// first pod that names it, as a registry push or a new workload would.
+// first pod that names it, as a registry push or a new workload would
+// (the replay starts -lead after the first announcement, so that the first
+// pods have their lead too).
 //
 // Usage: go run ./bench/b4 [-pods 10000] [-rate 50] [-images 2000] [-delay 20ms] [-configs vouch-1,vouchpre-1]
 package main
@@ -172,7 +174,11 @@ func run(f flags) error {
 		announced := make(chan struct{})
 		actx, stopAnnounce := context.WithCancel(ctx)
 		if name == "vouchpre" {
-			go announce(actx, client, urls, pods, f.rate, f.lead, announced)
+			// The replay starts lead after the announcements, so that the
+			// first pods get their lead as the later ones do.
+			start := time.Now().Add(f.lead)
+			go announce(actx, client, urls, pods, f.rate, f.lead, start, announced)
+			time.Sleep(time.Until(start))
 		} else {
 			close(announced)
 		}
@@ -243,12 +249,11 @@ func run(f flags) error {
 const preverifyToken = "b4-preverify-token-0123456789"
 
 // announce tells the servers about each image lead before the planned
-// arrival of the first pod that names it (pods arrive at rate from the
-// call), round robin over the servers, as registry pushes or new
-// workloads would; it closes done when it returns.
-func announce(ctx context.Context, client *http.Client, urls []string, pods [][]string, rate float64, lead time.Duration, done chan<- struct{}) {
+// arrival of the first pod that names it (pods arrive at rate from start,
+// which is at least lead after the call), round robin over the servers, as
+// registry pushes or new workloads would; it closes done when it returns.
+func announce(ctx context.Context, client *http.Client, urls []string, pods [][]string, rate float64, lead time.Duration, start time.Time, done chan<- struct{}) {
 	defer close(done)
-	start := time.Now()
 	seen := map[string]bool{}
 	for i, pod := range pods {
 		var fresh []string

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
 )
 
 // This file holds tag pinning: a tag's digest is cached, dated, used as it
@@ -103,6 +104,14 @@ func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Re
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.VerifyTimeout)
 		defer cancel()
+		if shared, ok := e.cache.(cache.Shared); ok && !e.claimRefresh(ctx, shared, key) {
+			// Another replica refreshed the tag, or refreshes it now: look
+			// for its result again after sharedRefreshWait.
+			e.refreshMu.Lock()
+			e.refreshing[key] = e.opts.Now().Add(sharedRefreshWait)
+			e.refreshMu.Unlock()
+			return
+		}
 		_, err := e.resolve(ctx, exec, ref, key)
 		e.refreshMu.Lock()
 		if err == nil {
@@ -118,6 +127,27 @@ func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Re
 			h(err)
 		}
 	}()
+}
+
+// sharedRefreshWait is how long a replica that found another refreshing a
+// tag waits before it looks for the result in the shared cache again
+// (meanwhile it uses the digest it has, as while a refresh of its own
+// runs).
+const sharedRefreshWait = 250 * time.Millisecond
+
+// claimRefresh reports whether this replica should refresh the tag cached
+// under key, with a cache that replicas share: not when the shared entry
+// is within TagTTL (another replica refreshed it; it is now cached here
+// too), nor while another replica holds the tag's refresh claim. The claim
+// lasts half of TagTTL: long enough for one resolution, short enough to
+// have passed when the digest it writes is past TagTTL.
+func (e *Engine) claimRefresh(ctx context.Context, shared cache.Shared, key string) bool {
+	if data, ok := shared.GetShared(ctx, key); ok {
+		if _, at, ok := parseTagEntry(data); ok && e.opts.Now().Sub(at) < e.opts.TagTTL {
+			return false
+		}
+	}
+	return shared.Claim(ctx, "refresh:"+key, e.opts.TagTTL/2)
 }
 
 // tagEntry is the cached form of a tag's digest resolved at at:
