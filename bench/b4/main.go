@@ -41,7 +41,7 @@ type flags struct {
 	pods, images, perPod int
 	rate, zipfS          float64
 	delay, lead          time.Duration
-	configs              string
+	configs, vouchArgs   string
 	keep                 bool
 }
 
@@ -55,6 +55,7 @@ func main() {
 	flag.DurationVar(&f.delay, "delay", 20*time.Millisecond, "delay the proxy adds to every registry request")
 	flag.StringVar(&f.configs, "configs", "vouch-1,ratify-1,vouch-3,ratify-3", "configurations to run, in order: SERVER-REPLICAS")
 	flag.DurationVar(&f.lead, "lead", 2*time.Second, "with configuration vouchpre: how long before the first pod that names an image vouch is told about it (/events/v1/subjects, as a registry push or a new workload would)")
+	flag.StringVar(&f.vouchArgs, "vouch-args", "", "more flags for every vouch serve, space-separated (e.g. \"--tag-ttl 2m\")")
 	flag.BoolVar(&f.keep, "keep", false, "keep the scratch folder")
 	flag.Parse()
 	if err := run(f); err != nil {
@@ -78,7 +79,7 @@ func run(f flags) error {
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs))
+	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s%s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs, quotedArgs(f.vouchArgs)))
 
 	proxy, err := fx.Registry.Proxy(f.delay, 0)
 	if err != nil {
@@ -108,6 +109,7 @@ func run(f flags) error {
 		switch name {
 		case "vouch", "vouchpre":
 			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", proxy.Host}
+			args = append(args, strings.Fields(f.vouchArgs)...)
 			if name == "vouchpre" {
 				tokenFile := filepath.Join(env.Dir("preverify"), "token")
 				if err := os.WriteFile(tokenFile, []byte(preverifyToken), 0o600); err != nil {
@@ -241,8 +243,22 @@ func run(f flags) error {
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY%s [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n", prefixed(" ", f.vouchArgs))
 	return nil
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+func quotedArgs(args string) string {
+	if args == "" {
+		return ""
+	}
+	return fmt.Sprintf(" -vouch-args %q", args)
 }
 
 // preverifyToken is the events token of configuration vouchpre.
