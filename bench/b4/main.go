@@ -35,6 +35,7 @@ import (
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
 	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/server/engine"
 )
 
 type flags struct {
@@ -210,8 +211,17 @@ func run(f flags) error {
 		client.CloseIdleConnections()
 	}
 
+	distinct := map[string]bool{}
+	for _, p := range pods {
+		for _, k := range p {
+			distinct[k] = true
+		}
+	}
+	tagTTL := tagTTLOf(f.vouchArgs)
+	refreshes := refreshFloor(pods, f.rate, tagTTL)
+	floor := 4*len(distinct) + 1
 	var tbl benchenv.Table
-	tbl.Header = []string{"configuration", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers over 3 s", "failed requests", "keys answered with an error (requests)", "unverified pods (failed, over 3 s, or a key error)", "registry requests", "peak RSS MiB (per replica)", "server CPU s", "achieved pods/s"}
+	tbl.Header = []string{"configuration", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers over 3 s", "failed requests", "keys answered with an error (requests)", "unverified pods (failed, over 3 s, or a key error)", "registry requests", "÷ floor (÷ floor with refreshes)", "peak RSS MiB (per replica)", "server CPU s", "achieved pods/s"}
 	for _, o := range outcomes {
 		var rss []string
 		for _, r := range o.peakRSS {
@@ -219,6 +229,7 @@ func run(f flags) error {
 		}
 		tbl.Add(o.config, benchenv.Ms(o.res.Percentile(50)), benchenv.Ms(o.res.Percentile(95)), benchenv.Ms(o.res.Percentile(99)), benchenv.Ms(o.res.Max()),
 			fmt.Sprint(o.res.OverBudget), fmt.Sprint(o.res.ErrorCount()), fmt.Sprintf("%d (%d)", o.res.KeyErrors, o.res.KeyErrorRequests), fmt.Sprint(o.res.Unverified), fmt.Sprintf("%d (%s)", o.requests.Total, kinds(o.requests)),
+			fmt.Sprintf("%.2f (%.2f)", float64(o.requests.Total)/float64(floor), float64(o.requests.Total)/float64(floor+refreshes)),
 			strings.Join(rss, " / "), fmt.Sprintf("%.1f", o.cpu.Seconds()), fmt.Sprintf("%.1f", o.res.Throughput()))
 	}
 	// The same figures for the first fifth of the pods (cold caches) and
@@ -231,20 +242,57 @@ func run(f flags) error {
 		phases.Add(o.config, benchenv.Ms(loadgen.Percentile(a.lat, 50)), benchenv.Ms(loadgen.Percentile(a.lat, 99)), fmt.Sprint(a.slow),
 			benchenv.Ms(loadgen.Percentile(b.lat, 50)), benchenv.Ms(loadgen.Percentile(b.lat, 99)), fmt.Sprint(b.slow))
 	}
-	distinct := map[string]bool{}
-	for _, p := range pods {
-		for _, k := range p {
-			distinct[k] = true
-		}
-	}
 	fmt.Print(header)
-	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 5 (resolve, referrers tag, signature manifest, envelope blob, and the referrers API probe once) ≈ %d; a tag cached for less than the run is resolved again\n\n",
-		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), 4*len(distinct)+1)
+	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 5 (resolve, referrers tag, signature manifest, envelope blob, and the referrers API probe once) ≈ %d; a tag cached for less than the run is resolved again: with tags used as they are for %v (--tag-ttl) and refreshed when used after that, at least %d refreshes (one per tag and stretch of %v in which a pod names it, after its first resolution), so a floor of %d with refreshes\n\n",
+		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), floor,
+		tagTTL, refreshes, tagTTL, floor+refreshes)
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
 	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY%s [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n", prefixed(" ", f.vouchArgs))
 	return nil
+}
+
+// tagTTLOf returns the --tag-ttl of args, or vouch's default.
+func tagTTLOf(args string) time.Duration {
+	ttl := engine.DefaultTagTTL
+	fs := strings.Fields(args)
+	for i, a := range fs {
+		v, ok := strings.CutPrefix(a, "--tag-ttl=")
+		if a == "--tag-ttl" && i+1 < len(fs) {
+			v, ok = fs[i+1], true
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			ttl = d
+		}
+	}
+	return ttl
+}
+
+// refreshFloor returns the fewest tag resolutions after the first that a
+// server makes on the replay when it uses a tag's digest as it is for ttl
+// and resolves the tag again when a pod names it later: one per tag and
+// stretch of ttl in which a pod names it (pod i arrives at i/rate).
+func refreshFloor(pods [][]string, rate float64, ttl time.Duration) int {
+	if ttl <= 0 {
+		return 0
+	}
+	resolved := map[string]time.Duration{}
+	n := 0
+	for i, p := range pods {
+		at := time.Duration(float64(i) / rate * float64(time.Second))
+		for _, k := range p {
+			last, ok := resolved[k]
+			switch {
+			case !ok:
+				resolved[k] = at
+			case at-last >= ttl:
+				resolved[k] = at
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func prefixed(p, s string) string {
