@@ -43,6 +43,7 @@ type flags struct {
 	rate, zipfS          float64
 	delay, lead          time.Duration
 	configs, vouchArgs   string
+	vouchEnv             string
 	keep                 bool
 }
 
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&f.configs, "configs", "vouch-1,ratify-1,vouch-3,ratify-3", "configurations to run, in order: SERVER-REPLICAS")
 	flag.DurationVar(&f.lead, "lead", 2*time.Second, "with configuration vouchpre: how long before the first pod that names an image vouch is told about it (/events/v1/subjects, as a registry push or a new workload would)")
 	flag.StringVar(&f.vouchArgs, "vouch-args", "", "more flags for every vouch serve, space-separated (e.g. \"--tag-ttl 2m\")")
+	flag.StringVar(&f.vouchEnv, "vouch-env", "", "environment variables for every vouch serve, space-separated NAME=VALUE (e.g. GOMEMLIMIT=40MiB)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the scratch folder")
 	flag.Parse()
 	if err := run(f); err != nil {
@@ -80,7 +82,8 @@ func run(f flags) error {
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s%s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs, quotedArgs(f.vouchArgs)))
+	env.VouchEnv = strings.Fields(f.vouchEnv)
+	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s%s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs, quotedArgs("-vouch-args", f.vouchArgs)+quotedArgs("-vouch-env", f.vouchEnv)))
 
 	proxy, err := fx.Registry.Proxy(f.delay, 0)
 	if err != nil {
@@ -249,7 +252,7 @@ func run(f flags) error {
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY%s [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n", prefixed(" ", f.vouchArgs))
+	fmt.Printf("%svouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY%s [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n", suffixed(f.vouchEnv, " "), prefixed(" ", f.vouchArgs))
 	return nil
 }
 
@@ -295,6 +298,13 @@ func refreshFloor(pods [][]string, rate float64, ttl time.Duration) int {
 	return n
 }
 
+func suffixed(s, suffix string) string {
+	if s == "" {
+		return ""
+	}
+	return s + suffix
+}
+
 func prefixed(p, s string) string {
 	if s == "" {
 		return ""
@@ -302,11 +312,11 @@ func prefixed(p, s string) string {
 	return p + s
 }
 
-func quotedArgs(args string) string {
+func quotedArgs(flag, args string) string {
 	if args == "" {
 		return ""
 	}
-	return fmt.Sprintf(" -vouch-args %q", args)
+	return fmt.Sprintf(" %s %q", flag, args)
 }
 
 // preverifyToken is the events token of configuration vouchpre.
