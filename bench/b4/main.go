@@ -246,7 +246,7 @@ func run(f flags) error {
 			benchenv.Ms(loadgen.Percentile(b.lat, 50)), benchenv.Ms(loadgen.Percentile(b.lat, 99)), fmt.Sprint(b.slow))
 	}
 	fmt.Print(header)
-	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 5 (resolve, referrers tag, signature manifest, envelope blob, and the referrers API probe once) ≈ %d; a tag cached for less than the run is resolved again: with tags used as they are for %v (--tag-ttl) and refreshed when used after that, at least %d refreshes (one per tag and stretch of %v in which a pod names it, after its first resolution), so a floor of %d with refreshes\n\n",
+	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 4 (resolve, referrers tag, signature manifest, envelope blob) + the referrers API probe once ≈ %d; a tag cached for less than the run is resolved again: with tags used as they are for %v (--tag-ttl) and refreshed when used after that, at least %d refreshes (one per tag and stretch of %v in which a pod names it, after its first resolution), so a floor of %d with refreshes\n\n",
 		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), floor,
 		tagTTL, refreshes, tagTTL, floor+refreshes)
 	fmt.Print(tbl.String())
