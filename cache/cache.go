@@ -38,6 +38,25 @@ type Local interface {
 	GetLocal(key string) ([]byte, bool)
 }
 
+// Shared is implemented by a Cache whose entries other processes share (the
+// replicas of a server, through Redis): for work that one replica does on
+// behalf of all, such as refreshing a cached tag.
+type Shared interface {
+	Cache
+	// GetShared returns the value stored under key in the shared layer,
+	// skipping the local one, and keeps it locally for the time it has
+	// left; false as Get would answer it. For an entry that another
+	// process may have written anew since this one cached it locally.
+	GetShared(ctx context.Context, key string) ([]byte, bool)
+	// Claim claims key for ttl among the processes that share the cache:
+	// true for the one caller that claimed it, until ttl has passed; false
+	// while another holds it. It is a lease, not a lock: a holder that
+	// dies holds it until ttl passes, and a holder slower than ttl may
+	// find that another claimed it after it. A cache that cannot reach the
+	// shared layer answers true: its caller works alone.
+	Claim(ctx context.Context, key string, ttl time.Duration) bool
+}
+
 // Report returns the report stored under key by SetReport. A value that is
 // not a report (corrupt, or written by an incompatible version) is a miss.
 func Report(ctx context.Context, c Cache, key string) (*vouch.Report, bool) {

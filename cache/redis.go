@@ -72,7 +72,7 @@ type RedisOptions struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, is called for each failed Redis operation (for
-	// metrics); op is "get" or "set". It must not block.
+	// metrics); op is "get", "set" or "claim". It must not block.
 	OnError func(op string, err error)
 	// OnUnavailable, when set, is called each time Redis becomes
 	// unavailable (Available turns false), for metrics: outages shorter
@@ -247,6 +247,12 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	if ctx.Err() != nil || !r.try() {
 		return nil, false
 	}
+	return r.getRedis(ctx, key)
+}
+
+// getRedis reads key from Redis and, when it holds a valid entry, keeps
+// it in the local layer for the time it has left.
+func (r *Redis) getRedis(ctx context.Context, key string) ([]byte, bool) {
 	opCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	rkey := r.opts.KeyPrefix + key
@@ -274,6 +280,35 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
 	}
 	r.local.Set(opCtx, key, value, left)
 	return value, true
+}
+
+// GetShared implements Shared: Get without the local layer.
+func (r *Redis) GetShared(ctx context.Context, key string) ([]byte, bool) {
+	if ctx.Err() != nil || !r.try() {
+		return nil, false
+	}
+	return r.getRedis(ctx, key)
+}
+
+// Claim implements Shared with SET NX PX under the key prefix and
+// "claim:": a claim carries no value to authenticate, and a forged one
+// only delays the claimed work until ttl passes. While Redis is
+// unavailable, or when it fails, every caller holds the claim.
+func (r *Redis) Claim(ctx context.Context, key string, ttl time.Duration) bool {
+	if ttl <= 0 || ctx.Err() != nil || !r.try() {
+		return true
+	}
+	opCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	ok, err := r.client.SetNX(opCtx, r.opts.KeyPrefix+"claim:"+key, "1", ttl).Result()
+	if err != nil {
+		if ctx.Err() == nil {
+			r.failed("claim", err)
+		}
+		return true
+	}
+	r.succeeded()
+	return ok
 }
 
 // open returns the value of a GET and the time it has left, checked: its

@@ -165,3 +165,47 @@ func TestRedisOversizedStaysLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisClaimAndGetShared: of two caches on one real redis-server, one
+// claims a key until its ttl passes; GetShared reads what the other wrote
+// even when an older value is cached locally. With Redis gone, every
+// caller holds a claim (it works alone).
+func TestRedisClaimAndGetShared(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	var errs atomic.Int64
+	a, b := newRedis(t, srv.Addr, newSyncBuffer(), &errs), newRedis(t, srv.Addr, newSyncBuffer(), &errs)
+	if !a.Claim(ctx, "k", 300*time.Millisecond) {
+		t.Fatal("first claim refused")
+	}
+	if b.Claim(ctx, "k", 300*time.Millisecond) || a.Claim(ctx, "k", 300*time.Millisecond) {
+		t.Fatal("a second claim within the ttl was granted")
+	}
+	time.Sleep(400 * time.Millisecond)
+	if !b.Claim(ctx, "k", time.Second) {
+		t.Fatal("claim refused after the ttl passed")
+	}
+
+	a.Set(ctx, "v", []byte("old"), time.Minute)
+	if v, ok := b.Get(ctx, "v"); !ok || string(v) != "old" {
+		t.Fatalf("b reads %q %v", v, ok)
+	}
+	a.Set(ctx, "v", []byte("new"), time.Minute)
+	if v, _ := b.Get(ctx, "v"); string(v) != "old" {
+		t.Fatalf("b's local layer answers %q, want the old value (the test needs it)", v)
+	}
+	if v, ok := b.GetShared(ctx, "v"); !ok || string(v) != "new" {
+		t.Fatalf("GetShared: %q %v, want the new value", v, ok)
+	}
+	if v, _ := b.Get(ctx, "v"); string(v) != "new" {
+		t.Fatalf("after GetShared b answers %q, want it kept locally", v)
+	}
+	if errs.Load() != 0 {
+		t.Fatalf("%d Redis errors", errs.Load())
+	}
+
+	srv.Kill()
+	if !a.Claim(ctx, "k2", time.Second) || !b.Claim(ctx, "k2", time.Second) {
+		t.Fatal("with Redis gone a claim was refused")
+	}
+}

@@ -9,7 +9,9 @@
 // timeout: each is an unverified admission), errors, registry requests
 // and peak memory. Configuration vouchpre is vouch with pre-verification:
 // each image is announced on /events/v1/subjects -lead (2 s) before the
-// first pod that names it, as a registry push or a new workload would.
+// first pod that names it, as a registry push or a new workload would
+// (the replay starts -lead after the first announcement, so that the first
+// pods have their lead too).
 //
 // Usage: go run ./bench/b4 [-pods 10000] [-rate 50] [-images 2000] [-delay 20ms] [-configs vouch-1,vouchpre-1]
 package main
@@ -33,13 +35,15 @@ import (
 	"github.com/vouch-project/vouch/bench/internal/benchenv"
 	"github.com/vouch-project/vouch/bench/loadgen"
 	"github.com/vouch-project/vouch/internal/testbed"
+	"github.com/vouch-project/vouch/server/engine"
 )
 
 type flags struct {
 	pods, images, perPod int
 	rate, zipfS          float64
 	delay, lead          time.Duration
-	configs              string
+	configs, vouchArgs   string
+	vouchEnv             string
 	keep                 bool
 }
 
@@ -53,6 +57,8 @@ func main() {
 	flag.DurationVar(&f.delay, "delay", 20*time.Millisecond, "delay the proxy adds to every registry request")
 	flag.StringVar(&f.configs, "configs", "vouch-1,ratify-1,vouch-3,ratify-3", "configurations to run, in order: SERVER-REPLICAS")
 	flag.DurationVar(&f.lead, "lead", 2*time.Second, "with configuration vouchpre: how long before the first pod that names an image vouch is told about it (/events/v1/subjects, as a registry push or a new workload would)")
+	flag.StringVar(&f.vouchArgs, "vouch-args", "", "more flags for every vouch serve, space-separated (e.g. \"--tag-ttl 2m\")")
+	flag.StringVar(&f.vouchEnv, "vouch-env", "", "environment variables for every vouch serve, space-separated NAME=VALUE (e.g. GOMEMLIMIT=40MiB)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the scratch folder")
 	flag.Parse()
 	if err := run(f); err != nil {
@@ -76,7 +82,8 @@ func run(f flags) error {
 		return err
 	}
 	defer closeAll()
-	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs))
+	env.VouchEnv = strings.Fields(f.vouchEnv)
+	header := env.Header("B4: cluster-scale replay", fmt.Sprintf("go run ./bench/b4 -pods %d -rate %g -images %d -per-pod %d -zipf %g -delay %v -configs %s%s", f.pods, f.rate, f.images, f.perPod, f.zipfS, f.delay, f.configs, quotedArgs("-vouch-args", f.vouchArgs)+quotedArgs("-vouch-env", f.vouchEnv)))
 
 	proxy, err := fx.Registry.Proxy(f.delay, 0)
 	if err != nil {
@@ -106,6 +113,7 @@ func run(f flags) error {
 		switch name {
 		case "vouch", "vouchpre":
 			args := []string{"--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", proxy.Host}
+			args = append(args, strings.Fields(f.vouchArgs)...)
 			if name == "vouchpre" {
 				tokenFile := filepath.Join(env.Dir("preverify"), "token")
 				if err := os.WriteFile(tokenFile, []byte(preverifyToken), 0o600); err != nil {
@@ -172,7 +180,11 @@ func run(f flags) error {
 		announced := make(chan struct{})
 		actx, stopAnnounce := context.WithCancel(ctx)
 		if name == "vouchpre" {
-			go announce(actx, client, urls, pods, f.rate, f.lead, announced)
+			// The replay starts lead after the announcements, so that the
+			// first pods get their lead as the later ones do.
+			start := time.Now().Add(f.lead)
+			go announce(actx, client, urls, pods, f.rate, f.lead, start, announced)
+			time.Sleep(time.Until(start))
 		} else {
 			close(announced)
 		}
@@ -202,8 +214,17 @@ func run(f flags) error {
 		client.CloseIdleConnections()
 	}
 
+	distinct := map[string]bool{}
+	for _, p := range pods {
+		for _, k := range p {
+			distinct[k] = true
+		}
+	}
+	tagTTL := tagTTLOf(f.vouchArgs)
+	refreshes := refreshFloor(pods, f.rate, tagTTL)
+	floor := 4*len(distinct) + 1
 	var tbl benchenv.Table
-	tbl.Header = []string{"configuration", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers over 3 s", "failed requests", "keys answered with an error (requests)", "unverified pods (failed, over 3 s, or a key error)", "registry requests", "peak RSS MiB (per replica)", "server CPU s", "achieved pods/s"}
+	tbl.Header = []string{"configuration", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers over 3 s", "failed requests", "keys answered with an error (requests)", "unverified pods (failed, over 3 s, or a key error)", "registry requests", "÷ floor (÷ floor with refreshes)", "peak RSS MiB (per replica)", "server CPU s", "achieved pods/s"}
 	for _, o := range outcomes {
 		var rss []string
 		for _, r := range o.peakRSS {
@@ -211,6 +232,7 @@ func run(f flags) error {
 		}
 		tbl.Add(o.config, benchenv.Ms(o.res.Percentile(50)), benchenv.Ms(o.res.Percentile(95)), benchenv.Ms(o.res.Percentile(99)), benchenv.Ms(o.res.Max()),
 			fmt.Sprint(o.res.OverBudget), fmt.Sprint(o.res.ErrorCount()), fmt.Sprintf("%d (%d)", o.res.KeyErrors, o.res.KeyErrorRequests), fmt.Sprint(o.res.Unverified), fmt.Sprintf("%d (%s)", o.requests.Total, kinds(o.requests)),
+			fmt.Sprintf("%.2f (%.2f)", float64(o.requests.Total)/float64(floor), float64(o.requests.Total)/float64(floor+refreshes)),
 			strings.Join(rss, " / "), fmt.Sprintf("%.1f", o.cpu.Seconds()), fmt.Sprintf("%.1f", o.res.Throughput()))
 	}
 	// The same figures for the first fifth of the pods (cold caches) and
@@ -223,32 +245,89 @@ func run(f flags) error {
 		phases.Add(o.config, benchenv.Ms(loadgen.Percentile(a.lat, 50)), benchenv.Ms(loadgen.Percentile(a.lat, 99)), fmt.Sprint(a.slow),
 			benchenv.Ms(loadgen.Percentile(b.lat, 50)), benchenv.Ms(loadgen.Percentile(b.lat, 99)), fmt.Sprint(b.slow))
 	}
-	distinct := map[string]bool{}
-	for _, p := range pods {
-		for _, k := range p {
-			distinct[k] = true
-		}
-	}
 	fmt.Print(header)
-	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 5 (resolve, referrers tag, signature manifest, envelope blob, and the referrers API probe once) ≈ %d; a tag cached for less than the run is resolved again\n\n",
-		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), 4*len(distinct)+1)
+	fmt.Printf("- load average at end: %s\n- %d pods × %d images drawn from %d images (Zipf s=%g; %d distinct images appear), %g pods/s open loop, registry delay %v; one replay per configuration, each from cold (fresh processes, empty caches; Redis flushed)\n- the floor for registry requests: %d distinct images × 4 (resolve, referrers tag, signature manifest, envelope blob) + the referrers API probe once ≈ %d; a tag cached for less than the run is resolved again: with tags used as they are for %v (--tag-ttl) and refreshed when used after that, at least %d refreshes (one per tag and stretch of %v in which a pod names it, after its first resolution), so a floor of %d with refreshes\n\n",
+		benchenv.LoadAvg(), len(pods), f.perPod, f.images, f.zipfS, len(distinct), f.rate, f.delay, len(distinct), floor,
+		tagTTL, refreshes, tagTTL, floor+refreshes)
 	fmt.Print(tbl.String())
 	fmt.Printf("\nBy phase (\"unverified\" here: failed or over 3 s; key errors are not split by phase):\n\n%s", phases.String())
 	fmt.Printf("\nLatency is measured from each request's planned arrival (open loop), so queueing counts. Servers run with their defaults except TLS and the trust material: vouch's verdict cache 5 min, tags 10 s; Ratify's verification cache (ristretto, in memory) 10 s. Servers:\n\n```\n")
-	fmt.Printf("vouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n")
+	fmt.Printf("%svouch serve --tls-cert-file WORK/tls/tls.crt --tls-key-file WORK/tls/tls.key --notation-cert WORK/trust/ca.pem --plain-http --allow-internal-registry PROXY%s [--redis-addr REDIS --redis-hmac-key-file WORK/redis-hmac/key]\n  vouchpre adds: --events-token-file WORK/preverify/token --preverify-rate 1000 --preverify-registry-concurrency 32 --preverify-queue 4096\nratify serve --cert-dir WORK/tls -c WORK/ratify-CONFIG/config.json --cache-enabled --cache-type ristretto\n```\n", suffixed(f.vouchEnv, " "), prefixed(" ", f.vouchArgs))
 	return nil
+}
+
+// tagTTLOf returns the --tag-ttl of args, or vouch's default.
+func tagTTLOf(args string) time.Duration {
+	ttl := engine.DefaultTagTTL
+	fs := strings.Fields(args)
+	for i, a := range fs {
+		v, ok := strings.CutPrefix(a, "--tag-ttl=")
+		if a == "--tag-ttl" && i+1 < len(fs) {
+			v, ok = fs[i+1], true
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			ttl = d
+		}
+	}
+	return ttl
+}
+
+// refreshFloor returns the fewest tag resolutions after the first that a
+// server makes on the replay when it uses a tag's digest as it is for ttl
+// and resolves the tag again when a pod names it later: one per tag and
+// stretch of ttl in which a pod names it (pod i arrives at i/rate).
+func refreshFloor(pods [][]string, rate float64, ttl time.Duration) int {
+	if ttl <= 0 {
+		return 0
+	}
+	resolved := map[string]time.Duration{}
+	n := 0
+	for i, p := range pods {
+		at := time.Duration(float64(i) / rate * float64(time.Second))
+		for _, k := range p {
+			last, ok := resolved[k]
+			switch {
+			case !ok:
+				resolved[k] = at
+			case at-last >= ttl:
+				resolved[k] = at
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func suffixed(s, suffix string) string {
+	if s == "" {
+		return ""
+	}
+	return s + suffix
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+func quotedArgs(flag, args string) string {
+	if args == "" {
+		return ""
+	}
+	return fmt.Sprintf(" %s %q", flag, args)
 }
 
 // preverifyToken is the events token of configuration vouchpre.
 const preverifyToken = "b4-preverify-token-0123456789"
 
 // announce tells the servers about each image lead before the planned
-// arrival of the first pod that names it (pods arrive at rate from the
-// call), round robin over the servers, as registry pushes or new
-// workloads would; it closes done when it returns.
-func announce(ctx context.Context, client *http.Client, urls []string, pods [][]string, rate float64, lead time.Duration, done chan<- struct{}) {
+// arrival of the first pod that names it (pods arrive at rate from start,
+// which is at least lead after the call), round robin over the servers, as
+// registry pushes or new workloads would; it closes done when it returns.
+func announce(ctx context.Context, client *http.Client, urls []string, pods [][]string, rate float64, lead time.Duration, start time.Time, done chan<- struct{}) {
 	defer close(done)
-	start := time.Now()
 	seen := map[string]bool{}
 	for i, pod := range pods {
 		var fresh []string

@@ -6,9 +6,13 @@
 // figures of B3 (warm) and B4/B5 (cold): `vouch serve` has no pprof
 // endpoint of its own.
 //
-// Usage: go run ./bench/profile [-scenario warm|cold|replay] [-duration 10s] [-out DIR]
+// Scenario audit profiles nothing: it measures the registry requests of
+// vouch serve's audit loop (audit.go).
+//
+// Usage: go run ./bench/profile [-scenario warm|cold|replay|audit] [-duration 10s] [-out DIR]
 //
 //	[-registry-concurrency N] [-tag-ttl D] [-tag-max-stale D] [-linger D] [-images N] [-log-level L]
+//	[-audits N] [-speedup K] [-by-tag]
 //
 //	go tool pprof -top -nodecount 40 DIR/cpu.pprof
 package main
@@ -39,16 +43,27 @@ import (
 )
 
 func main() {
-	scenario := flag.String("scenario", "warm", "warm: 10 cached images per request, 16 clients; cold: 10 new images per request through a 20 ms delay proxy; replay: B4's replay (Zipf over -images, 50 pods/s, 20 ms delay) for -duration")
+	scenario := flag.String("scenario", "warm", "warm: 10 cached images per request, 16 clients; cold: 10 new images per request through a 20 ms delay proxy; replay: B4's replay (Zipf over -images, 50 pods/s, 20 ms delay) for -duration; audit: registry requests of the audit loop over -images running images")
 	duration := flag.Duration("duration", 10*time.Second, "length of the profiled load")
 	out := flag.String("out", "bench/results/profiles", "folder for cpu.pprof and allocs.pprof")
 	flag.IntVar(&knobs.maxConcurrency, "registry-concurrency", 0, "registry.Options.MaxConcurrency (requests in flight per registry host; 0: vouch's default)")
 	flag.DurationVar(&knobs.tagTTL, "tag-ttl", 0, "engine and registry tag TTL (0: vouch's default)")
 	flag.DurationVar(&knobs.tagMaxStale, "tag-max-stale", 0, "engine.Options.TagMaxStale: serve a cached tag digest this long while refreshing it (0: vouch's default; negative: not past the tag TTL)")
 	flag.DurationVar(&knobs.linger, "linger", 0, "engine.Options.Linger")
-	flag.IntVar(&knobs.images, "images", 500, "distinct images for the replay scenario")
+	flag.IntVar(&knobs.images, "images", 500, "distinct images for the replay and audit scenarios")
 	flag.TextVar(&knobs.logLevel, "log-level", slog.LevelInfo, "level of the server's log (written to a temporary file, as B3 does)")
+	flag.IntVar(&auditKnobs.audits, "audits", 2, "audit scenario: audits measured after the first")
+	flag.Float64Var(&auditKnobs.speedup, "speedup", 10, "audit scenario: run time this many times faster than the defaults (interval, audit rate and cache TTLs scaled together)")
+	flag.BoolVar(&auditKnobs.byTag, "by-tag", false, "audit scenario: the Pods report no running digest, so the audit resolves each tag")
 	flag.Parse()
+	if *scenario == "audit" {
+		auditKnobs.images = knobs.images
+		if err := runAudit(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*scenario, *duration, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)

@@ -45,7 +45,7 @@ func (e *Engine) Refresh(ctx context.Context, namespace, image string) (*vouch.R
 		}
 		// A flight of its own: a resolution that started before the
 		// event could return the digest the tag had before it.
-		d, err := e.resolveAs(ctx, "refresh:"+key, exec, ref, key)
+		d, err := e.resolveAs(ctx, "refresh:"+key, exec, ref, key, true)
 		if err != nil {
 			err = fmt.Errorf("resolve %s: %w", ref, err)
 			return undecided(ref.String(), ref.String(), err), err

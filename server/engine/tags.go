@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vouch-project/vouch"
+	"github.com/vouch-project/vouch/cache"
 )
 
 // This file holds tag pinning: a tag's digest is cached, dated, used as it
@@ -50,7 +52,11 @@ func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Refere
 		}
 	}
 	e.hook("tag", false)
-	d, err := e.resolve(ctx, exec, ref, key)
+	// On the request's path the verification follows, which reads the
+	// manifest: one GET resolves the tag and brings it (cached by digest
+	// in the store), where a HEAD would cost a request and a round trip
+	// more.
+	d, err := e.resolveAs(ctx, key, exec, ref, key, true)
 	if err != nil {
 		return ref, fmt.Errorf("resolve %s: %w", ref, err)
 	}
@@ -60,19 +66,29 @@ func (e *Engine) pin(ctx context.Context, exec *vouch.Executor, ref vouch.Refere
 	return ref.WithDigest(d), nil
 }
 
-// resolve resolves ref's tag at the registry and caches the digest under
-// key, dated. Concurrent resolutions of one tag share one request.
+// resolve resolves ref's tag at the registry (a HEAD) and caches the
+// digest under key, dated. Concurrent resolutions of one tag share one
+// request.
 func (e *Engine) resolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
-	return e.resolveAs(ctx, key, exec, ref, key)
+	return e.resolveAs(ctx, key, exec, ref, key, false)
 }
 
 // resolveAs is resolve sharing its request with the calls of flightKey.
-func (e *Engine) resolveAs(ctx context.Context, flightKey string, exec *vouch.Executor, ref vouch.Reference, key string) (digest.Digest, error) {
+// With fetch, the tag is resolved by fetching its manifest (a GET), which
+// the store keeps by digest, when the store can: for a resolution that a
+// verification of the digest follows.
+func (e *Engine) resolveAs(ctx context.Context, flightKey string, exec *vouch.Executor, ref vouch.Reference, key string, fetch bool) (digest.Digest, error) {
 	return e.tags.Do(ctx, flightKey, 0, func(ctx context.Context) (digest.Digest, error) {
 		ctx, cancel := context.WithTimeout(ctx, e.opts.VerifyTimeout)
 		defer cancel()
 		at := e.opts.Now()
-		desc, err := exec.Resolve(ctx, ref)
+		var desc ocispec.Descriptor
+		var err error
+		if fetch {
+			desc, err = fetchResolve(ctx, exec, ref)
+		} else {
+			desc, err = exec.Resolve(ctx, ref)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -81,6 +97,37 @@ func (e *Engine) resolveAs(ctx context.Context, flightKey string, exec *vouch.Ex
 		}
 		return desc.Digest, nil
 	})
+}
+
+// fetchResolve resolves ref as exec.Resolve does, by fetching its
+// manifest in the same request when ref names a tag and the store's
+// repository can (vouch.FetchReferencer).
+func fetchResolve(ctx context.Context, exec *vouch.Executor, ref vouch.Reference) (ocispec.Descriptor, error) {
+	if exec.Store == nil || ref.Digest != "" {
+		// A digest is resolved with a HEAD: that shows the request's
+		// credentials reach it (Options.CredentialScope), where the
+		// store would answer a fetch from content another scope read.
+		return exec.Resolve(ctx, ref)
+	}
+	repo, err := exec.Store.Repository(ctx, ref)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	fr, ok := repo.(vouch.FetchReferencer)
+	if !ok {
+		return exec.Resolve(ctx, ref)
+	}
+	desc, _, err := fr.FetchReference(ctx, ref.Version())
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("registry returned a bad digest for %s: %w", ref, err)
+	}
+	if ref.Digest != "" && desc.Digest != ref.Digest {
+		return ocispec.Descriptor{}, &vouch.DigestMismatchError{Expected: ref.Digest.String(), Actual: desc.Digest.String()}
+	}
+	return desc, nil
 }
 
 // refresh resolves ref's tag again in the background, unless a refresh of
@@ -103,6 +150,14 @@ func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Re
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.VerifyTimeout)
 		defer cancel()
+		if shared, ok := e.cache.(cache.Shared); ok && !e.claimRefresh(ctx, shared, key) {
+			// Another replica refreshed the tag, or refreshes it now: look
+			// for its result again after sharedRefreshWait.
+			e.refreshMu.Lock()
+			e.refreshing[key] = e.opts.Now().Add(sharedRefreshWait)
+			e.refreshMu.Unlock()
+			return
+		}
 		_, err := e.resolve(ctx, exec, ref, key)
 		e.refreshMu.Lock()
 		if err == nil {
@@ -118,6 +173,27 @@ func (e *Engine) refresh(ctx context.Context, exec *vouch.Executor, ref vouch.Re
 			h(err)
 		}
 	}()
+}
+
+// sharedRefreshWait is how long a replica that found another refreshing a
+// tag waits before it looks for the result in the shared cache again
+// (meanwhile it uses the digest it has, as while a refresh of its own
+// runs).
+const sharedRefreshWait = 250 * time.Millisecond
+
+// claimRefresh reports whether this replica should refresh the tag cached
+// under key, with a cache that replicas share: not when the shared entry
+// is within TagTTL (another replica refreshed it; it is now cached here
+// too), nor while another replica holds the tag's refresh claim. The claim
+// lasts half of TagTTL: long enough for one resolution, short enough to
+// have passed when the digest it writes is past TagTTL.
+func (e *Engine) claimRefresh(ctx context.Context, shared cache.Shared, key string) bool {
+	if data, ok := shared.GetShared(ctx, key); ok {
+		if _, at, ok := parseTagEntry(data); ok && e.opts.Now().Sub(at) < e.opts.TagTTL {
+			return false
+		}
+	}
+	return shared.Claim(ctx, "refresh:"+key, e.opts.TagTTL/2)
 }
 
 // tagEntry is the cached form of a tag's digest resolved at at:

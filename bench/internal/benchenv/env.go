@@ -35,6 +35,9 @@ type Env struct {
 	Commit string
 	// Keep, when true, leaves Work in place on Close (for debugging).
 	Keep bool
+	// VouchEnv is added to the environment of every vouch serve that
+	// StartVouch starts (GOMEMLIMIT=..., for instance). Optional.
+	VouchEnv []string
 }
 
 // Logf logs progress to standard error (the tables go to standard output).

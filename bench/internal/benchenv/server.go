@@ -132,7 +132,7 @@ func (e *Env) StartVouch(name string, args ...string) (*Server, error) {
 	}
 	all := append([]string{"serve", "--listen", addr,
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}, args...)
-	return e.startServer(name, e.Bin["vouch"], all, "https://"+addr+"/gatekeeper/v1/verify", nil)
+	return e.startServer(name, e.Bin["vouch"], all, "https://"+addr+"/gatekeeper/v1/verify", e.VouchEnv)
 }
 
 // StartVouchBinary starts `vouch serve` as StartVouch does, from the
