@@ -244,7 +244,7 @@ func imagesAxis(ctx context.Context, env *benchenv.Env, fx *benchenv.Fixture, si
 		return err
 	}
 	defer proxy.Close()
-	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry")
+	vouch, err := env.StartVouch("vouch", "--notation-cert", fx.Signer.CAFile, "--plain-http", "--allow-internal-registry", proxy.Host)
 	if err != nil {
 		return err
 	}
