@@ -54,7 +54,9 @@ command -v openssl >/dev/null || (apt-get update && apt-get install -y --no-inst
 # most of a cold CI run. The lanes are balanced by their cold build times
 # (the log says each one); each output line names its tool. On 2 cores with
 # empty caches (2026-12-07): lane a 1592 s, lane b 1603 s, so the testbed
-# takes about 27 minutes and the whole cold .ci/run about 50 minutes (46 measured at d349466; the Go part alone, with the tools cached, took 24 minutes at 9096f5d after the key-vault SDKs came in).
+# takes about 27 minutes and the whole cold .ci/run about 50 (46 measured
+# at d349466; with the key-vault SDKs, the Go part alone took 24 minutes
+# at 9096f5d with the tools cached).
 lane_a() {
   go_tool registry github.com/distribution/distribution/v3/cmd/registry v3.1.2
   go_tool oras oras.land/oras/cmd/oras v1.3.6
