@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/notaryproject/notation-plugin-framework-go/plugin"
 	"golang.org/x/mod/semver"
 
+	"github.com/vouch-project/vouch/internal/childproc"
 	"github.com/vouch-project/vouch/internal/untrusted"
 )
 
@@ -336,15 +336,15 @@ func (p *cliPlugin) call(ctx context.Context, req plugin.Request, resp any) erro
 	// Writers rather than pipes read here: exec copies the output, and
 	// WaitDelay bounds the wait for it even when something the plugin
 	// started, out of its process group, holds the output open.
-	stdout := &headWriter{max: MaxPluginOutputBytes, full: func() { stop(errPluginOverflow) }}
-	stderr := &headWriter{max: MaxPluginErrorBytes}
+	stdout := &childproc.HeadWriter{Max: MaxPluginOutputBytes, Full: func() { stop(errPluginOverflow) }, Overflow: errPluginOverflow}
+	stderr := &childproc.HeadWriter{Max: MaxPluginErrorBytes}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process) }
+	cmd.Cancel = func() error { return childproc.KillGroup(cmd.Process) }
 	cmd.WaitDelay = pluginWaitDelay
 	waitErr := cmd.Run()
 	// The plugin is gone; whatever it left behind in its group goes too.
-	_ = killGroup(cmd.Process)
+	_ = childproc.KillGroup(cmd.Process)
 	switch cause := context.Cause(run); {
 	case cause == errPluginOverflow:
 		return fail("wrote more than %d bytes and was killed", MaxPluginOutputBytes)
@@ -394,7 +394,7 @@ func pluginErrorMessage(data []byte) (string, bool) {
 // failed explains a plugin that exited with an error: by the contract's
 // JSON error on standard error when it wrote one. Anything else it wrote
 // there is not shown: it may be a log of what the plugin knows.
-func (p *cliPlugin) failed(command plugin.Command, waitErr error, stderr *headWriter) error {
+func (p *cliPlugin) failed(command plugin.Command, waitErr error, stderr *childproc.HeadWriter) error {
 	status := waitErr.Error()
 	var exitErr *exec.ExitError
 	if errors.As(waitErr, &exitErr) {
@@ -412,52 +412,6 @@ func (p *cliPlugin) failed(command plugin.Command, waitErr error, stderr *headWr
 		what = fmt.Sprintf("%d bytes on standard error that are not the plugin contract's JSON error (not shown)", n)
 	}
 	return &PluginError{Plugin: p.name, Command: command, Msg: fmt.Sprintf("failed (%s), with %s", status, what)}
-}
-
-// killGroup kills the process group that p leads.
-func killGroup(p *os.Process) error {
-	if p == nil {
-		return nil
-	}
-	err := syscall.Kill(-p.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
-}
-
-// headWriter keeps the first max bytes written to it. Without full, it
-// discards the rest, never blocking the writer; with full, it calls full
-// once, and fails, when more than max bytes come.
-type headWriter struct {
-	max  int
-	full func()
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	over bool
-}
-
-func (w *headWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	room := w.max - w.buf.Len()
-	if w.full != nil && len(b) > room {
-		if !w.over {
-			w.over = true
-			w.full()
-		}
-		return 0, errPluginOverflow
-	}
-	if room > 0 {
-		w.buf.Write(b[:min(room, len(b))])
-	}
-	return len(b), nil
-}
-
-func (w *headWriter) Bytes() []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return bytes.Clone(w.buf.Bytes())
 }
 
 // pluginRecord is what the verification plugin of one Verify call did.

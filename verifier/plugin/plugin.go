@@ -21,10 +21,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/vouch-project/vouch/internal/childproc"
 	"github.com/vouch-project/vouch/internal/untrusted"
 
 	"github.com/vouch-project/vouch"
@@ -364,10 +364,10 @@ func (v *Verifier) run(ctx context.Context, input []byte) ([]byte, string, error
 	cmd.Env = v.env
 	cmd.Dir = filepath.Dir(v.path)
 	cmd.Stdin = bytes.NewReader(input)
-	stderr := &headWriter{max: MaxStderrBytes}
+	stderr := &childproc.HeadWriter{Max: MaxStderrBytes}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process) }
+	cmd.Cancel = func() error { return childproc.KillGroup(cmd.Process) }
 	cmd.WaitDelay = waitDelay
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -381,13 +381,13 @@ func (v *Verifier) run(ctx context.Context, input []byte) ([]byte, string, error
 	out, readErr := io.ReadAll(io.LimitReader(stdout, v.maxOutput+1))
 	overflow := int64(len(out)) > v.maxOutput
 	if overflow {
-		_ = killGroup(cmd.Process)
+		_ = childproc.KillGroup(cmd.Process)
 	}
 	waitErr := cmd.Wait()
 	// The plugin is gone; whatever it left behind in its group goes too.
-	_ = killGroup(cmd.Process)
+	_ = childproc.KillGroup(cmd.Process)
 	elapsed := time.Since(start).Round(time.Millisecond)
-	errText := untrusted.Text(stderr.String(), MaxStderrBytes)
+	errText := untrusted.Text(string(stderr.Bytes()), MaxStderrBytes)
 	fail := func(format string, args ...any) ([]byte, string, error) {
 		return nil, errText, &runError{msg: fmt.Sprintf("plugin %s ", name) + fmt.Sprintf(format, args...), stderr: errText}
 	}
@@ -411,41 +411,6 @@ func (v *Verifier) run(ctx context.Context, input []byte) ([]byte, string, error
 		return fail("standard output could not be read: %v", readErr)
 	}
 	return out, errText, nil
-}
-
-// killGroup kills the process group that p leads.
-func killGroup(p *os.Process) error {
-	if p == nil {
-		return nil
-	}
-	err := syscall.Kill(-p.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
-}
-
-// headWriter keeps the first max bytes written to it and discards the rest,
-// never blocking the writer.
-type headWriter struct {
-	max int
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *headWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if room := w.max - w.buf.Len(); room > 0 {
-		w.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (w *headWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 func errored(err error) vouch.Result {
